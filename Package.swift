@@ -1,0 +1,81 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6)
+]
+
+let package = Package(
+    name: "guardrail",
+    products: [
+        .library(name: "Media", targets: ["Media"]),
+        .library(name: "Vision", targets: ["Vision"]),
+        .library(name: "Policy", targets: ["Policy"]),
+        .executable(name: "guardrail", targets: ["guardrail"]),
+        .executable(name: "guardrail-bench", targets: ["guardrail-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libavutil libswscale",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]
+        ),
+        .systemLibrary(
+            name: "CImageCodecs",
+            pkgConfig: "libpng16 libturbojpeg libwebpdemux",
+            providers: [.apt(["libpng-dev", "libturbojpeg0-dev", "libwebp-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "CGuardrailShims",
+            dependencies: ["CFFmpeg", "CImageCodecs"]
+        ),
+        .target(
+            name: "Media",
+            dependencies: ["CFFmpeg", "CImageCodecs", "CGuardrailShims"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Vision",
+            dependencies: ["COpenBLAS", "Media"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Policy",
+            dependencies: ["Vision"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "guardrail",
+            dependencies: ["Media", "Vision", "Policy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "guardrail-bench",
+            dependencies: ["Media", "Vision", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Media"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MediaTests",
+            dependencies: ["Media", "CGuardrailShims", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VisionTests",
+            dependencies: ["Vision", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

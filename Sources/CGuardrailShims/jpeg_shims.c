@@ -1,0 +1,69 @@
+#include "CGuardrailShims.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+/* TurboJPEG 2.x: handles are per call, so decoding is thread-safe without locks. */
+
+static int jpeg_fail(tjhandle handle, const char * call, char * message) {
+    snprintf(message, GR_MESSAGE_CAPACITY, "%s: %s", call, tjGetErrorStr2(handle));
+    int status = strstr(message, "Premature end") || strstr(message, "premature end")
+        ? GR_STATUS_TRUNCATED : GR_STATUS_CORRUPT;
+    if (strstr(message, "Unsupported") || strstr(message, "unsupported")) {
+        status = GR_STATUS_UNSUPPORTED;
+    }
+    if (strstr(message, "Maximum supported image dimension")) {
+        status = GR_STATUS_TOO_LARGE;
+    }
+    tjDestroy(handle);
+    return status;
+}
+
+int gr_jpeg_read_info(const void * data, size_t size, int * width, int * height,
+                      int * subsampling, int * colorspace, char * message) {
+    message[0] = 0;
+    tjhandle handle = tjInitDecompress();
+    if (!handle) {
+        snprintf(message, GR_MESSAGE_CAPACITY, "tjInitDecompress: %s", tjGetErrorStr2(NULL));
+        return GR_STATUS_NO_MEMORY;
+    }
+    if (tjDecompressHeader3(handle, data, (unsigned long) size, width, height, subsampling, colorspace) != 0) {
+        return jpeg_fail(handle, "tjDecompressHeader3", message);
+    }
+    tjDestroy(handle);
+    return GR_STATUS_OK;
+}
+
+int gr_jpeg_decode(const void * data, size_t size, void * out, size_t out_size, int channels,
+                   char * message) {
+    message[0] = 0;
+    tjhandle handle = tjInitDecompress();
+    if (!handle) {
+        snprintf(message, GR_MESSAGE_CAPACITY, "tjInitDecompress: %s", tjGetErrorStr2(NULL));
+        return GR_STATUS_NO_MEMORY;
+    }
+    int width = 0, height = 0, subsampling = 0, colorspace = 0;
+    if (tjDecompressHeader3(handle, data, (unsigned long) size, &width, &height, &subsampling, &colorspace) != 0) {
+        return jpeg_fail(handle, "tjDecompressHeader3", message);
+    }
+    if ((size_t) width * height * channels != out_size) {
+        snprintf(message, GR_MESSAGE_CAPACITY, "output buffer does not match %dx%d", width, height);
+        tjDestroy(handle);
+        return GR_STATUS_CORRUPT;
+    }
+    const int format = channels == 4 ? TJPF_CMYK : TJPF_RGB;
+    /* LIMITSCANS refuses progressive files with absurd scan counts (a known CPU bomb). */
+    if (tjDecompress2(handle, data, (unsigned long) size, out, width, 0, height, format, TJFLAG_LIMITSCANS) != 0) {
+        if (tjGetErrorCode(handle) == TJERR_FATAL) {
+            return jpeg_fail(handle, "tjDecompress2", message);
+        }
+        /* A warning: the image is complete unless the data ended early. */
+        const char * warning = tjGetErrorStr2(handle);
+        if (strstr(warning, "Premature end")) {
+            return jpeg_fail(handle, "tjDecompress2", message);
+        }
+    }
+    tjDestroy(handle);
+    return GR_STATUS_OK;
+}

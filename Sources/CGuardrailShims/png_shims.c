@@ -1,0 +1,194 @@
+#include "CGuardrailShims.h"
+
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* In-memory source for png_set_read_fn. */
+typedef struct {
+    const uint8_t * data;
+    size_t size;
+    size_t offset;
+} png_source;
+
+/* Where libpng reports errors: longjmp target plus our status and message. */
+typedef struct {
+    char * message;
+    int status;
+} png_failure;
+
+static void png_read_from_memory(png_structp png, png_bytep out, png_size_t length) {
+    png_source * source = png_get_io_ptr(png);
+    if (length > source->size - source->offset) {
+        png_failure * failure = png_get_error_ptr(png);
+        failure->status = GR_STATUS_TRUNCATED;
+        png_error(png, "unexpected end of file");
+    }
+    memcpy(out, source->data + source->offset, length);
+    source->offset += length;
+}
+
+static void png_on_error(png_structp png, png_const_charp text) {
+    png_failure * failure = png_get_error_ptr(png);
+    if (failure->status == GR_STATUS_OK) {
+        failure->status = GR_STATUS_CORRUPT;
+    }
+    snprintf(failure->message, GR_MESSAGE_CAPACITY, "%s", text);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp text) {
+    (void) png;
+    (void) text;
+}
+
+static png_structp png_create(png_failure * failure, png_source * source) {
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, failure, png_on_error, png_on_warning);
+    if (!png) {
+        return NULL;
+    }
+    png_set_read_fn(png, source, png_read_from_memory);
+    /* Our own pixel limit is checked before decoding; this lifts libpng's 1,000,000-pixel row cap
+       to the PNG maximum so that the limit callers configure is the one that applies. */
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    /* Ancillary chunks (text, ICC, eXIf) are capped so a compressed text bomb cannot expand. */
+    png_set_chunk_malloc_max(png, 16 * 1024 * 1024);
+    /* Pillow ignores ancillary-chunk CRC errors the same way. */
+    png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_WARN_USE);
+    return png;
+}
+
+int gr_png_read_info(const void * data, size_t size, uint32_t * width, uint32_t * height,
+                     int * bit_depth, int * color_type, char * message) {
+    png_source source = { data, size, 0 };
+    png_failure failure = { message, GR_STATUS_OK };
+    message[0] = 0;
+    png_structp png = png_create(&failure, &source);
+    if (!png) {
+        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_read_struct failed");
+        return GR_STATUS_NO_MEMORY;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_info_struct failed");
+        return GR_STATUS_NO_MEMORY;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return failure.status;
+    }
+    png_read_info(png, info);
+    *width = png_get_image_width(png, info);
+    *height = png_get_image_height(png, info);
+    *bit_depth = png_get_bit_depth(png, info);
+    *color_type = png_get_color_type(png, info);
+    png_destroy_read_struct(&png, &info, NULL);
+    return GR_STATUS_OK;
+}
+
+/* One decoded row (after palette and low-bit-depth expansion) to packed RGB8, as Pillow's
+   convert("RGB") would produce it from the mode Pillow opens the file in. */
+static void png_row_to_rgb8(const uint8_t * row, uint8_t * out, uint32_t width, int channels, int depth) {
+    const int grey = channels <= 2;
+    if (depth == 8) {
+        for (uint32_t x = 0; x < width; x++, row += channels, out += 3) {
+            out[0] = row[0];
+            out[1] = grey ? row[0] : row[1];
+            out[2] = grey ? row[0] : row[2];
+        }
+        return;
+    }
+    for (uint32_t x = 0; x < width; x++, row += 2 * channels, out += 3) {
+        if (channels == 1) {
+            /* Pillow opens 16-bit grey as I;16 and clips it to 255 when converting. */
+            const unsigned value = ((unsigned) row[0] << 8) | row[1];
+            out[0] = out[1] = out[2] = value > 255 ? 255 : (uint8_t) value;
+        } else if (grey) {
+            out[0] = out[1] = out[2] = row[0];
+        } else {
+            out[0] = row[0];
+            out[1] = row[2];
+            out[2] = row[4];
+        }
+    }
+}
+
+int gr_png_decode_rgb8(const void * data, size_t size, void * out, size_t out_size, char * message) {
+    png_source source = { data, size, 0 };
+    png_failure failure = { message, GR_STATUS_OK };
+    message[0] = 0;
+    png_structp png = png_create(&failure, &source);
+    if (!png) {
+        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_read_struct failed");
+        return GR_STATUS_NO_MEMORY;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_info_struct failed");
+        return GR_STATUS_NO_MEMORY;
+    }
+    /* Live across setjmp, so volatile. */
+    uint8_t * volatile buffer = NULL;
+    png_bytep * volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        free(buffer);
+        free(rows);
+        png_destroy_read_struct(&png, &info, NULL);
+        return failure.status;
+    }
+    png_read_info(png, info);
+    const uint32_t width = png_get_image_width(png, info);
+    const uint32_t height = png_get_image_height(png, info);
+    const int color_type = png_get_color_type(png, info);
+    if ((size_t) width * height * 3 != out_size) {
+        snprintf(message, GR_MESSAGE_CAPACITY, "output buffer does not match %ux%u", width, height);
+        failure.status = GR_STATUS_CORRUPT;
+        png_longjmp(png, 1);
+    }
+    if (color_type == PNG_COLOR_TYPE_PALETTE) {
+        png_set_palette_to_rgb(png);
+    } else if ((color_type & PNG_COLOR_MASK_COLOR) == 0 && png_get_bit_depth(png, info) < 8) {
+        png_set_expand_gray_1_2_4_to_8(png);
+    }
+    const int passes = png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    const int channels = png_get_channels(png, info);
+    const int depth = png_get_bit_depth(png, info);
+    const size_t rowbytes = png_get_rowbytes(png, info);
+    uint8_t * rgb = out;
+    if (passes > 1) {
+        /* Adam7 needs the whole native image; the pixel limit bounds it. */
+        buffer = malloc(rowbytes * height);
+        rows = malloc(sizeof(png_bytep) * height);
+        if (!buffer || !rows) {
+            snprintf(message, GR_MESSAGE_CAPACITY, "out of memory for %ux%u interlaced image", width, height);
+            failure.status = GR_STATUS_NO_MEMORY;
+            png_longjmp(png, 1);
+        }
+        for (uint32_t y = 0; y < height; y++) {
+            rows[y] = buffer + rowbytes * y;
+        }
+        png_read_image(png, rows);
+        for (uint32_t y = 0; y < height; y++) {
+            png_row_to_rgb8(rows[y], rgb + (size_t) y * width * 3, width, channels, depth);
+        }
+    } else {
+        buffer = malloc(rowbytes);
+        if (!buffer) {
+            snprintf(message, GR_MESSAGE_CAPACITY, "out of memory for a %zu-byte row", rowbytes);
+            failure.status = GR_STATUS_NO_MEMORY;
+            png_longjmp(png, 1);
+        }
+        for (uint32_t y = 0; y < height; y++) {
+            png_read_row(png, buffer, NULL);
+            png_row_to_rgb8(buffer, rgb + (size_t) y * width * 3, width, channels, depth);
+        }
+    }
+    free(buffer);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    return GR_STATUS_OK;
+}

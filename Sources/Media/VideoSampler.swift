@@ -1,0 +1,231 @@
+/// Which frames of a video the engine looks at.
+public enum SamplingStrategy: Sendable, Hashable {
+    /// The first frame at or after each multiple of `seconds` from the stream start.
+    case every(seconds: Double)
+    /// Keyframes only; other packets never reach the decoder, so cost scales with the keyframes.
+    case keyframes
+    /// One frame per shot (cut detection by colour-histogram distance).
+    case shots(ShotDetection)
+}
+
+/// Sampling settings shared by every strategy.
+public struct SamplingOptions: Sendable, Hashable {
+    /// Which frames to take.
+    public var strategy: SamplingStrategy
+    /// At most this many frames; extra candidates are thinned evenly (SafeWatch §6.1). nil: no cap.
+    public var maxFrames: Int?
+    /// Ignore everything after this many seconds from the stream start. nil: the whole stream.
+    public var maxDuration: Double?
+    /// Scale every frame to this final (displayed) size; nil keeps the display size.
+    public var outputSize: FrameSize?
+    /// FFmpeg decoder threads (keyframe sampling always uses one: it is faster there).
+    public var decoderThreads: Int
+
+    /// Creates options; the defaults are one frame per second, at most 64 frames.
+    public init(
+        strategy: SamplingStrategy = .every(seconds: 1), maxFrames: Int? = 64, maxDuration: Double? = nil,
+        outputSize: FrameSize? = nil, decoderThreads: Int = 2
+    ) {
+        if case .every(let seconds) = strategy { precondition(seconds > 0, "sampling interval must be positive") }
+        precondition((maxFrames ?? 1) > 0 && (maxDuration ?? 1) > 0 && decoderThreads > 0, "invalid sampling options")
+        self.strategy = strategy
+        self.maxFrames = maxFrames
+        self.maxDuration = maxDuration
+        self.outputSize = outputSize
+        self.decoderThreads = decoderThreads
+    }
+}
+
+/// A frame the sampler selected.
+public struct SampledFrame: Sendable {
+    /// 0-based position among the sampled frames.
+    public var index: Int
+    /// Presentation time in seconds (`pts × time_base`, millisecond precision).
+    public var timestamp: Double
+    /// The span of the video this frame stands for: up to the next sampled frame (or the stream
+    /// end), or its shot in shot sampling.
+    public var interval: ClosedRange<Double>
+    /// True when the decoder marked the frame as a keyframe.
+    public var isKeyframe: Bool
+    /// The frame, display orientation and aspect ratio applied.
+    public var image: RGBImage
+}
+
+/// Streams the sampled frames of a video (or animated image) with memory bounded by a few frames,
+/// whatever the video's length.
+public final class VideoSampler {
+    /// What the file is.
+    public let info: MediaInfo
+    private let options: SamplingOptions
+    private let source: any FrameSource
+    private var targets: TargetPlan
+    private var pending: SampledFrame?
+    private var produced = 0
+    private var exhausted = false
+    private var keyframeOrdinal = -1
+    private var reportedEmpty = false
+
+    /// Opens `path` for sampling. Throws for files without a decodable video stream.
+    public init(path: String, options: SamplingOptions = SamplingOptions(), limits: MediaLimits = .default)
+        throws(MediaError)
+    {
+        self.options = options
+        let opened = try MediaProbe.openFrameSource(
+            path: path, limits: limits, threads: options.decoderThreads, keyframesOnly: options.strategy == .keyframes)
+        source = opened.source
+        info = opened.info
+        let start = opened.start
+        let end = source.endTime.map { min($0, start + (options.maxDuration ?? .infinity)) }
+        switch options.strategy {
+        case .every(let seconds):
+            targets = .every(TargetPlan.grid(start: start, end: end, step: seconds, maxFrames: options.maxFrames))
+        case .keyframes:
+            let count = try opened.countKeyframes()
+            targets = .keyframes(selected: count.map { TargetPlan.thinned(count: $0, maxFrames: options.maxFrames) })
+        case .shots(let detection):
+            let shots = try ShotDetector(detection: detection).shots(path: path, limits: limits, end: end)
+            let kept = TargetPlan.thin(shots, maxFrames: options.maxFrames)
+            targets = .shots(kept[...])
+        }
+        self.end = end
+        self.start = start
+    }
+
+    private let start: Double
+    private let end: Double?
+
+    /// Frames that failed to decode and were skipped.
+    public var corruptFrames: Int { source.corruptPackets }
+
+    /// The next sampled frame, or nil when sampling is complete.
+    public func next() throws(MediaError) -> SampledFrame? {
+        while !exhausted {
+            guard let frame = try pull() else {
+                exhausted = true
+                break
+            }
+            defer { pending = frame }
+            if var previous = pending {
+                if previous.interval.upperBound == previous.interval.lowerBound {
+                    previous.interval = previous.interval.lowerBound...max(previous.interval.lowerBound, frame.timestamp)
+                }
+                return previous
+            }
+        }
+        guard var last = pending else {
+            if produced == 0 && !reportedEmpty {
+                reportedEmpty = true
+                throw MediaError(
+                    .corrupt, path: info.path, function: "avcodec_receive_frame",
+                    message: "no frame could be decoded (\(source.corruptPackets) corrupt packets or frames)")
+            }
+            return nil
+        }
+        pending = nil
+        // The stream end may only be known now that decoding reached it.
+        let streamEnd = source.endTime.map { min($0, start + (options.maxDuration ?? .infinity)) } ?? end
+        if last.interval.upperBound == last.interval.lowerBound, let streamEnd, streamEnd > last.timestamp {
+            last.interval = last.timestamp...streamEnd
+        }
+        return last
+    }
+
+    /// All sampled frames; for short clips and tools. Long videos should use ``next()``.
+    public func collect() throws(MediaError) -> [SampledFrame] {
+        var frames: [SampledFrame] = []
+        while let frame = try next() { frames.append(frame) }
+        return frames
+    }
+
+    /// The next selected frame, with its interval still open unless the plan fixes it.
+    private func pull() throws(MediaError) -> SampledFrame? {
+        if let maxFrames = options.maxFrames, produced >= maxFrames { return nil }
+        switch targets {
+        case .every(var grid):
+            guard let target = grid.next() else { return nil }
+            guard let stamp = try advance(toAtLeast: target) else { return nil }
+            // Skip grid points this frame already covers (gaps in variable-rate video).
+            while let upcoming = grid.peek(), upcoming <= stamp.timestamp { _ = grid.next() }
+            targets = .every(grid)
+            return try emit(stamp, interval: nil)
+        case .keyframes(let selected):
+            while let stamp = try source.advance() {
+                if beyondEnd(stamp) { return nil }
+                keyframeOrdinal += 1
+                if selected?.contains(keyframeOrdinal) ?? true { return try emit(stamp, interval: nil) }
+            }
+            return nil
+        case .shots(var shots):
+            guard let shot = shots.popFirst() else { return nil }
+            targets = .shots(shots)
+            guard let stamp = try advance(toAtLeast: shot.frameTime) else { return nil }
+            return try emit(stamp, interval: shot.start...shot.end)
+        }
+    }
+
+    private func beyondEnd(_ stamp: FrameStamp) -> Bool {
+        guard let maxDuration = options.maxDuration else { return false }
+        return stamp.timestamp > start + maxDuration + 0.0005
+    }
+
+    /// Decodes up to the first frame whose timestamp is at or after `target`.
+    private func advance(toAtLeast target: Double) throws(MediaError) -> FrameStamp? {
+        try source.seekIfCheaper(toSeconds: target)
+        while let stamp = try source.advance() {
+            if beyondEnd(stamp) { return nil }
+            if stamp.timestamp >= target - 0.0005 { return stamp }
+        }
+        return nil
+    }
+
+    private func emit(_ stamp: FrameStamp, interval: ClosedRange<Double>?) throws(MediaError) -> SampledFrame {
+        let image = try source.currentImage(outputSize: options.outputSize)
+        defer { produced += 1 }
+        return SampledFrame(
+            index: produced, timestamp: stamp.timestamp, interval: interval ?? stamp.timestamp...stamp.timestamp,
+            isKeyframe: stamp.isKeyframe, image: image)
+    }
+}
+
+/// The frames still to take.
+enum TargetPlan {
+    case every(Grid)
+    case keyframes(selected: Set<Int>?)
+    case shots(ArraySlice<Shot>)
+
+    /// Target times `start + k·step`, thinned evenly to `maxFrames` when the end is known.
+    struct Grid {
+        var times: [Double]?
+        var position = 0
+        let start: Double
+        let step: Double
+
+        mutating func next() -> Double? {
+            defer { position += 1 }
+            return peek()
+        }
+
+        func peek() -> Double? {
+            if let times { return position < times.count ? times[position] : nil }
+            return start + Double(position) * step
+        }
+    }
+
+    static func grid(start: Double, end: Double?, step: Double, maxFrames: Int?) -> Grid {
+        guard let end else { return Grid(times: nil, start: start, step: step) }
+        let count = max(1, Int(((end - start) / step).rounded(.up)))
+        let keep = thinned(count: count, maxFrames: maxFrames)
+        let times = keep.sorted().map { start + Double($0) * step }
+        return Grid(times: times, start: start, step: step)
+    }
+
+    /// Candidate ordinals kept: all, or `floor((i + 0.5) · N / F)` for `i < F` (SafeWatch §6.1).
+    static func thinned(count: Int, maxFrames: Int?) -> Set<Int> {
+        guard let maxFrames, count > maxFrames else { return Set(0..<count) }
+        return Set((0..<maxFrames).map { Int((Double($0) + 0.5) * Double(count) / Double(maxFrames)) })
+    }
+
+    static func thin(_ shots: [Shot], maxFrames: Int?) -> [Shot] {
+        thinned(count: shots.count, maxFrames: maxFrames).sorted().map { shots[$0] }
+    }
+}

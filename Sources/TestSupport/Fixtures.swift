@@ -1,0 +1,76 @@
+import Foundation
+
+/// Locates the repository's `fixtures/` folder by walking up from this source file, so tests
+/// find fixtures from any working directory without SwiftPM resources.
+public enum Fixtures {
+    /// The absolute path of `fixtures/`.
+    public static let root: String = {
+        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while url.path != "/" {
+            let candidate = url.appendingPathComponent("fixtures")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("goldens").path) {
+                return candidate.path
+            }
+            url.deleteLastPathComponent()
+        }
+        fatalError("fixtures/ not found above \(#filePath)")
+    }()
+
+    /// The absolute path of a file below `fixtures/`.
+    public static func path(_ relative: String) -> String { root + "/" + relative }
+
+    /// The bytes of a file below `fixtures/`.
+    public static func bytes(_ relative: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(relative))))
+    }
+
+    /// The names of the files in a folder below `fixtures/`, sorted.
+    public static func list(_ folder: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path(folder)).sorted()
+    }
+}
+
+/// The worst element of a comparison between two byte arrays of equal length.
+public struct ByteComparison: CustomStringConvertible, Sendable {
+    public var maxAbsDiff: Int
+    public var worstIndex: Int
+    public var meanAbsDiff: Double
+
+    /// Compares `actual` with `expected` element by element.
+    public init(_ actual: [UInt8], _ expected: [UInt8]) {
+        precondition(actual.count == expected.count, "compare arrays of equal length")
+        var worst = 0
+        var index = 0
+        var total = 0
+        for i in actual.indices {
+            let d = abs(Int(actual[i]) - Int(expected[i]))
+            total += d
+            if d > worst {
+                worst = d
+                index = i
+            }
+        }
+        maxAbsDiff = worst
+        worstIndex = index
+        meanAbsDiff = actual.isEmpty ? 0 : Double(total) / Double(actual.count)
+    }
+
+    public var description: String {
+        "max abs diff \(maxAbsDiff) at byte \(worstIndex) (pixel \(worstIndex / 3), channel \(worstIndex % 3)), mean \(meanAbsDiff)"
+    }
+}
+
+/// A small deterministic generator (SplitMix64) so mutation tests replay identically.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

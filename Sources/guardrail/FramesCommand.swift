@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import Media
+
+struct FramesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "frames",
+        abstract: "Show which frames the engine samples from a video (and optionally write them as PNG).",
+        discussion: """
+            Sampling: --every INTERVAL takes the first frame at or after each multiple of the interval \
+            (default 1s); --keyframes decodes keyframes only; --shots takes one frame per shot (cut \
+            detection by colour histogram). --max thins the candidates evenly. With --out, each frame \
+            is written as DIR/frame-<index>-<seconds>s.png. With --json, prints one JSON object.
+            """
+    )
+
+    @Argument(help: "A video or animated image.")
+    var file: String
+
+    @Option(help: "Sampling interval: 1s, 0.5s, 500ms or plain seconds.")
+    var every: String?
+
+    @Flag(help: "Sample keyframes only.")
+    var keyframes = false
+
+    @Flag(help: "Sample one frame per shot.")
+    var shots = false
+
+    @Option(help: "At most this many frames (thinned evenly).")
+    var max: Int = 64
+
+    @Option(help: "Ignore the video after this many seconds.")
+    var maxDuration: Double?
+
+    @Option(help: "Scale frames to WIDTHxHEIGHT (for example 224x224).")
+    var size: String?
+
+    @Option(help: "Write each sampled frame as a PNG into this folder.")
+    var out: String?
+
+    @Option(help: "FFmpeg decoder threads.")
+    var threads: Int = 2
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @OptionGroup var limitOptions: LimitOptions
+
+    func validate() throws {
+        let chosen = [every != nil, keyframes, shots].filter { $0 }.count
+        guard chosen <= 1 else { throw ValidationError("choose one of --every, --keyframes and --shots") }
+        guard max > 0 else { throw ValidationError("--max must be positive") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        if let every { _ = try Self.parseInterval(every) }
+        if let size { _ = try Self.parseSize(size) }
+        if let maxDuration, maxDuration <= 0 { throw ValidationError("--max-duration must be positive") }
+    }
+
+    static func parseInterval(_ text: String) throws -> Double {
+        let trimmed = text.lowercased()
+        let value: Double?
+        if trimmed.hasSuffix("ms") {
+            value = Double(trimmed.dropLast(2)).map { $0 / 1000 }
+        } else if trimmed.hasSuffix("s") {
+            value = Double(trimmed.dropLast())
+        } else {
+            value = Double(trimmed)
+        }
+        guard let value, value > 0, value.isFinite else {
+            throw ValidationError("--every takes a positive interval such as 1s, 0.5s or 500ms, not '\(text)'")
+        }
+        return value
+    }
+
+    static func parseSize(_ text: String) throws -> FrameSize {
+        let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] <= 16384, parts[1] <= 16384 else {
+            throw ValidationError("--size takes WIDTHxHEIGHT, for example 224x224, not '\(text)'")
+        }
+        return FrameSize(width: parts[0], height: parts[1])
+    }
+
+    struct FrameReport: Encodable {
+        var index: Int
+        var timestamp_s: Double
+        var interval: [Double]
+        var keyframe: Bool
+        var width: Int
+        var height: Int
+        var file: String?
+    }
+
+    struct Report: Encodable {
+        var path: String
+        var media: MediaInfo
+        var sampling: String
+        var max_frames: Int
+        var frames: [FrameReport]
+        var corrupt_frames: Int
+    }
+
+    func run() throws {
+        let strategy: SamplingStrategy
+        let description: String
+        if keyframes {
+            (strategy, description) = (.keyframes, "keyframes")
+        } else if shots {
+            (strategy, description) = (.shots(ShotDetection()), "shots")
+        } else {
+            let seconds = try every.map(Self.parseInterval) ?? 1
+            (strategy, description) = (.every(seconds: seconds), "every \(seconds)s")
+        }
+        let options = SamplingOptions(
+            strategy: strategy, maxFrames: max, maxDuration: maxDuration, outputSize: try size.map(Self.parseSize),
+            decoderThreads: threads)
+        do {
+            if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
+            let sampler = try VideoSampler(path: file, options: options, limits: limitOptions.limits)
+            var frames: [FrameReport] = []
+            while let frame = try sampler.next() {
+                var written: String?
+                if let out {
+                    let name = String(format: "frame-%04d-%.3fs.png", frame.index, frame.timestamp)
+                    written = (out as NSString).appendingPathComponent(name)
+                    try frame.image.writePNG(to: written!)
+                }
+                let report = FrameReport(
+                    index: frame.index, timestamp_s: frame.timestamp,
+                    interval: [frame.interval.lowerBound, frame.interval.upperBound], keyframe: frame.isKeyframe,
+                    width: frame.image.width, height: frame.image.height, file: written)
+                if !json {
+                    print(String(format: "%4d  %9.3f s  [%.3f, %.3f)  %dx%d%@%@", report.index, report.timestamp_s,
+                                 report.interval[0], report.interval[1], report.width, report.height,
+                                 report.keyframe ? "  key" : "", written.map { "  \($0)" } ?? ""))
+                }
+                frames.append(report)
+            }
+            if json {
+                Output.jsonLine(Report(path: file, media: sampler.info, sampling: description, max_frames: max,
+                                       frames: frames, corrupt_frames: sampler.corruptFrames))
+            } else if sampler.corruptFrames > 0 {
+                Output.error("\(file): skipped \(sampler.corruptFrames) corrupt packets or frames")
+            }
+        } catch let error as MediaError {
+            if json { Output.jsonLine(ErrorReport(error)) } else { Output.error(error.description) }
+            throw ExitCode(1)
+        }
+    }
+}

@@ -72,7 +72,13 @@ public enum MediaProbe {
     {
         _ = try checkFile(path, maxBytes: limits.maxFileBytes)
         let head = try readHead(path)
-        if case .webp = try withRawBytes(head, { (raw) throws(MediaError) in SniffedFormat(raw) }) {
+        let format = try withRawBytes(head) { (raw) throws(MediaError) in SniffedFormat(raw) }
+        if format == .png(animated: false) || format == .jpeg {
+            return OpenedSource(
+                source: try StillImageSource(path: path, limits: limits), info: try probe(path: path, limits: limits),
+                start: 0, keyframeCount: { 1 })
+        }
+        if case .webp = format {
             let bytes = try readFileBytes(path, maxBytes: limits.maxFileBytes)
             let animation = try WebPAnimation(bytes: bytes, path: path, limits: limits)
             return OpenedSource(

@@ -19,6 +19,19 @@ enum {
 /* Size of the message buffers the decode functions fill. */
 #define GR_MESSAGE_CAPACITY 256
 
+/* Libraries whose versions the tests pin. */
+enum {
+    GR_LIBRARY_AVFORMAT = 0,
+    GR_LIBRARY_AVCODEC = 1,
+    GR_LIBRARY_AVUTIL = 2,
+    GR_LIBRARY_SWSCALE = 3,
+    GR_LIBRARY_PNG = 4,
+    GR_LIBRARY_WEBP_DEMUX = 5
+};
+
+/* The run-time version of a library: FFmpeg's AV_VERSION_INT, libpng's 10639 form, libwebp's 0xMMmmpp. */
+unsigned gr_library_version(int library);
+
 /* ---- FFmpeg macros and version-dependent fields (ffmpeg_shims.c) ---- */
 
 int gr_averror(int errnum);

@@ -44,12 +44,12 @@ let package = Package(
         ),
         .target(
             name: "Vision",
-            dependencies: ["COpenBLAS", "Media"],
+            dependencies: ["COpenBLAS"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Policy",
-            dependencies: ["Vision"],
+            dependencies: [],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -70,6 +70,11 @@ let package = Package(
         .testTarget(
             name: "MediaTests",
             dependencies: ["Media", "CGuardrailShims", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PolicyTests",
+            dependencies: ["Policy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

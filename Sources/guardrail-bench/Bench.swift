@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Media
+import Vision
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guardrail-bench",
+        abstract: "Benchmarks, each printed next to a reference measured in the same run (ratios, not absolute times).",
+        subcommands: [MediaBench.self, GEMMBench.self]
+    )
+}
+
+/// Wall time of `body` in seconds.
+func time(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Runs a command, discarding its output; throws when it fails.
+func runCommand(_ arguments: [String]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ValidationError("\(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+    }
+}
+
+/// Peak resident memory of this process, in MB.
+func peakMemoryMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+struct MediaBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "media",
+        abstract: "Sample 1 frame/s at 224x224 from a generated 1080p30 H.264 clip (GOP 60), against the ffmpeg CLI.",
+        discussion: "Needs the ffmpeg command (apt-get install ffmpeg) to generate the clip and to time the reference."
+    )
+
+    @Option(help: "Clip length in seconds.")
+    var seconds = 60
+
+    @Option(help: "Repetitions; the median is reported.")
+    var repeats = 3
+
+    @Option(help: "Use this clip instead of generating one.")
+    var clip: String?
+
+    func run() throws {
+        let folder = NSTemporaryDirectory() + "guardrail-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = clip ?? folder + "/clip.mp4"
+        if clip == nil {
+            print("generating \(seconds) s 1080p30 H.264 clip, GOP 60 …")
+            try runCommand([
+                "ffmpeg", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", String(seconds),
+                "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", path,
+            ])
+        }
+        let size = FrameSize(width: 224, height: 224)
+        func median(_ body: () throws -> Void) rethrows -> Double {
+            var times: [Double] = []
+            for _ in 0..<repeats { times.append(try time(body)) }
+            return times.sorted()[times.count / 2]
+        }
+        let reference = try median {
+            try runCommand(["ffmpeg", "-i", path, "-vf", "fps=1,scale=224:224", "-f", "rawvideo", "-y", "/dev/null"])
+        }
+        var frames = 0
+        let every = try median {
+            frames = try VideoSampler(
+                path: path, options: SamplingOptions(strategy: .every(seconds: 1), maxFrames: nil, outputSize: size)
+            ).collect().count
+        }
+        var keyframeCount = 0
+        let keyframes = try median {
+            keyframeCount = try VideoSampler(
+                path: path, options: SamplingOptions(strategy: .keyframes, maxFrames: nil, outputSize: size)
+            ).collect().count
+        }
+        var all = 0
+        let everyFrame = try time {
+            let sampler = try VideoSampler(
+                path: path, options: SamplingOptions(strategy: .every(seconds: 0.001), maxFrames: nil, outputSize: size))
+            while try sampler.next() != nil { all += 1 }
+        }
+        print("clip: \(path)")
+        print(String(format: "ffmpeg -vf fps=1,scale=224:224      %7.3f s   (reference)", reference))
+        print(String(format: "engine every 1s  (%4d frames)      %7.3f s   %5.2fx faster than ffmpeg (target 1.5x)",
+                     frames, every, reference / every))
+        print(String(format: "engine every frame (%4d frames)    %7.3f s", all, everyFrame))
+        print(String(format: "engine keyframes (%4d frames)      %7.3f s   %5.2fx faster than every frame (target 10x)",
+                     keyframeCount, keyframes, everyFrame / keyframes))
+        print(String(format: "peak memory (engine process)        %7.1f MB  (target < 200 MB)", peakMemoryMB()))
+    }
+}
+
+struct GEMMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm", abstract: "cblas_sgemm GFLOPS for a ViT-B-sized product (400x3072x768) per thread count.")
+
+    @Option(help: "Repetitions per measurement.")
+    var repeats = 20
+
+    func run() {
+        let (m, n, k) = (400, 3072, 768)
+        let a = [Float](repeating: 0.5, count: m * k)
+        let b = [Float](repeating: 0.25, count: n * k)
+        var c = [Float](repeating: 0, count: m * n)
+        for threads in [1, 2] {
+            GEMM.threads = threads
+            let seconds = a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    c.withUnsafeMutableBufferPointer { c in
+                        time {
+                            for _ in 0..<repeats { GEMM.multiply(a, b, into: c, m: m, n: n, k: k, transposeB: true) }
+                        }
+                    }
+                }
+            }
+            let flops = 2.0 * Double(m * n * k * repeats)
+            print(String(format: "%d thread(s): %6.1f GFLOPS", threads, flops / seconds / 1e9))
+        }
+    }
+}

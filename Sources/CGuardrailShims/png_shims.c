@@ -43,10 +43,16 @@ static void png_on_warning(png_structp png, png_const_charp text) {
     (void) text;
 }
 
-static png_structp png_create(png_failure * failure, png_source * source) {
+/* Creates the read and info structs over `source`; on failure fills the message and returns
+   GR_STATUS_NO_MEMORY with nothing left allocated. */
+static int png_create(png_failure * failure, png_source * source, png_structp * png_out, png_infop * info_out) {
+    failure->message[0] = 0;
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, failure, png_on_error, png_on_warning);
-    if (!png) {
-        return NULL;
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        snprintf(failure->message, GR_MESSAGE_CAPACITY, "png_create_read_struct failed: out of memory");
+        return GR_STATUS_NO_MEMORY;
     }
     png_set_read_fn(png, source, png_read_from_memory);
     /* Our own pixel limit is checked before decoding; this lifts libpng's 1,000,000-pixel row cap
@@ -56,23 +62,18 @@ static png_structp png_create(png_failure * failure, png_source * source) {
     png_set_chunk_malloc_max(png, 16 * 1024 * 1024);
     /* Pillow ignores ancillary-chunk CRC errors the same way. */
     png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_WARN_USE);
-    return png;
+    *png_out = png;
+    *info_out = info;
+    return GR_STATUS_OK;
 }
 
 int gr_png_read_info(const void * data, size_t size, uint32_t * width, uint32_t * height,
                      int * bit_depth, int * color_type, char * message) {
     png_source source = { data, size, 0 };
     png_failure failure = { message, GR_STATUS_OK };
-    message[0] = 0;
-    png_structp png = png_create(&failure, &source);
-    if (!png) {
-        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_read_struct failed");
-        return GR_STATUS_NO_MEMORY;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_info_struct failed");
+    png_structp png = NULL;
+    png_infop info = NULL;
+    if (png_create(&failure, &source, &png, &info) != GR_STATUS_OK) {
         return GR_STATUS_NO_MEMORY;
     }
     if (setjmp(png_jmpbuf(png))) {
@@ -118,16 +119,9 @@ static void png_row_to_rgb8(const uint8_t * row, uint8_t * out, uint32_t width, 
 int gr_png_decode_rgb8(const void * data, size_t size, void * out, size_t out_size, char * message) {
     png_source source = { data, size, 0 };
     png_failure failure = { message, GR_STATUS_OK };
-    message[0] = 0;
-    png_structp png = png_create(&failure, &source);
-    if (!png) {
-        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_read_struct failed");
-        return GR_STATUS_NO_MEMORY;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        snprintf(message, GR_MESSAGE_CAPACITY, "png_create_info_struct failed");
+    png_structp png = NULL;
+    png_infop info = NULL;
+    if (png_create(&failure, &source, &png, &info) != GR_STATUS_OK) {
         return GR_STATUS_NO_MEMORY;
     }
     /* Live across setjmp, so volatile. */

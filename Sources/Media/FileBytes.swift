@@ -8,14 +8,7 @@ func readFileBytes(_ path: String, maxBytes: Int64, prefix: Int? = nil) throws(M
     defer { close(fd) }
     var info = stat()
     guard fstat(fd, &info) == 0 else { throw posixError(path, "fstat") }
-    guard info.st_mode & S_IFMT == S_IFREG else {
-        throw MediaError(.io, path: path, function: "fstat", message: "not a regular file")
-    }
-    guard Int64(info.st_size) <= maxBytes else {
-        throw MediaError(
-            .tooLarge, path: path, function: "fstat",
-            message: "file is \(info.st_size) bytes, over the limit of \(maxBytes)")
-    }
+    try checkRegularFile(info, maxBytes: maxBytes, path: path, function: "fstat")
     var bytes = [UInt8](repeating: 0, count: min(Int(info.st_size), prefix ?? .max))
     var filled = 0
     while filled < bytes.count {
@@ -33,17 +26,22 @@ func readFileBytes(_ path: String, maxBytes: Int64, prefix: Int? = nil) throws(M
 func checkFile(_ path: String, maxBytes: Int64) throws(MediaError) -> Int64 {
     var info = stat()
     guard stat(path, &info) == 0 else { throw posixError(path, "stat") }
-    guard info.st_mode & S_IFMT == S_IFREG else {
-        throw MediaError(.io, path: path, function: "stat", message: "not a regular file")
-    }
-    guard Int64(info.st_size) <= maxBytes else {
-        throw MediaError(
-            .tooLarge, path: path, function: "stat", message: "file is \(info.st_size) bytes, over the limit of \(maxBytes)")
-    }
+    try checkRegularFile(info, maxBytes: maxBytes, path: path, function: "stat")
     guard info.st_size > 0 else {
         throw MediaError(.truncated, path: path, function: "stat", message: "empty file")
     }
     return Int64(info.st_size)
+}
+
+private func checkRegularFile(_ info: stat, maxBytes: Int64, path: String, function: String) throws(MediaError) {
+    guard info.st_mode & S_IFMT == S_IFREG else {
+        throw MediaError(.io, path: path, function: function, message: "not a regular file")
+    }
+    guard Int64(info.st_size) <= maxBytes else {
+        throw MediaError(
+            .tooLarge, path: path, function: function,
+            message: "file is \(info.st_size) bytes, over the limit of \(maxBytes)")
+    }
 }
 
 private func posixError(_ path: String, _ function: String) -> MediaError {

@@ -112,59 +112,51 @@ import TestSupport
         return bytes
     }
 
-    func temporaryFolder() throws -> String {
-        let path = NSTemporaryDirectory() + "guardrail-mutations-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+    /// Mutates the fixtures `rounds` times, round-robin, and runs `decode` on each mutant in a
+    /// temporary file; returns how many decoded and how many were refused with an error.
+    func mutationRounds(
+        _ sources: [String], rounds: Int, seed: UInt64, decode: (String) throws(MediaError) -> Void
+    ) throws -> (decoded: Int, refused: Int) {
+        var rng = SeededGenerator(seed: seed)
+        let folder = NSTemporaryDirectory() + "guardrail-mutations-\(seed)-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var decoded = 0
+        var refused = 0
+        for round in 0..<rounds {
+            let source = sources[round % sources.count]
+            let path = "\(folder)/\(round)-\(source.split(separator: "/").last!)"
+            try Data(Self.mutate(try Fixtures.bytes(source), using: &rng)).write(to: URL(fileURLWithPath: path))
+            do {
+                try decode(path)
+                decoded += 1
+            } catch {
+                #expect(!error.message.isEmpty)
+                refused += 1
+            }
+            try FileManager.default.removeItem(atPath: path)
+        }
+        return (decoded, refused)
     }
 
     @Test func mutatedImages() throws {
-        var rng = SeededGenerator(seed: 0x5EED_1)
-        let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        var decoded = 0
-        var refused = 0
-        for round in 0..<2400 {
-            let name = Self.images[round % Self.images.count]
-            let path = "\(folder)/\(round)-\(name)"
-            try Data(Self.mutate(try Fixtures.bytes("images/\(name)"), using: &rng)).write(to: URL(fileURLWithPath: path))
-            do {
-                let image = try ImageDecoder().decode(path: path)
-                #expect(image.pixels.count == image.width * image.height * 3)
-                decoded += 1
-            } catch {
-                #expect(!error.message.isEmpty)
-                refused += 1
-            }
-            try FileManager.default.removeItem(atPath: path)
+        let result = try mutationRounds(Self.images.map { "images/\($0)" }, rounds: 2400, seed: 0x5EED_1) {
+            (path) throws(MediaError) in
+            let image = try ImageDecoder().decode(path: path)
+            #expect(image.pixels.count == image.width * image.height * 3)
         }
+        print("mutated images: \(result.decoded) decoded, \(result.refused) refused")
         // Both outcomes occur: the loop exercises error paths and the decoders' tolerance.
-        print("mutated images: \(decoded) decoded, \(refused) refused")
-        #expect(decoded > 100 && refused > 100, "decoded \(decoded), refused \(refused)")
+        #expect(result.decoded > 100 && result.refused > 100)
     }
 
     @Test func mutatedVideos() throws {
-        var rng = SeededGenerator(seed: 0x5EED_2)
-        let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        var decoded = 0
-        var refused = 0
         let options = SamplingOptions(strategy: .every(seconds: 0.2), maxFrames: 8)
-        for round in 0..<800 {
-            let name = Self.videos[round % Self.videos.count]
-            let path = "\(folder)/\(round)-\(name.split(separator: "/").last!)"
-            try Data(Self.mutate(try Fixtures.bytes(name), using: &rng)).write(to: URL(fileURLWithPath: path))
-            do {
-                let frames = try VideoSampler(path: path, options: options).collect()
-                #expect(frames.allSatisfy { $0.image.pixels.count == $0.image.width * $0.image.height * 3 })
-                decoded += 1
-            } catch {
-                #expect(!error.message.isEmpty)
-                refused += 1
-            }
-            try FileManager.default.removeItem(atPath: path)
+        let result = try mutationRounds(Self.videos, rounds: 800, seed: 0x5EED_2) { (path) throws(MediaError) in
+            let frames = try VideoSampler(path: path, options: options).collect()
+            #expect(frames.allSatisfy { $0.image.pixels.count == $0.image.width * $0.image.height * 3 })
         }
-        print("mutated videos: \(decoded) decoded, \(refused) refused")
-        #expect(decoded > 50 && refused > 50, "decoded \(decoded), refused \(refused)")
+        print("mutated videos: \(result.decoded) decoded, \(result.refused) refused")
+        #expect(result.decoded > 50 && result.refused > 50)
     }
 }

@@ -24,16 +24,17 @@ final class Decoder {
                 .unsupportedFormat, path: path, function: "avcodec_find_decoder",
                 message: "no decoder for codec \(name) in this FFmpeg build")
         }
-        guard var context: UnsafeMutablePointer<AVCodecContext>? = avcodec_alloc_context3(codec) else {
+        guard let allocated = avcodec_alloc_context3(codec) else {
             throw MediaError(.tooLarge, path: path, function: "avcodec_alloc_context3", message: "out of memory")
         }
+        var context: UnsafeMutablePointer<AVCodecContext>? = allocated
         func fail(_ code: Int32, _ function: String) -> MediaError {
             avcodec_free_context(&context)
             return MediaError(ffmpeg: code, path: path, function: function)
         }
         let copied = avcodec_parameters_to_context(context, parameters)
         if copied < 0 { throw fail(copied, "avcodec_parameters_to_context") }
-        let decoder = context!
+        let decoder = allocated
         decoder.pointee.pkt_timebase = stream.pointee.time_base
         decoder.pointee.thread_count = Int32(threads)
         decoder.pointee.max_pixels = Int64(limits.maxPixels)

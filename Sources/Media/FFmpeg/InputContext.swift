@@ -14,11 +14,12 @@ final class InputContext {
         self.path = path
         let deadline = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
         deadline.initialize(to: gr_time_relative_us() + Int64(limits.decodeTimeoutSeconds * 1_000_000))
-        guard var context: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context() else {
+        guard let allocated = avformat_alloc_context() else {
             deadline.deallocate()
             throw MediaError(.tooLarge, path: path, function: "avformat_alloc_context", message: "out of memory")
         }
-        gr_format_set_deadline(context, deadline)
+        gr_format_set_deadline(allocated, deadline)
+        var context: UnsafeMutablePointer<AVFormatContext>? = allocated
         // On failure avformat_open_input frees the context and sets it to NULL.
         let opened = avformat_open_input(&context, path, nil, nil)
         guard opened >= 0, let context else {
@@ -53,7 +54,10 @@ final class InputContext {
         head += [UInt8](repeating: 0, count: Int(AVPROBE_PADDING_SIZE))
         var score: Int32 = 0
         let format = head.withUnsafeMutableBufferPointer { buffer -> UnsafePointer<AVInputFormat>? in
-            var probe = AVProbeData(filename: "", buf: buffer.baseAddress, buf_size: size, mime_type: nil)
+            // Content only: an empty name keeps extension matching out of the guess.
+            let noName: StaticString = ""
+            let name = UnsafeRawPointer(noName.utf8Start).assumingMemoryBound(to: CChar.self)
+            var probe = AVProbeData(filename: name, buf: buffer.baseAddress, buf_size: size, mime_type: nil)
             return av_probe_input_format3(&probe, 1, &score)
         }
         guard let format, score > AVPROBE_SCORE_MAX / 4 else { return nil }

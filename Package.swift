@@ -54,7 +54,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "guardrail",
-            dependencies: ["Media", "Vision", "Policy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Media", "Vision", "Policy", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -6,7 +6,10 @@ enum EXIFOrientation {
         switch format {
         case .jpeg: tiff = jpegEXIF(bytes)
         case .png: tiff = PNGChunks(bytes).first(type: "eXIf").map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
-        case .webp: tiff = RIFFChunks(bytes).first(type: "EXIF").map { stripEXIFHeader(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+        case .webp:
+            tiff = RIFFChunks(bytes).first(type: "EXIF").map {
+                stripEXIFHeader(UnsafeRawBufferPointer(rebasing: bytes[$0]))
+            }
         case .tiff: tiff = bytes
         case .other: tiff = nil
         }

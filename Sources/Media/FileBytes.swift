@@ -50,7 +50,8 @@ private func posixError(_ path: String, _ function: String) -> MediaError {
 }
 
 /// `withUnsafeBytes` for a body with typed throws (the standard one rethrows untyped).
-func withRawBytes<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(MediaError) -> R) throws(MediaError) -> R {
+func withRawBytes<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(MediaError) -> R) throws(MediaError) -> R
+{
     let result = bytes.withUnsafeBytes { raw in Result { () throws(MediaError) -> R in try body(raw) } }
     return try result.get()
 }

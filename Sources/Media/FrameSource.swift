@@ -18,6 +18,8 @@ protocol FrameSource: AnyObject {
     func seekIfCheaper(toSeconds seconds: Double) throws(MediaError)
     /// Packets or frames that failed to decode and were skipped.
     var corruptPackets: Int { get }
+    /// Frames decoded so far, converted or not.
+    var decodedFrames: Int { get }
     /// The end of the stream in seconds, when known.
     var endTime: Double? { get }
 }

@@ -74,7 +74,9 @@ public struct ImageDecoder: Sendable {
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 
-    private func jpegInfo(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> (size: FrameSize, cmyk: Bool) {
+    private func jpegInfo(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> (
+        size: FrameSize, cmyk: Bool
+    ) {
         var message = [CChar](repeating: 0, count: Int(GR_MESSAGE_CAPACITY))
         var width: Int32 = 0
         var height: Int32 = 0

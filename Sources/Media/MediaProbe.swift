@@ -44,10 +44,15 @@ public struct MediaInfo: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case path, kind, container, codec, width, height, rotation
-        case displayWidth = "display_width", displayHeight = "display_height"
-        case frameRate = "frame_rate", variableFrameRate = "variable_frame_rate"
-        case durationSeconds = "duration_s", frameCount = "frame_count", streamCount = "streams"
-        case videoStreams = "video_streams", audioStreams = "audio_streams"
+        case displayWidth = "display_width"
+        case displayHeight = "display_height"
+        case frameRate = "frame_rate"
+        case variableFrameRate = "variable_frame_rate"
+        case durationSeconds = "duration_s"
+        case frameCount = "frame_count"
+        case streamCount = "streams"
+        case videoStreams = "video_streams"
+        case audioStreams = "audio_streams"
     }
 }
 
@@ -85,8 +90,9 @@ public enum MediaProbe {
                 source: animation, info: try webP(path: path, limits: limits), start: 0,
                 keyframeCount: { animation.frameCount })
         }
-        let source = try FFmpegVideoSource(path: path, limits: limits, threads: keyframesOnly ? 1 : threads,
-                                           keyframesOnly: keyframesOnly)
+        let source = try FFmpegVideoSource(
+            path: path, limits: limits, threads: keyframesOnly ? 1 : threads,
+            keyframesOnly: keyframesOnly)
         let info = describe(source.input, stream: source.stream, path: path)
         return OpenedSource(
             source: source, info: info, start: source.startSeconds,
@@ -141,7 +147,9 @@ public enum MediaProbe {
     private static func webP(path: String, limits: MediaLimits) throws(MediaError) -> MediaInfo {
         let bytes = try readFileBytes(path, maxBytes: limits.maxFileBytes)
         let animation = try WebPAnimation(bytes: bytes, path: path, limits: limits)
-        let orientation = try withRawBytes(bytes) { (raw) throws(MediaError) in EXIFOrientation.read(from: raw, format: .webp(animated: false)) }
+        let orientation = try withRawBytes(bytes) { (raw) throws(MediaError) in
+            EXIFOrientation.read(from: raw, format: .webp(animated: false))
+        }
         var info = MediaInfo(
             image: ImageHeader(size: animation.canvas, orientation: orientation), path: path, container: "webp",
             codec: "webp")
@@ -159,7 +167,8 @@ public enum MediaProbe {
         guard let stream = input.bestVideoStream() else {
             let audio = input.streams.filter { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }.count
             guard audio > 0 else {
-                throw MediaError(.noVideoStream, path: path, function: "av_find_best_stream", message: "no video or audio stream")
+                throw MediaError(
+                    .noVideoStream, path: path, function: "av_find_best_stream", message: "no video or audio stream")
             }
             return MediaInfo(
                 path: path, kind: .audio, container: input.formatName, codec: nil, width: nil, height: nil,
@@ -170,7 +179,8 @@ public enum MediaProbe {
         var info = describe(input, stream: stream, path: path)
         guard let width = info.width, let height = info.height, width > 0, height > 0 else {
             throw MediaError(
-                .corrupt, path: path, function: "avformat_find_stream_info", message: "the picture size cannot be determined")
+                .corrupt, path: path, function: "avformat_find_stream_info",
+                message: "the picture size cannot be determined")
         }
         if info.kind == .animation {
             // GIF and APNG do not state their frame count: count packets (cheap, no decoding).
@@ -185,7 +195,8 @@ public enum MediaProbe {
         let packet = Packet()
         var count = 0
         while av_read_frame(input.native, packet.native) >= 0 {
-            if input.native.pointee.streams[Int(packet.native.pointee.stream_index)]!.pointee.codecpar.pointee.codec_type
+            if input.native.pointee.streams[Int(packet.native.pointee.stream_index)]!.pointee.codecpar.pointee
+                .codec_type
                 == AVMEDIA_TYPE_VIDEO
             {
                 count += 1

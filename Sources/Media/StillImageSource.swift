@@ -5,6 +5,7 @@ final class StillImageSource: FrameSource {
     private let path: String
     private var consumed = false
     var corruptPackets: Int { 0 }
+    var decodedFrames: Int { consumed ? 1 : 0 }
     var endTime: Double? { nil }
 
     init(path: String, limits: MediaLimits) throws(MediaError) {

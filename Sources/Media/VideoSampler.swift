@@ -97,6 +97,9 @@ public final class VideoSampler {
     /// Frames that failed to decode and were skipped.
     public var corruptFrames: Int { source.corruptPackets }
 
+    /// Frames decoded so far, including those decoded only to reach a sampled one.
+    public var decodedFrames: Int { source.decodedFrames }
+
     /// The next sampled frame, or nil when sampling is complete.
     public func next() throws(MediaError) -> SampledFrame? {
         while !exhausted {
@@ -107,7 +110,8 @@ public final class VideoSampler {
             defer { pending = frame }
             if var previous = pending {
                 if previous.interval.upperBound == previous.interval.lowerBound {
-                    previous.interval = previous.interval.lowerBound...max(previous.interval.lowerBound, frame.timestamp)
+                    previous.interval =
+                        previous.interval.lowerBound...max(previous.interval.lowerBound, frame.timestamp)
                 }
                 return previous
             }

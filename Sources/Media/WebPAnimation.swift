@@ -12,6 +12,7 @@ final class WebPAnimation: FrameSource {
     private var previousEnd = 0
     private var current: UnsafeMutablePointer<UInt8>?
     var corruptPackets: Int { 0 }
+    var decodedFrames: Int { index + 1 }
     private(set) var endTime: Double?
 
     convenience init(_ raw: UnsafeRawBufferPointer, path: String, limits: MediaLimits) throws(MediaError) {
@@ -29,7 +30,8 @@ final class WebPAnimation: FrameSource {
         try limits.checkPixels(width: Int(width), height: Int(height), path: path, function: "WebPGetInfo")
         var options = WebPAnimDecoderOptions()
         guard WebPAnimDecoderOptionsInit(&options) != 0 else {
-            throw MediaError(.unsupportedFormat, path: path, function: "WebPAnimDecoderOptionsInit", message: "libwebp ABI mismatch")
+            throw MediaError(
+                .unsupportedFormat, path: path, function: "WebPAnimDecoderOptionsInit", message: "libwebp ABI mismatch")
         }
         options.color_mode = MODE_RGBA
         options.use_threads = 0
@@ -39,7 +41,8 @@ final class WebPAnimation: FrameSource {
             return WebPAnimDecoderNew(&data, &options)
         }
         guard let made else {
-            throw MediaError(.corrupt, path: path, function: "WebPAnimDecoderNew", message: "cannot parse WebP container")
+            throw MediaError(
+                .corrupt, path: path, function: "WebPAnimDecoderNew", message: "cannot parse WebP container")
         }
         var info = WebPAnimInfo()
         guard WebPAnimDecoderGetInfo(made, &info) != 0, info.frame_count > 0 else {
@@ -64,7 +67,8 @@ final class WebPAnimation: FrameSource {
         var end: Int32 = 0
         guard WebPAnimDecoderGetNext(decoder, &buffer, &end) != 0, let buffer else {
             throw MediaError(
-                .corrupt, path: path, function: "WebPAnimDecoderGetNext", message: "frame \(index + 1) cannot be decoded")
+                .corrupt, path: path, function: "WebPAnimDecoderGetNext",
+                message: "frame \(index + 1) cannot be decoded")
         }
         // libwebp reports when each frame ends; it starts where the previous one ended.
         let start = previousEnd

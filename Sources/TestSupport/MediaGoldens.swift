@@ -6,9 +6,9 @@ public struct MediaGoldens: Decodable, Sendable {
         public var width: Int
         public var height: Int
         /// Largest per-channel difference allowed against Pillow (0: exact).
-        public var max_abs_diff: Int
+        public var maxAbsDiff: Int
         /// Largest mean per-channel difference allowed against Pillow.
-        public var mean_abs_diff: Double
+        public var meanAbsDiff: Double
         public var note: String
     }
 
@@ -18,12 +18,12 @@ public struct MediaGoldens: Decodable, Sendable {
             public var key: Int
         }
 
-        public var has_video: Bool
+        public var hasVideo: Bool
         public var codec: String?
         public var container: String?
         public var width: Int?
         public var height: Int?
-        public var first_frame_bytes: Int?
+        public var firstFrameBytes: Int?
         public var frames: [Frame]?
     }
 
@@ -33,6 +33,8 @@ public struct MediaGoldens: Decodable, Sendable {
     /// Loads the committed goldens.
     public static func load() throws -> MediaGoldens {
         let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/media.json")))
-        return try JSONDecoder().decode(MediaGoldens.self, from: data)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(MediaGoldens.self, from: data)
     }
 }

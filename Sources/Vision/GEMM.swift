@@ -10,7 +10,8 @@ public enum GEMM {
         m: Int, n: Int, k: Int, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0
     ) {
         precondition(m > 0 && n > 0 && k > 0, "GEMM dimensions must be positive")
-        precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "GEMM buffer too small for \(m)x\(n)x\(k)")
+        precondition(
+            a.count >= m * k && b.count >= k * n && c.count >= m * n, "GEMM buffer too small for \(m)x\(n)x\(k)")
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
             a.baseAddress, Int32(k), b.baseAddress, transposeB ? Int32(k) : Int32(n), beta, c.baseAddress, Int32(n))

@@ -82,21 +82,32 @@ struct FramesCommand: ParsableCommand {
 
     struct FrameReport: Encodable {
         var index: Int
-        var timestamp_s: Double
+        var timestamp: Double
         var interval: [Double]
         var keyframe: Bool
         var width: Int
         var height: Int
         var file: String?
+
+        enum CodingKeys: String, CodingKey {
+            case index, interval, keyframe, width, height, file
+            case timestamp = "timestamp_s"
+        }
     }
 
     struct Report: Encodable {
         var path: String
         var media: MediaInfo
         var sampling: String
-        var max_frames: Int
+        var maxFrames: Int
         var frames: [FrameReport]
-        var corrupt_frames: Int
+        var corruptFrames: Int
+
+        enum CodingKeys: String, CodingKey {
+            case path, media, sampling, frames
+            case maxFrames = "max_frames"
+            case corruptFrames = "corrupt_frames"
+        }
     }
 
     func run() throws {
@@ -125,19 +136,23 @@ struct FramesCommand: ParsableCommand {
                     try frame.image.writePNG(to: written!)
                 }
                 let report = FrameReport(
-                    index: frame.index, timestamp_s: frame.timestamp,
+                    index: frame.index, timestamp: frame.timestamp,
                     interval: [frame.interval.lowerBound, frame.interval.upperBound], keyframe: frame.isKeyframe,
                     width: frame.image.width, height: frame.image.height, file: written)
                 if !json {
-                    print(String(format: "%4d  %9.3f s  [%.3f, %.3f)  %dx%d%@%@", report.index, report.timestamp_s,
-                                 report.interval[0], report.interval[1], report.width, report.height,
-                                 report.keyframe ? "  key" : "", written.map { "  \($0)" } ?? ""))
+                    print(
+                        String(
+                            format: "%4d  %9.3f s  [%.3f, %.3f)  %dx%d%@%@", report.index, report.timestamp,
+                            report.interval[0], report.interval[1], report.width, report.height,
+                            report.keyframe ? "  key" : "", written.map { "  \($0)" } ?? ""))
                 }
                 frames.append(report)
             }
             if json {
-                Output.jsonLine(Report(path: file, media: sampler.info, sampling: description, max_frames: max,
-                                       frames: frames, corrupt_frames: sampler.corruptFrames))
+                Output.jsonLine(
+                    Report(
+                        path: file, media: sampler.info, sampling: description, maxFrames: max,
+                        frames: frames, corruptFrames: sampler.corruptFrames))
             } else if sampler.corruptFrames > 0 {
                 Output.error("\(file): skipped \(sampler.corruptFrames) corrupt packets or frames")
             }

@@ -30,7 +30,8 @@ struct ErrorReport: Encodable {
 
     init(_ error: MediaError) {
         path = error.path
-        self.error = Detail(kind: error.kind.rawValue, function: error.function, code: error.code, message: error.message)
+        self.error = Detail(
+            kind: error.kind.rawValue, function: error.function, code: error.code, message: error.message)
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Media
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct HostileInputTests {
     func imageError(_ path: String, limits: MediaLimits = .default) -> MediaError? {

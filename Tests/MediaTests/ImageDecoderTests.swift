@@ -1,7 +1,7 @@
 import Foundation
 import Media
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ImageDecoderTests {
     static let goldens = try! MediaGoldens.load()
@@ -16,8 +16,8 @@ import TestSupport
         let expected = try Fixtures.bytes("goldens/images/\(name).rgb")
         try #require(image.pixels.count == expected.count)
         let comparison = ByteComparison(image.pixels, expected)
-        #expect(comparison.maxAbsDiff <= golden.max_abs_diff, "\(name): \(comparison)")
-        #expect(comparison.meanAbsDiff <= golden.mean_abs_diff, "\(name): \(comparison)")
+        #expect(comparison.maxAbsDiff <= golden.maxAbsDiff, "\(name): \(comparison)")
+        #expect(comparison.meanAbsDiff <= golden.meanAbsDiff, "\(name): \(comparison)")
     }
 
     @Test func exifOrientationSwapsDimensions() throws {
@@ -36,7 +36,9 @@ import TestSupport
 
     @Test func pixelLimitIsConfigurable() throws {
         let limits = MediaLimits(maxPixels: 100)
-        #expect(throws: MediaError.self) { try ImageDecoder(limits: limits).decode(path: Fixtures.path("images/rgb8.png")) }
+        #expect(throws: MediaError.self) {
+            try ImageDecoder(limits: limits).decode(path: Fixtures.path("images/rgb8.png"))
+        }
         do {
             _ = try ImageDecoder(limits: limits).decode(path: Fixtures.path("images/baseline420.jpg"))
             Issue.record("expected too_large")

@@ -1,6 +1,6 @@
 import Media
-import Testing
 import TestSupport
+import Testing
 
 /// Every frame of a clip: a grid finer than any frame interval takes each frame once.
 func allFrames(_ name: String, outputSize: FrameSize? = nil) throws -> [SampledFrame] {
@@ -10,7 +10,7 @@ func allFrames(_ name: String, outputSize: FrameSize? = nil) throws -> [SampledF
 
 @Suite struct VideoDecodeTests {
     static let goldens = try! MediaGoldens.load()
-    static let clips = goldens.video.filter { $0.value.has_video }.keys.sorted()
+    static let clips = goldens.video.filter { $0.value.hasVideo }.keys.sorted()
 
     /// Frame count and every timestamp match ffprobe's, whatever the container and codec.
     @Test(arguments: clips)

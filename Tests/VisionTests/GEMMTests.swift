@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 import Vision
 
 @Suite struct GEMMTests {

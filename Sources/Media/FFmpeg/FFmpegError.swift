@@ -24,6 +24,8 @@ extension MediaError {
         }
         var message = ffmpegMessage(code)
         if code == gr_averror_exit() { message = "decoding took longer than the configured deadline" }
-        self.init(kind, path: path, function: function, code: code, message: context.isEmpty ? message : "\(context): \(message)")
+        self.init(
+            kind, path: path, function: function, code: code,
+            message: context.isEmpty ? message : "\(context): \(message)")
     }
 }

@@ -20,7 +20,9 @@ final class FFmpegVideoSource: FrameSource {
     private var finished = false
     private var lastPacketDTS = Int64.min
     private var lastTimestamp: Double?
-    private var frameIndex = -1
+    private var drainErrors = 0
+    /// Frames the decoder produced so far (decoded, whether or not they were converted).
+    private(set) var decodedFrames = 0
     private(set) var corruptPackets = 0
     private(set) var endTime: Double?
     var path: String { input.path }
@@ -36,12 +38,14 @@ final class FFmpegVideoSource: FrameSource {
         let parameters = stream.pointee.codecpar.pointee
         if parameters.width > 0 && parameters.height > 0 {
             try limits.checkPixels(
-                width: Int(parameters.width), height: Int(parameters.height), path: path, function: "avformat_find_stream_info")
+                width: Int(parameters.width), height: Int(parameters.height), path: path,
+                function: "avformat_find_stream_info")
         }
         self.stream = stream
         self.limits = limits
         self.keyframesOnly = keyframesOnly
-        decoder = try Decoder(stream: stream, threads: threads, keyframesOnly: keyframesOnly, limits: limits, path: path)
+        decoder = try Decoder(
+            stream: stream, threads: threads, keyframesOnly: keyframesOnly, limits: limits, path: path)
         let tb = stream.pointee.time_base
         timeBase = tb.den > 0 ? Double(tb.num) / Double(tb.den) : 0
         let rate = stream.pointee.avg_frame_rate.num > 0 ? stream.pointee.avg_frame_rate : stream.pointee.r_frame_rate
@@ -72,25 +76,34 @@ final class FFmpegVideoSource: FrameSource {
             case .frame:
                 let f = frame.native
                 try limits.checkPixels(
-                    width: Int(f.pointee.width), height: Int(f.pointee.height), path: path, function: "avcodec_receive_frame")
+                    width: Int(f.pointee.width), height: Int(f.pointee.height), path: path,
+                    function: "avcodec_receive_frame")
                 if gr_frame_has_errors(f) != 0 { corruptPackets += 1 }
-                frameIndex += 1
+                decodedFrames += 1
                 let pts = f.pointee.best_effort_timestamp
                 let seconds =
                     pts != gr_av_nopts_value()
                     ? Double(pts) * timeBase : (lastTimestamp.map { $0 + frameDuration } ?? startSeconds)
                 lastTimestamp = seconds
                 return FrameStamp(
-                    index: frameIndex, timestamp: roundedToMilliseconds(seconds), isKeyframe: gr_frame_is_keyframe(f) != 0)
+                    index: decodedFrames - 1, timestamp: roundedToMilliseconds(seconds),
+                    isKeyframe: gr_frame_is_keyframe(f) != 0)
             case .endOfStream:
                 finished = true
                 // What was decoded is more reliable than the container's stated duration.
                 if let last = lastTimestamp { endTime = roundedToMilliseconds(last + frameDuration) }
                 return nil
             case .needsInput:
-                if code != 0 { corruptPackets += 1 }
-                if draining { if code == 0 { finished = true; return nil } else { continue } }
-                try feed()
+                if code != 0 {
+                    corruptPackets += 1
+                    drainErrors += draining ? 1 : 0
+                }
+                // A drained decoder answers EOF; one that keeps failing instead is given up on.
+                if draining && (code == 0 || drainErrors > 64) {
+                    finished = true
+                    return nil
+                }
+                if !draining { try feed() }
             }
         }
     }
@@ -111,7 +124,8 @@ final class FFmpegVideoSource: FrameSource {
                     return
                 }
                 let p = packet.native.pointee
-                let wanted = p.stream_index == stream.pointee.index
+                let wanted =
+                    p.stream_index == stream.pointee.index
                     && (!keyframesOnly || p.flags & AV_PKT_FLAG_KEY != 0)
                 if !wanted {
                     av_packet_unref(packet.native)
@@ -141,7 +155,9 @@ final class FFmpegVideoSource: FrameSource {
         let keyframe = gr_stream_keyframe_at_or_before(stream, target)
         // Only forward jumps over packets we have not read yet save work.
         guard keyframe != gr_av_nopts_value(), keyframe > lastPacketDTS else { return }
-        guard av_seek_frame(input.native, stream.pointee.index, keyframe, AVSEEK_FLAG_BACKWARD) >= 0 else { return }
+        // Seek by the target, not the index entry: demuxers apply their own timestamp offsets
+        // (mov's edit-list shift) and then land on the keyframe at or before the target.
+        guard av_seek_frame(input.native, stream.pointee.index, target, AVSEEK_FLAG_BACKWARD) >= 0 else { return }
         decoder.flush()
         if packetPending {
             av_packet_unref(packet.native)

@@ -8,7 +8,8 @@ enum RGBResizer {
                 Int32(image.width), Int32(image.height), AV_PIX_FMT_RGB24, Int32(size.width), Int32(size.height),
                 AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND, nil, nil, nil)
         else {
-            throw MediaError(.unsupportedFormat, path: path, function: "sws_getContext", message: "cannot scale RGB image")
+            throw MediaError(
+                .unsupportedFormat, path: path, function: "sws_getContext", message: "cannot scale RGB image")
         }
         defer { sws_freeContext(context) }
         let stride = (size.width * 3 + 63) & ~63

@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Media"],
+            dependencies: ["Media", "Vision"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

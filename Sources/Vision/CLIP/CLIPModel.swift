@@ -1,0 +1,117 @@
+import Foundation
+
+/// Image features from ``CLIPModel/encodeImages(_:patches:)``.
+public struct ImageEncoding: Sendable {
+    /// `[batch, projection_dim]`: projected, not normalised (what `get_image_features` returns).
+    /// nil for vision models without a projection.
+    public var imageEmbeds: Tensor?
+    /// `[batch, hidden]`: `post_layernorm` of the class token.
+    public var pooled: Tensor
+    /// `[batch, tokens, hidden]`: the encoder output.
+    public var lastHiddenState: Tensor
+    /// `[batch, G², projection_dim]`: unit-length per-patch embeddings in the joint space, when asked for.
+    public var patchEmbeds: Tensor?
+}
+
+/// Text features from ``CLIPModel/encodeTexts(_:)``.
+public struct TextEncoding: Sendable {
+    /// `[batch, projection_dim]`: projected, not normalised (`get_text_features`); nil without a projection.
+    public var textEmbeds: Tensor?
+    /// `[batch, hidden]`: the final-layer-norm row at the pooling position.
+    public var pooled: Tensor
+    /// `[batch, length, hidden]` after `final_layer_norm` (Stable Diffusion's `prompt_embeds`).
+    public var lastHiddenState: Tensor
+    /// The pooling (end-of-text) position of each sequence.
+    public var poolingPositions: [Int]
+}
+
+/// A Hugging Face CLIP checkpoint: `CLIPModel` (both towers and projections), or a bare
+/// `CLIPVisionModel`, `CLIPTextModel` or `CLIPTextModelWithProjection` (a Stable Diffusion
+/// `text_encoder/`). Loaded strictly from `config.json` + `model.safetensors` (or shards).
+public final class CLIPModel: @unchecked Sendable {
+    public let configuration: CLIPConfiguration
+    /// The folder the model was loaded from.
+    public let folder: String
+    public let vision: CLIPVisionTransformer?
+    public let text: CLIPTextTransformer?
+    let visualProjection: Linear?
+    let textProjection: Linear?
+
+    /// Loads the model in `folder`, failing with every missing, unused or mis-shaped key.
+    public init(folder: String) throws(VisionError) {
+        self.folder = folder
+        let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
+        configuration = config
+        let store = try WeightStore(folder: folder)
+        let p = config.projectionDim
+        if let v = config.visionConfig {
+            let prefix = store.contains("embeddings.class_embedding") ? "" : "vision_model."
+            vision = try CLIPVisionTransformer(loading: store, prefix: prefix, config: v)
+            let wanted = config.modelType == "clip" || store.contains("visual_projection.weight")
+            visualProjection =
+                wanted
+                ? try Linear(loading: store, prefix: "visual_projection", in: v.hiddenSize, out: p, bias: false) : nil
+        } else {
+            vision = nil
+            visualProjection = nil
+        }
+        if let t = config.textConfig {
+            // transformers 5 saves bare text models without the "text_model." prefix; earlier
+            // versions (and Stable Diffusion's published text encoders) keep it.
+            let prefix = store.contains("embeddings.token_embedding.weight") ? "" : "text_model."
+            text = try CLIPTextTransformer(loading: store, prefix: prefix, config: t)
+            let wanted = config.modelType == "clip" || store.contains("text_projection.weight")
+            textProjection =
+                wanted
+                ? try Linear(loading: store, prefix: "text_projection", in: t.hiddenSize, out: p, bias: false) : nil
+        } else {
+            text = nil
+            textProjection = nil
+        }
+        store.ignore("logit_scale")
+        try store.verify()
+    }
+
+    /// Encodes a batch of preprocessed images `[batch, 3, image_size, image_size]`; with `patches`,
+    /// also the per-patch joint-space embeddings.
+    public func encodeImages(_ pixels: Tensor, patches: PatchEmbeddingVariant? = nil) throws(VisionError)
+        -> ImageEncoding
+    {
+        guard let vision else { throw VisionError.invalidInput("\(folder) has no vision tower") }
+        let out = try vision.forward(pixels, patches: patches)
+        let batch = out.pooled.shape[0]
+        var embeds: Tensor?
+        var patchEmbeds: Tensor?
+        if let visualProjection {
+            let e = Tensor(zeros: [batch, visualProjection.outFeatures])
+            visualProjection(out.pooled.pointer, rows: batch, into: e.storage.pointer)
+            embeds = e
+            if let features = out.patches {
+                let n = features.shape[1]
+                let z = Tensor(zeros: [batch, n, visualProjection.outFeatures])
+                visualProjection(features.pointer, rows: batch * n, into: z.storage.pointer)
+                normalizeRows(z.storage.pointer, rows: batch * n, width: visualProjection.outFeatures)
+                patchEmbeds = z
+            }
+        } else if patches != nil {
+            throw VisionError.invalidInput("\(folder) has no visual_projection: patch embeddings need the joint space")
+        }
+        return ImageEncoding(
+            imageEmbeds: embeds, pooled: out.pooled, lastHiddenState: out.lastHiddenState, patchEmbeds: patchEmbeds)
+    }
+
+    /// Encodes token sequences of equal length (as the tokenizer pads them).
+    public func encodeTexts(_ ids: [[Int]]) throws(VisionError) -> TextEncoding {
+        guard let text else { throw VisionError.invalidInput("\(folder) has no text tower") }
+        let out = try text.forward(ids)
+        var embeds: Tensor?
+        if let textProjection {
+            let e = Tensor(zeros: [ids.count, textProjection.outFeatures])
+            textProjection(out.pooled.pointer, rows: ids.count, into: e.storage.pointer)
+            embeds = e
+        }
+        return TextEncoding(
+            textEmbeds: embeds, pooled: out.pooled, lastHiddenState: out.lastHiddenState,
+            poolingPositions: out.poolingPositions)
+    }
+}

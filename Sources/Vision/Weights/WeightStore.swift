@@ -1,0 +1,93 @@
+import Foundation
+
+/// The tensors of a checkpoint (one file or a sharded set), handed out by key with strict
+/// bookkeeping: every key a model asks for must exist with the expected shape, and every key in
+/// the checkpoint must be taken or explicitly ignored. Problems are collected so that one error
+/// lists all of them.
+final class WeightStore {
+    private var files: [String: SafeTensorsFile] = [:]
+    private var location: [String: SafeTensorsFile] = [:]
+    private var taken: Set<String> = []
+    private var missing: [String] = []
+    private var misshaped: [String] = []
+
+    /// Opens `model.safetensors`, or the shards listed by `model.safetensors.index.json`, in `folder`.
+    init(folder: String, baseName: String = "model") throws(VisionError) {
+        let single = folder + "/\(baseName).safetensors"
+        let index = folder + "/\(baseName).safetensors.index.json"
+        if FileManager.default.fileExists(atPath: single) {
+            try add(SafeTensorsFile(path: single))
+        } else if FileManager.default.fileExists(atPath: index) {
+            guard let data = FileManager.default.contents(atPath: index),
+                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let map = json["weight_map"] as? [String: String]
+            else {
+                throw VisionError.invalidConfiguration(path: index, message: "weight_map missing or not a string map")
+            }
+            for shard in Set(map.values).sorted() {
+                guard !shard.contains("/") else {
+                    throw VisionError.invalidConfiguration(
+                        path: index, message: "shard name \(shard) must be a file name")
+                }
+                try add(SafeTensorsFile(path: folder + "/" + shard))
+            }
+            for (key, shard) in map where location[key]?.path != folder + "/" + shard {
+                throw VisionError.invalidConfiguration(path: index, message: "\(key) is not in \(shard)")
+            }
+        } else {
+            throw VisionError.modelNotFound(reference: folder, searched: [single, index])
+        }
+    }
+
+    /// A store over one opened file (tests, and tools that name a file directly).
+    init(file: SafeTensorsFile) throws(VisionError) {
+        try add(file)
+    }
+
+    private func add(_ file: SafeTensorsFile) throws(VisionError) {
+        files[file.path] = file
+        for key in file.entries.keys {
+            if let other = location[key] {
+                throw VisionError.malformedSafeTensors(path: file.path, message: "\(key) also appears in \(other.path)")
+            }
+            location[key] = file
+        }
+    }
+
+    /// All keys of the checkpoint with their shapes and dtypes.
+    var inventory: [(key: String, shape: [Int], dtype: String)] {
+        location.map { ($0.key, $0.value.entries[$0.key]!.shape, $0.value.entries[$0.key]!.dtype.rawValue) }
+            .sorted { $0.key < $1.key }
+    }
+
+    /// True when the checkpoint holds `key`.
+    func contains(_ key: String) -> Bool { location[key] != nil }
+
+    /// The tensor for `key`, which must have `shape`. A missing or mis-shaped key is recorded
+    /// (reported by ``verify()``) and a zero tensor of the expected shape stands in.
+    func take(_ key: String, shape: [Int]) throws(VisionError) -> Tensor {
+        taken.insert(key)
+        guard let file = location[key], let entry = file.entries[key] else {
+            missing.append(key)
+            return Tensor(zeros: shape)
+        }
+        guard entry.shape == shape else {
+            misshaped.append("\(key) \(entry.shape) (expected \(shape))")
+            return Tensor(zeros: shape)
+        }
+        return try file.tensor(key)
+    }
+
+    /// Marks keys the model does not use on purpose (`position_ids` buffers, for example).
+    func ignore(_ keys: String...) {
+        for key in keys where location[key] != nil { taken.insert(key) }
+    }
+
+    /// Throws ``VisionError/strictLoading(missing:unused:misshaped:)`` listing every problem.
+    func verify() throws(VisionError) {
+        let unused = Set(location.keys).subtracting(taken).sorted()
+        guard missing.isEmpty, unused.isEmpty, misshaped.isEmpty else {
+            throw VisionError.strictLoading(missing: missing.sorted(), unused: unused, misshaped: misshaped.sorted())
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import TestSupport
+import Testing
+import Vision
+
+/// The tiny checkpoints against the PyTorch reference (`scripts/gen_vision_fixtures.py`):
+/// whole tensors, cosine ≥ 0.99999 per row and max abs difference ≤ 1e-4 of the tensor's scale.
+@Suite struct CLIPGoldenTests {
+    static func goldens(_ name: String) throws -> [String: Tensor] {
+        try SafeTensors.read(path: Fixtures.path("goldens/vision/\(name).safetensors"))
+    }
+
+    static func expectClose(_ actual: Tensor?, _ expected: Tensor?, _ label: String) {
+        guard let actual, let expected else {
+            Issue.record("\(label): missing tensor")
+            return
+        }
+        guard actual.shape == expected.shape else {
+            Issue.record("\(label): shape \(actual.shape), expected \(expected.shape)")
+            return
+        }
+        let comparison = TensorComparison(actual, expected)
+        #expect(comparison.relative <= 1e-4 && comparison.minRowCosine >= 0.99999, "\(label): \(comparison)")
+    }
+
+    @Test(arguments: ["clip-b32-tiny", "clip-b16-tiny"])
+    func imageTower(name: String) throws {
+        let model = try CLIPModel(folder: Fixtures.path("models/\(name)"))
+        let golden = try Self.goldens(name)
+        let pixels = try #require(golden["pixel_values"])
+        let value = try model.encodeImages(pixels, patches: .valuePath)
+        Self.expectClose(value.imageEmbeds, golden["image_embeds"], "\(name) image_embeds")
+        Self.expectClose(value.pooled, golden["vision_pooled"], "\(name) pooled")
+        Self.expectClose(value.lastHiddenState, golden["vision_last_hidden_state"], "\(name) last_hidden_state")
+        Self.expectClose(value.patchEmbeds, golden["patch_embeds_value"], "\(name) patch embeds (value path)")
+        let plain = try model.encodeImages(pixels, patches: .plain)
+        Self.expectClose(plain.patchEmbeds, golden["patch_embeds_plain"], "\(name) patch embeds (plain)")
+    }
+
+    @Test(arguments: ["clip-b32-tiny", "clip-b16-tiny", "sd-tiny"])
+    func textTower(name: String) throws {
+        let folder = name == "sd-tiny" ? "models/sd-tiny/text_encoder" : "models/\(name)"
+        let model = try CLIPModel(folder: Fixtures.path(folder))
+        let golden = try Self.goldens(name)
+        let idsTensor = try #require(golden["input_ids"])
+        let length = idsTensor.shape[1]
+        let flat = idsTensor.scalars.map { Int($0) }
+        let ids = stride(from: 0, to: flat.count, by: length).map { Array(flat[$0..<$0 + length]) }
+        let out = try model.encodeTexts(ids)
+        Self.expectClose(out.lastHiddenState, golden["text_last_hidden_state"], "\(name) last_hidden_state")
+        Self.expectClose(out.pooled, golden["text_pooled"], "\(name) pooled")
+        if name == "sd-tiny" {
+            #expect(out.textEmbeds == nil)
+        } else {
+            Self.expectClose(out.textEmbeds, golden["text_embeds"], "\(name) text_embeds")
+        }
+    }
+}

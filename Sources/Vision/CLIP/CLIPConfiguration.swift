@@ -119,10 +119,15 @@ public struct CLIPConfiguration: Sendable, Hashable {
     public var projectionDim: Int
 
     private struct Raw: Decodable {
-        var model_type: String?
-        var text_config: CLIPTextConfiguration?
-        var vision_config: CLIPVisionConfiguration?
-        var projection_dim: Int?
+        var modelType: String?
+        var textConfig: CLIPTextConfiguration?
+        var visionConfig: CLIPVisionConfiguration?
+        var projectionDim: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case modelType = "model_type", textConfig = "text_config", visionConfig = "vision_config"
+            case projectionDim = "projection_dim"
+        }
     }
 
     /// Reads `config.json` at `path`.
@@ -136,12 +141,12 @@ public struct CLIPConfiguration: Sendable, Hashable {
         } catch {
             throw VisionError.invalidConfiguration(path: path, message: "config.json: \(error)")
         }
-        modelType = raw.model_type ?? "clip"
-        projectionDim = raw.projection_dim ?? 512
+        modelType = raw.modelType ?? "clip"
+        projectionDim = raw.projectionDim ?? 512
         switch modelType {
         case "clip":
-            textConfig = raw.text_config ?? CLIPTextConfiguration()
-            visionConfig = raw.vision_config ?? CLIPVisionConfiguration()
+            textConfig = raw.textConfig ?? CLIPTextConfiguration()
+            visionConfig = raw.visionConfig ?? CLIPVisionConfiguration()
         case "clip_vision_model":
             visionConfig = try Self.decodeBare(CLIPVisionConfiguration.self, data, path)
             projectionDim = visionConfig!.projectionDim

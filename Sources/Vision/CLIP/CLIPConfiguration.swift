@@ -125,7 +125,9 @@ public struct CLIPConfiguration: Sendable, Hashable {
         var projectionDim: Int?
 
         enum CodingKeys: String, CodingKey {
-            case modelType = "model_type", textConfig = "text_config", visionConfig = "vision_config"
+            case modelType = "model_type"
+            case textConfig = "text_config"
+            case visionConfig = "vision_config"
             case projectionDim = "projection_dim"
         }
     }

@@ -29,6 +29,11 @@ let package = Package(
             providers: [.apt(["libpng-dev", "libturbojpeg0-dev", "libwebp-dev"])]
         ),
         .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
@@ -44,7 +49,7 @@ let package = Package(
         ),
         .target(
             name: "Vision",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CZlib"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -10,6 +10,7 @@ packages=(
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev  # FFmpeg 5.1: video and other image formats
     libpng-dev libturbojpeg0-dev libwebp-dev                       # PNG, JPEG, WebP decoded the way Pillow does
     libopenblas-dev                                                # cblas_sgemm for the CLIP encoders
+    zlib1g-dev                                                     # the gzipped OpenAI BPE vocabulary
     ffmpeg                                                         # the CLI: benchmarks and fixture generation only
 )
 

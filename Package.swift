@@ -49,7 +49,7 @@ let package = Package(
         ),
         .target(
             name: "Vision",
-            dependencies: ["COpenBLAS", "CZlib"],
+            dependencies: ["COpenBLAS", "CZlib", "Media"],
             swiftSettings: swiftSettings
         ),
         .target(

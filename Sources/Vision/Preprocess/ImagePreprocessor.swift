@@ -1,0 +1,160 @@
+import Foundation
+import Media
+
+/// Where a preprocessed pixel came from, so a patch maps back to the source image:
+/// `source = (crop + offset) / scale` on each axis.
+public struct PreprocessTransform: Sendable, Hashable, Codable {
+    /// Resized size over source size, per axis.
+    public var scaleX: Double
+    public var scaleY: Double
+    /// Top-left corner of the crop in the resized image (negative when the crop was padded).
+    public var offsetX: Int
+    public var offsetY: Int
+    /// The source image size.
+    public var sourceWidth: Int
+    public var sourceHeight: Int
+
+    /// The source-image rectangle `(x0, y0, x1, y1)` of a rectangle in the crop, clipped to the image.
+    public func sourceBox(cropX0: Double, cropY0: Double, cropX1: Double, cropY1: Double) -> (Double, Double, Double, Double) {
+        func clamp(_ v: Double, _ limit: Int) -> Double { min(max(v, 0), Double(limit)) }
+        return (
+            clamp((cropX0 + Double(offsetX)) / scaleX, sourceWidth), clamp((cropY0 + Double(offsetY)) / scaleY, sourceHeight),
+            clamp((cropX1 + Double(offsetX)) / scaleX, sourceWidth), clamp((cropY1 + Double(offsetY)) / scaleY, sourceHeight)
+        )
+    }
+}
+
+/// `CLIPImageProcessor` (its Pillow backend): shortest side to `size` with Pillow's bicubic, centre
+/// crop, rescale by 1/255, normalise with the checkpoint's mean and std, channels first.
+public struct ImagePreprocessor: Sendable, Hashable {
+    public var shortestEdge: Int
+    public var cropWidth: Int
+    public var cropHeight: Int
+    public var mean: [Float]
+    public var std: [Float]
+    public var rescaleFactor: Double
+    public var resample: PillowResample
+    public var doResize = true
+    public var doCenterCrop = true
+    public var doRescale = true
+    public var doNormalize = true
+
+    /// OpenAI CLIP's settings for an `imageSize` model.
+    public init(imageSize: Int) {
+        shortestEdge = imageSize
+        cropWidth = imageSize
+        cropHeight = imageSize
+        mean = [0.481_454_66, 0.457_827_5, 0.408_210_73]
+        std = [0.268_629_54, 0.261_302_58, 0.275_777_11]
+        rescaleFactor = 1.0 / 255
+        resample = .bicubic
+    }
+
+    /// Reads `preprocessor_config.json`; keys it lacks keep CLIP's defaults for `imageSize`.
+    public init(contentsOf path: String, imageSize: Int) throws(VisionError) {
+        self.init(imageSize: imageSize)
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw VisionError.invalidConfiguration(path: path, message: "not a JSON object")
+        }
+        func fail(_ key: String) -> VisionError {
+            .invalidConfiguration(path: path, message: "\(key) has an unexpected value")
+        }
+        if let size = json["size"] {
+            if let value = size as? Int {
+                shortestEdge = value
+            } else if let value = (size as? [String: Any])?["shortest_edge"] as? Int {
+                shortestEdge = value
+            } else {
+                throw fail("size")
+            }
+        }
+        if let crop = json["crop_size"] {
+            if let value = crop as? Int {
+                (cropWidth, cropHeight) = (value, value)
+            } else if let dict = crop as? [String: Any], let h = dict["height"] as? Int, let w = dict["width"] as? Int {
+                (cropWidth, cropHeight) = (w, h)
+            } else {
+                throw fail("crop_size")
+            }
+        }
+        if let m = json["image_mean"] {
+            guard let values = m as? [Double], values.count == 3 else { throw fail("image_mean") }
+            mean = values.map(Float.init)
+        }
+        if let s = json["image_std"] {
+            guard let values = s as? [Double], values.count == 3, values.allSatisfy({ $0 > 0 }) else { throw fail("image_std") }
+            std = values.map(Float.init)
+        }
+        if let r = json["rescale_factor"] as? Double { rescaleFactor = r }
+        if let r = json["resample"] {
+            guard let code = r as? Int, let filter = PillowResample(rawValue: code) else { throw fail("resample (2 or 3)") }
+            resample = filter
+        }
+        doResize = json["do_resize"] as? Bool ?? true
+        doCenterCrop = json["do_center_crop"] as? Bool ?? true
+        doRescale = json["do_rescale"] as? Bool ?? true
+        doNormalize = json["do_normalize"] as? Bool ?? true
+        guard shortestEdge > 0, cropWidth > 0, cropHeight > 0 else { throw fail("size or crop_size") }
+    }
+
+    /// The resized size for a `width × height` source (`transformers`' `get_resize_output_image_size`).
+    public func resizedSize(width: Int, height: Int) -> (width: Int, height: Int) {
+        guard doResize else { return (width, height) }
+        let short = min(width, height)
+        let long = max(width, height)
+        let newLong = Int(Double(shortestEdge * long) / Double(short))
+        return width <= height ? (shortestEdge, newLong) : (newLong, shortestEdge)
+    }
+
+    /// Resized and centre-cropped 8-bit RGB, before rescaling (zero padding where the crop is larger).
+    public func resizeAndCrop(_ image: RGBImage) -> (image: RGBImage, transform: PreprocessTransform) {
+        let (w, h) = resizedSize(width: image.width, height: image.height)
+        let resized = doResize ? resample.resize(image, width: w, height: h) : image
+        // numpy's floor division for the offsets, as transformers' center_crop computes them.
+        let top = doCenterCrop ? Int((Double(h - cropHeight) / 2).rounded(.down)) : 0
+        let left = doCenterCrop ? Int((Double(w - cropWidth) / 2).rounded(.down)) : 0
+        let transform = PreprocessTransform(
+            scaleX: Double(w) / Double(image.width), scaleY: Double(h) / Double(image.height), offsetX: left,
+            offsetY: top, sourceWidth: image.width, sourceHeight: image.height)
+        guard doCenterCrop else { return (resized, transform) }
+        var out = [UInt8](repeating: 0, count: cropWidth * cropHeight * 3)
+        for y in 0..<cropHeight where (0..<h).contains(y + top) {
+            for x in 0..<cropWidth where (0..<w).contains(x + left) {
+                let s = ((y + top) * w + x + left) * 3
+                let d = (y * cropWidth + x) * 3
+                out[d] = resized.pixels[s]
+                out[d + 1] = resized.pixels[s + 1]
+                out[d + 2] = resized.pixels[s + 2]
+            }
+        }
+        return (RGBImage(width: cropWidth, height: cropHeight, pixels: out), transform)
+    }
+
+    /// The model input for a batch of images: `[batch, 3, crop height, crop width]`, plus each
+    /// image's transform.
+    public func callAsFunction(_ images: [RGBImage]) -> (pixels: Tensor, transforms: [PreprocessTransform]) {
+        let plane = cropWidth * cropHeight
+        let pixels = Tensor(zeros: [images.count, 3, cropHeight, cropWidth])
+        var transforms: [PreprocessTransform] = []
+        let out = pixels.storage.pointer
+        for (b, image) in images.enumerated() {
+            let (cropped, transform) = resizeAndCrop(image)
+            transforms.append(transform)
+            cropped.pixels.withUnsafeBufferPointer { src in
+                for c in 0..<3 {
+                    let dst = out + (b * 3 + c) * plane
+                    let m = mean[c]
+                    let s = std[c]
+                    for i in 0..<plane {
+                        // float64 rescale then float32 normalise, in transformers' order.
+                        var v = doRescale ? Float(Double(src[3 * i + c]) * rescaleFactor) : Float(src[3 * i + c])
+                        if doNormalize { v = (v - m) / s }
+                        dst[i] = v
+                    }
+                }
+            }
+        }
+        return (pixels, transforms)
+    }
+}

@@ -27,6 +27,7 @@ import json
 import os
 import random
 import shutil
+import zlib
 
 import numpy as np
 import torch
@@ -226,7 +227,7 @@ def save_goldens(name, tensors):
 
 @torch.no_grad()
 def clip_model(name, config, dtype, image_size, shard=None):
-    torch.manual_seed(hash(name) % 1000)
+    torch.manual_seed(zlib.crc32(name.encode()))
     model = round_trip(CLIPModel(config), dtype)
     folder = os.path.join(MODELS, name)
     model.to(dtype).save_pretrained(folder, max_shard_size=shard) if shard else model.to(dtype).save_pretrained(folder)
@@ -283,11 +284,17 @@ def safety_checker():
     checker.special_care_embeds.data = torch.randn(3, 16)
     pixels = pixel_values(PREPROCESS_IMAGES, 64)
     embeds = checker.visual_projection(checker.vision_model(pixels)[1])
-    # Thresholds at the median distances, so that some images are flagged and some are not.
+    # Thresholds chosen so that both outcomes occur: concept 0 fires for about half the images,
+    # the other concepts never; special-care concept 0 fires for exactly one image (exercising the
+    # +0.01 adjustment), the others never.
     cos = cosine_distance(embeds, checker.concept_embeds)
     special = cosine_distance(embeds, checker.special_care_embeds)
-    checker.concept_embeds_weights.data = cos.median(dim=0).values + 0.05
-    checker.special_care_embeds_weights.data = special.max(dim=0).values - 0.01
+    concept_weights = cos.max(dim=0).values + 0.05
+    concept_weights[0] = cos[:, 0].median() + 0.002
+    special_weights = special.max(dim=0).values + 0.05
+    special_weights[0] = special[:, 0].max() - 0.002
+    checker.concept_embeds_weights.data = concept_weights
+    checker.special_care_embeds_weights.data = special_weights
     folder = os.path.join(MODELS, "safety-checker-tiny")
     checker.save_pretrained(folder)
     processor(64).save_pretrained(folder)

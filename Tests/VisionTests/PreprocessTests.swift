@@ -1,7 +1,7 @@
 import Foundation
 import Media
-import Testing
 import TestSupport
+import Testing
 import Vision
 
 @Suite struct PreprocessTests {

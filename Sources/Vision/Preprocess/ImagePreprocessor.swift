@@ -15,11 +15,15 @@ public struct PreprocessTransform: Sendable, Hashable, Codable {
     public var sourceHeight: Int
 
     /// The source-image rectangle `(x0, y0, x1, y1)` of a rectangle in the crop, clipped to the image.
-    public func sourceBox(cropX0: Double, cropY0: Double, cropX1: Double, cropY1: Double) -> (Double, Double, Double, Double) {
+    public func sourceBox(cropX0: Double, cropY0: Double, cropX1: Double, cropY1: Double) -> (
+        Double, Double, Double, Double
+    ) {
         func clamp(_ v: Double, _ limit: Int) -> Double { min(max(v, 0), Double(limit)) }
         return (
-            clamp((cropX0 + Double(offsetX)) / scaleX, sourceWidth), clamp((cropY0 + Double(offsetY)) / scaleY, sourceHeight),
-            clamp((cropX1 + Double(offsetX)) / scaleX, sourceWidth), clamp((cropY1 + Double(offsetY)) / scaleY, sourceHeight)
+            clamp((cropX0 + Double(offsetX)) / scaleX, sourceWidth),
+            clamp((cropY0 + Double(offsetY)) / scaleY, sourceHeight),
+            clamp((cropX1 + Double(offsetX)) / scaleX, sourceWidth),
+            clamp((cropY1 + Double(offsetY)) / scaleY, sourceHeight)
         )
     }
 }
@@ -83,12 +87,16 @@ public struct ImagePreprocessor: Sendable, Hashable {
             mean = values.map(Float.init)
         }
         if let s = json["image_std"] {
-            guard let values = s as? [Double], values.count == 3, values.allSatisfy({ $0 > 0 }) else { throw fail("image_std") }
+            guard let values = s as? [Double], values.count == 3, values.allSatisfy({ $0 > 0 }) else {
+                throw fail("image_std")
+            }
             std = values.map(Float.init)
         }
         if let r = json["rescale_factor"] as? Double { rescaleFactor = r }
         if let r = json["resample"] {
-            guard let code = r as? Int, let filter = PillowResample(rawValue: code) else { throw fail("resample (2 or 3)") }
+            guard let code = r as? Int, let filter = PillowResample(rawValue: code) else {
+                throw fail("resample (2 or 3)")
+            }
             resample = filter
         }
         doResize = json["do_resize"] as? Bool ?? true

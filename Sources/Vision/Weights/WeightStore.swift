@@ -60,6 +60,9 @@ final class WeightStore {
             .sorted { $0.key < $1.key }
     }
 
+    /// The stored shape of `key`, if present.
+    func shape(of key: String) -> [Int]? { location[key]?.entries[key]?.shape }
+
     /// True when the checkpoint holds `key`.
     func contains(_ key: String) -> Bool { location[key] != nil }
 

@@ -9,6 +9,8 @@ struct Guardrail: ParsableCommand {
             Media is decoded with FFmpeg 5.1 (video and most image formats), libpng, TurboJPEG and \
             libwebp. Hostile input (truncated, corrupt, oversized) is reported as an error, never a crash.
             """,
-        subcommands: [ProbeCommand.self, FramesCommand.self]
+        subcommands: [
+            ProbeCommand.self, FramesCommand.self, EmbedCommand.self, TokenizeCommand.self, ModelCommand.self,
+        ]
     )
 }

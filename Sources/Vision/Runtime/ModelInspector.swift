@@ -1,0 +1,62 @@
+/// What a checkpoint holds and whether it loads strictly (`guardrail model inspect`).
+public struct ModelReport: Sendable, Encodable {
+    /// `CLIPModel`, `CLIPVisionModel`, `CLIPTextModel`, `CLIPTextModelWithProjection` or `StableDiffusionSafetyChecker`.
+    public var architecture: String
+    public var folder: String
+    /// Element count over all tensors.
+    public var parameters: Int
+    /// Tensor count per stored dtype.
+    public var dtypes: [String: Int]
+    /// Bytes the weights take as F32 in memory.
+    public var f32Bytes: Int
+    /// nil when strict loading succeeded; otherwise the error.
+    public var verificationError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, folder, parameters, dtypes, verified
+        case f32Bytes = "f32_bytes"
+        case verificationError = "verification_error"
+    }
+
+    /// Always writes `verified` and `verification_error` (null when it loaded), so scripts can test either.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(architecture, forKey: .architecture)
+        try c.encode(folder, forKey: .folder)
+        try c.encode(parameters, forKey: .parameters)
+        try c.encode(dtypes, forKey: .dtypes)
+        try c.encode(f32Bytes, forKey: .f32Bytes)
+        try c.encode(verificationError == nil, forKey: .verified)
+        try c.encode(verificationError, forKey: .verificationError)
+    }
+}
+
+/// Reads a model folder's inventory and runs strict loading on it.
+public enum ModelInspector {
+    public static func inspect(folder: String) throws(VisionError) -> ModelReport {
+        let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
+        let store = try WeightStore(folder: folder)
+        let inventory = store.inventory
+        let parameters = inventory.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        var dtypes: [String: Int] = [:]
+        for entry in inventory { dtypes[entry.dtype, default: 0] += 1 }
+        let architecture: String
+        var verification: String?
+        if store.contains("concept_embeds") {
+            architecture = "StableDiffusionSafetyChecker"
+            do { _ = try StableDiffusionSafetyChecker(folder: folder) } catch { verification = "\(error)" }
+        } else {
+            switch (config.modelType, store.contains("text_projection.weight")) {
+            case ("clip", _): architecture = "CLIPModel"
+            case ("clip_vision_model", _): architecture = "CLIPVisionModel"
+            case ("clip_text_model", true): architecture = "CLIPTextModelWithProjection"
+            default: architecture = "CLIPTextModel"
+            }
+            do { _ = try CLIPModel(folder: folder) } catch { verification = "\(error)" }
+        }
+        return ModelReport(
+            architecture: architecture, folder: folder, parameters: parameters, dtypes: dtypes,
+            f32Bytes: parameters * 4,
+            verificationError: verification)
+    }
+}

@@ -116,13 +116,13 @@ struct EmbedCommand: ParsableCommand {
             for start in stride(from: 0, to: texts.count, by: batch) {
                 let chunk = Array(texts[start..<min(start + batch, texts.count)])
                 let encoded = chunk.map(tokenizer.encodePadded)
-                let out = try model.encodeTexts(encoded.map(\.ids))
+                let out = try model.encodeTexts(encoded.map(\.ids), hiddenStates: hidden)
                 for (i, line) in chunk.enumerated() {
                     Output.jsonLine(
                         TextLine(
                             text: line, inputIds: encoded[i].ids, truncated: encoded[i].truncated,
                             textEmbeds: out.textEmbeds.map { row($0, i) }, pooled: row(out.pooled, i),
-                            lastHiddenState: hidden ? rows(out.lastHiddenState, i) : nil))
+                            lastHiddenState: out.lastHiddenState.map { rows($0, i) }))
                 }
             }
         }

@@ -48,6 +48,10 @@ import Vision
         let out = try model.encodeTexts(ids)
         Self.expectClose(out.lastHiddenState, golden["text_last_hidden_state"], "\(name) last_hidden_state")
         Self.expectClose(out.pooled, golden["text_pooled"], "\(name) pooled")
+        // Embeddings only: the tower stops after the last end-of-text position, with the same result.
+        let short = try model.encodeTexts(ids, hiddenStates: false)
+        #expect(short.lastHiddenState == nil)
+        Self.expectClose(short.pooled, golden["text_pooled"], "\(name) pooled, embeddings only")
         if name == "sd-tiny" {
             #expect(out.textEmbeds == nil)
         } else {

@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import Testing
 import Vision
@@ -37,5 +38,31 @@ import Vision
         GEMM.threads = 1
         #expect(GEMM.threads == 1)
         GEMM.threads = before
+    }
+}
+
+@Suite struct ActivationTests {
+    static func reference(_ activation: Activation, _ x: Double) -> Double {
+        switch activation {
+        case .quickGELU: return x / (1 + exp(-1.702 * x))
+        case .gelu: return 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+        case .geluTanh: return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        }
+    }
+
+    /// Each activation against its formula in Double over a wide range: within 1e-6 of
+    /// max(1, |value|) (the float formulas lose relative precision in the far negative tail, as
+    /// PyTorch's do).
+    @Test(arguments: [Activation.quickGELU, .gelu, .geluTanh])
+    func matchesTheFormula(activation: Activation) {
+        let count = 20_001
+        var values = (0..<count).map { Float($0 - 10_000) / 500 }
+        let expected = values.map { Self.reference(activation, Double($0)) }
+        values.withUnsafeMutableBufferPointer { activation.applyForTesting($0.baseAddress!, count: count) }
+        var worst = 0.0
+        for i in 0..<count {
+            worst = max(worst, abs(Double(values[i]) - expected[i]) / max(abs(expected[i]), 1))
+        }
+        #expect(worst < 1e-6, "\(activation): worst error \(worst)")
     }
 }

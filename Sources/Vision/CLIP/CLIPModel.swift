@@ -19,8 +19,9 @@ public struct TextEncoding: Sendable {
     public var textEmbeds: Tensor?
     /// `[batch, hidden]`: the final-layer-norm row at the pooling position.
     public var pooled: Tensor
-    /// `[batch, length, hidden]` after `final_layer_norm` (Stable Diffusion's `prompt_embeds`).
-    public var lastHiddenState: Tensor
+    /// `[batch, length, hidden]` after `final_layer_norm` (Stable Diffusion's `prompt_embeds`);
+    /// nil when only embeddings were asked for.
+    public var lastHiddenState: Tensor?
     /// The pooling (end-of-text) position of each sequence.
     public var poolingPositions: [Int]
 }
@@ -100,10 +101,12 @@ public final class CLIPModel: @unchecked Sendable {
             imageEmbeds: embeds, pooled: out.pooled, lastHiddenState: out.lastHiddenState, patchEmbeds: patchEmbeds)
     }
 
-    /// Encodes token sequences of equal length (as the tokenizer pads them).
-    public func encodeTexts(_ ids: [[Int]]) throws(VisionError) -> TextEncoding {
+    /// Encodes token sequences of equal length (as the tokenizer pads them). With `hiddenStates`
+    /// false, only embeddings are wanted: the tower stops at the last end-of-text position (exact,
+    /// thanks to the causal mask) and `lastHiddenState` is nil.
+    public func encodeTexts(_ ids: [[Int]], hiddenStates: Bool = true) throws(VisionError) -> TextEncoding {
         guard let text else { throw VisionError.invalidInput("\(folder) has no text tower") }
-        let out = try text.forward(ids)
+        let out = try text.forward(ids, hiddenStates: hiddenStates)
         var embeds: Tensor?
         if let textProjection {
             let e = Tensor(zeros: [ids.count, textProjection.outFeatures])
@@ -111,7 +114,7 @@ public final class CLIPModel: @unchecked Sendable {
             embeds = e
         }
         return TextEncoding(
-            textEmbeds: embeds, pooled: out.pooled, lastHiddenState: out.lastHiddenState,
+            textEmbeds: embeds, pooled: out.pooled, lastHiddenState: hiddenStates ? out.lastHiddenState : nil,
             poolingPositions: out.poolingPositions)
     }
 }

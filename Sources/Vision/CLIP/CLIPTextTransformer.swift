@@ -43,24 +43,29 @@ public final class CLIPTextTransformer: @unchecked Sendable {
         return ids.firstIndex(of: config.eosTokenId) ?? 0
     }
 
-    func forward(_ ids: [[Int]]) throws(VisionError) -> Output {
-        guard let length = ids.first?.count, length > 0, ids.allSatisfy({ $0.count == length }) else {
+    /// With `hiddenStates` false only the pooled rows are wanted: the causal mask means no position
+    /// sees a later one, so the sequences are cut after the last pooling position, an exact saving
+    /// (about 3.5× for a 20-token prompt padded to 77), and `lastHiddenState` covers only that prefix.
+    func forward(_ ids: [[Int]], hiddenStates: Bool = true) throws(VisionError) -> Output {
+        guard let fullLength = ids.first?.count, fullLength > 0, ids.allSatisfy({ $0.count == fullLength }) else {
             throw VisionError.invalidInput("token sequences must be non-empty and of equal length")
         }
-        guard length <= config.maxPositionEmbeddings else {
+        guard fullLength <= config.maxPositionEmbeddings else {
             throw VisionError.invalidInput(
-                "\(length) tokens exceed max_position_embeddings \(config.maxPositionEmbeddings)")
+                "\(fullLength) tokens exceed max_position_embeddings \(config.maxPositionEmbeddings)")
         }
         if let bad = ids.joined().first(where: { $0 < 0 || $0 >= config.vocabSize }) {
             throw VisionError.invalidInput("token id \(bad) is outside the vocabulary of \(config.vocabSize)")
         }
+        let positions = ids.map(poolingPosition)
+        let length = hiddenStates ? fullLength : (positions.max() ?? 0) + 1
         let batch = ids.count
         let d = config.hiddenSize
         let rows = batch * length
         let hidden = Tensor(zeros: [batch, length, d])
         let x = hidden.storage.pointer
         for (b, sequence) in ids.enumerated() {
-            for (position, id) in sequence.enumerated() {
+            for (position, id) in sequence.prefix(length).enumerated() {
                 let row = x + (b * length + position) * d
                 let token = tokenEmbedding.pointer + id * d
                 let place = positionEmbedding.pointer + position * d
@@ -70,7 +75,6 @@ public final class CLIPTextTransformer: @unchecked Sendable {
         let ws = Workspace(rows: rows, tokens: length, width: d, intermediate: config.intermediateSize)
         for layer in layers { layer(x, batch: batch, tokens: length, causal: true, workspace: ws) }
         finalLayerNorm(x, rows: rows, into: x)
-        let positions = ids.map(poolingPosition)
         let pooled = Tensor(zeros: [batch, d])
         for (b, position) in positions.enumerated() {
             (pooled.storage.pointer + b * d).update(from: x + (b * length + position) * d, count: d)

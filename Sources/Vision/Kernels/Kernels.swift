@@ -48,6 +48,9 @@ public enum Activation: String, Sendable, Codable {
     /// The tanh approximation of GELU.
     case geluTanh = "gelu_pytorch_tanh"
 
+    /// Applies the activation in place (exposed for the kernel tests).
+    public func applyForTesting(_ x: UnsafeMutablePointer<Float>, count: Int) { apply(x, count: count) }
+
     func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
         case .quickGELU:

@@ -39,24 +39,49 @@ public enum SafeTensorsWriter {
 
     /// The file's bytes.
     public static func encode(_ entries: [String: Entry], metadata: [String: String] = [:]) -> [UInt8] {
+        let layout = entries.mapValues { (dtype: $0.dtype, shape: $0.shape, byteCount: $0.bytes.count) }
+        var out = header(layout, metadata: metadata)
+        for name in entries.keys.sorted() { out += entries[name]!.bytes }
+        return out
+    }
+
+    /// The length prefix and JSON header for tensors stored in name order; data follows directly.
+    static func header(_ layout: [String: (dtype: String, shape: [Int], byteCount: Int)], metadata: [String: String])
+        -> [UInt8]
+    {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        let names = entries.keys.sorted()
-        for name in names {
-            let entry = entries[name]!
+        for name in layout.keys.sorted() {
+            let entry = layout[name]!
             header[name] = [
-                "dtype": entry.dtype, "shape": entry.shape, "data_offsets": [offset, offset + entry.bytes.count],
+                "dtype": entry.dtype, "shape": entry.shape, "data_offsets": [offset, offset + entry.byteCount],
             ]
-            offset += entry.bytes.count
+            offset += entry.byteCount
         }
         var json = [UInt8](
             (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8))
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
-        var out = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) }
-        out += json
-        for name in names { out += entries[name]!.bytes }
-        return out
+        return withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
+    }
+
+    /// Writes F32 tensors one at a time, asking `values` for each in name order, so a large
+    /// checkpoint never sits in memory whole. Atomic like ``write(_:metadata:to:)``.
+    public static func writeStreaming(
+        shapes: [String: [Int]], to path: String, values: (String, [Int]) -> [Float]
+    ) throws(VisionError) {
+        let layout = shapes.mapValues { (dtype: "F32", shape: $0, byteCount: $0.reduce(1, *) * 4) }
+        let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(header(layout, metadata: [:]))),
+            let handle = FileHandle(forWritingAtPath: temporary)
+        else { throw VisionError.io(path: path, message: "cannot create \(temporary)") }
+        handle.seekToEndOfFile()
+        for name in shapes.keys.sorted() {
+            let data = values(name, shapes[name]!).withUnsafeBufferPointer { Data(buffer: $0) }
+            handle.write(data)
+        }
+        handle.closeFile()
+        try moveIntoPlace(temporary, path)
     }
 
     /// Writes the file atomically: a temporary file in the same folder, renamed into place.
@@ -70,6 +95,10 @@ public enum SafeTensorsWriter {
             try? FileManager.default.removeItem(atPath: temporary)
             throw VisionError.io(path: path, message: "cannot write: \(error.localizedDescription)")
         }
+        try moveIntoPlace(temporary, path)
+    }
+
+    private static func moveIntoPlace(_ temporary: String, _ path: String) throws(VisionError) {
         guard rename(temporary, path) == 0 else {
             let message = String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: temporary)

@@ -1,0 +1,208 @@
+import ArgumentParser
+import Foundation
+import Vision
+
+/// A full-size CLIP with random weights, written once to a temporary folder as F32 safetensors so
+/// that both the engine and the Python references load the very same checkpoint.
+enum RandomCLIP {
+    /// ViT-B/32: 12 layers of width 768 (vision) and 512 (text), projection 512.
+    static let config = """
+        {"model_type": "clip", "projection_dim": 512,
+         "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                           "num_attention_heads": 12, "image_size": 224, "patch_size": 32, "hidden_act": "quick_gelu"},
+         "text_config": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
+                         "num_attention_heads": 8, "max_position_embeddings": 77, "vocab_size": 49408,
+                         "hidden_act": "quick_gelu", "eos_token_id": 2}}
+        """
+
+    static func write(to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try config.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+        var shapes: [String: [Int]] = [
+            "vision_model.embeddings.class_embedding": [768],
+            "vision_model.embeddings.patch_embedding.weight": [768, 3, 32, 32],
+            "vision_model.embeddings.position_embedding.weight": [50, 768],
+            "text_model.embeddings.token_embedding.weight": [49408, 512],
+            "text_model.embeddings.position_embedding.weight": [77, 512],
+            "visual_projection.weight": [512, 768],
+            "text_projection.weight": [512, 512],
+            "logit_scale": [],
+        ]
+        for (prefix, width) in [("vision_model.", 768), ("text_model.", 512)] {
+            let norms = prefix == "vision_model." ? ["pre_layrnorm", "post_layernorm"] : ["final_layer_norm"]
+            for norm in norms {
+                shapes["\(prefix)\(norm).weight"] = [width]
+                shapes["\(prefix)\(norm).bias"] = [width]
+            }
+            for layer in 0..<12 {
+                let p = "\(prefix)encoder.layers.\(layer)."
+                for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                    shapes[p + "self_attn.\(proj).weight"] = [width, width]
+                    shapes[p + "self_attn.\(proj).bias"] = [width]
+                }
+                shapes[p + "mlp.fc1.weight"] = [4 * width, width]
+                shapes[p + "mlp.fc1.bias"] = [4 * width]
+                shapes[p + "mlp.fc2.weight"] = [width, 4 * width]
+                shapes[p + "mlp.fc2.bias"] = [width]
+                for norm in ["layer_norm1", "layer_norm2"] {
+                    shapes[p + norm + ".weight"] = [width]
+                    shapes[p + norm + ".bias"] = [width]
+                }
+            }
+        }
+        var state: UInt64 = 0x1234_5678
+        try SafeTensorsWriter.writeStreaming(shapes: shapes, to: folder + "/model.safetensors") { name, shape in
+            let count = shape.reduce(1, *)
+            if name.hasSuffix("norm.weight") || name.hasSuffix("layrnorm.weight")
+                || name.contains("layer_norm") && name.hasSuffix(".weight")
+            {
+                return [Float](repeating: 1, count: count)
+            }
+            return (0..<count).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.04
+            }
+        }
+    }
+}
+
+struct VisionBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vision",
+        abstract:
+            "ViT-B/32 CLIP (random weights): images/s at batch 1 and 8, prompts/s at batch 16, at 1 and 2 threads.",
+        discussion: """
+            Also runs scripts/bench_clip_reference.py (PyTorch transformers, and onnxruntime on an ONNX export) \
+            on the same checkpoint when python3 has torch and transformers, and prints ratios. Measures the \
+            cblas_sgemm rate for the model's GEMM shapes to give the GEMM-bound time.
+            """
+    )
+
+    @Option(help: "Timed repetitions per measurement (the median is reported).")
+    var repeats = 5
+
+    @Flag(help: "Skip the Python references.")
+    var noReference = false
+
+    @Option(help: "Keep the random checkpoint in this folder (reused when it exists) instead of a temporary one.")
+    var checkpoint: String?
+
+    func run() throws {
+        let folder = checkpoint ?? NSTemporaryDirectory() + "guardrail-vitb32-\(getpid())"
+        defer { if checkpoint == nil { try? FileManager.default.removeItem(atPath: folder) } }
+        if !FileManager.default.fileExists(atPath: folder + "/model.safetensors") {
+            print("writing a random ViT-B/32 CLIP to \(folder) …")
+            try RandomCLIP.write(to: folder)
+        }
+        let model = try CLIPModel(folder: folder)
+        let imageFLOPs = Self.visionFLOPs()
+        var results: [String: Double] = [:]
+        for threads in [1, 2] {
+            GEMM.threads = threads
+            let gemm = Self.gemmRate()
+            for batch in [1, 8] {
+                let pixels = Tensor(
+                    shape: [batch, 3, 224, 224],
+                    scalars: (0..<(batch * 3 * 224 * 224)).map { Float($0 % 255) / 255 - 0.5 })
+                _ = try model.encodeImages(pixels)
+                let seconds = try median { _ = try model.encodeImages(pixels) } / Double(batch)
+                results["image_b\(batch)_t\(threads)"] = seconds
+                print(
+                    String(
+                        format:
+                            "threads %d  images batch %2d  %7.1f ms/image  %6.1f images/s  GEMM-bound %5.1f ms (%.0f GFLOPS) → %.2fx of bound",
+                        threads, batch, seconds * 1000, 1 / seconds, imageFLOPs / gemm * 1000, gemm / 1e9,
+                        seconds / (imageFLOPs / gemm)))
+            }
+            let ids = (0..<16).map(Self.prompt)
+            for hidden in [true, false] {
+                _ = try model.encodeTexts(ids, hiddenStates: hidden)
+                let seconds = try median { _ = try model.encodeTexts(ids, hiddenStates: hidden) } / 16
+                results[hidden ? "text_b16_t\(threads)" : "text_embeds_b16_t\(threads)"] = seconds
+                print(
+                    String(
+                        format: "threads %d  texts  batch 16  %7.2f ms/prompt  %6.1f prompts/s  (%@)", threads,
+                        seconds * 1000, 1 / seconds, hidden ? "all 77 hidden states" : "embeddings only"))
+            }
+        }
+        print(
+            String(
+                format: "peak memory %.0f MB (weights %.0f MB as f32)", peakMemoryMB(), Double(151_277_313 * 4) / 1e6))
+        if !noReference { try compareWithReference(folder: folder, results: results) }
+    }
+
+    /// A 20-token prompt padded to 77, different for each `i`.
+    static func prompt(_ i: Int) -> [Int] {
+        let words: [Int] = (0..<20).map { ($0 * 37 + i * 101) % 49000 + 300 }
+        return [49406] + words + [Int](repeating: 49407, count: 56)
+    }
+
+    private func median(_ body: () throws -> Void) rethrows -> Double {
+        var times: [Double] = []
+        for _ in 0..<repeats { times.append(try time(body)) }
+        return times.sorted()[times.count / 2]
+    }
+
+    /// Multiply-add = 2 FLOPs: patch embedding, 12 layers of QKV/out, attention, MLP, projection.
+    static func visionFLOPs() -> Double {
+        let (t, d, i) = (50.0, 768.0, 3072.0)
+        let perLayer = 2 * t * d * d * 4 + 2 * t * t * d * 2 + 2 * t * d * i * 2
+        return 2 * 49 * 3072 * 768 + 12 * perLayer + 2 * 768 * 512
+    }
+
+    /// `cblas_sgemm` GFLOPS over the shapes of one batch-8 vision forward pass.
+    static func gemmRate() -> Double {
+        let shapes = [(400, 768, 768), (400, 3072, 768), (400, 768, 3072)]
+        var flops = 0.0
+        var seconds = 0.0
+        for (m, n, k) in shapes {
+            let a = [Float](repeating: 0.5, count: m * k)
+            let b = [Float](repeating: 0.25, count: n * k)
+            var c = [Float](repeating: 0, count: m * n)
+            let reps = 10
+            seconds += a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    c.withUnsafeMutableBufferPointer { c in
+                        time { for _ in 0..<reps { GEMM.multiply(a, b, into: c, m: m, n: n, k: k, transposeB: true) } }
+                    }
+                }
+            }
+            flops += 2 * Double(m * n * k * reps)
+        }
+        return flops / seconds
+    }
+
+    private func compareWithReference(folder: String, results: [String: Double]) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../scripts/bench_clip_reference.py"
+        ).standardizedFileURL.path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, folder, String(repeats)]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.standardError
+        do { try process.run() } catch {
+            print("python3 not available: no reference run")
+            return
+        }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+            let reference = try? JSONSerialization.jsonObject(with: data) as? [String: Double]
+        else {
+            print("reference run unavailable (needs torch and transformers in python3)")
+            return
+        }
+        print("\nper item, engine vs reference (ratio > 1: engine faster)")
+        for key in results.keys.sorted() {
+            var line = String(format: "%-14@ engine %7.2f ms", key as NSString, results[key]! * 1000)
+            for backend in ["torch", "onnxruntime"] {
+                if let r = reference["\(backend)_\(key)"] {
+                    line += String(format: "   %@ %7.2f ms (%.2fx)", backend as NSString, r * 1000, r / results[key]!)
+                }
+            }
+            print(line)
+        }
+    }
+}

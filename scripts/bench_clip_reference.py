@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Reference timings for `guardrail-bench vision`: the same checkpoint in PyTorch (transformers
+CLIPModel) and, when onnxruntime is installed, in onnxruntime on an ONNX export of the vision tower.
+
+Usage: bench_clip_reference.py MODEL_FOLDER REPEATS
+Prints one JSON object of seconds per item, keys like torch_image_b8_t2, onnxruntime_image_b1_t1,
+torch_text_b16_t2. Progress goes to stderr. Not run in CI.
+"""
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from transformers import CLIPModel
+
+
+def median_time(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    folder, repeats = sys.argv[1], int(sys.argv[2])
+    model = CLIPModel.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    out = {}
+    ids = torch.tensor([[49406] + [(j * 37 + i * 101) % 49000 + 300 for j in range(20)] + [49407] * 56
+                        for i in range(16)])
+    onnx_path = None
+    try:
+        import onnxruntime as ort
+
+        class Vision(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, pixel_values):
+                return self.m.get_image_features(pixel_values=pixel_values).pooler_output
+
+        onnx_path = os.path.join(tempfile.mkdtemp(), "vision.onnx")
+        torch.onnx.export(Vision(model), (torch.zeros(1, 3, 224, 224),), onnx_path, input_names=["pixel_values"],
+                          output_names=["image_embeds"], dynamic_axes={"pixel_values": {0: "batch"}}, dynamo=False)
+    except Exception as error:  # onnxruntime absent or export failed: report PyTorch only
+        print(f"onnxruntime reference unavailable: {error}", file=sys.stderr)
+        onnx_path = None
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            for batch in (1, 8):
+                pixels = torch.rand(batch, 3, 224, 224) - 0.5
+                out[f"torch_image_b{batch}_t{threads}"] = median_time(
+                    lambda: model.get_image_features(pixel_values=pixels), repeats) / batch
+                print(f"torch threads {threads} batch {batch} done", file=sys.stderr)
+            text = median_time(lambda: model.get_text_features(input_ids=ids), repeats) / 16
+            out[f"torch_text_b16_t{threads}"] = text
+            out[f"torch_text_embeds_b16_t{threads}"] = text
+        if onnx_path:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+            for batch in (1, 8):
+                pixels = (np.random.rand(batch, 3, 224, 224) - 0.5).astype(np.float32)
+                out[f"onnxruntime_image_b{batch}_t{threads}"] = median_time(
+                    lambda: session.run(None, {"pixel_values": pixels}), repeats) / batch
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -65,4 +65,21 @@ import Vision
             for await ok in group { #expect(ok) }
         }
     }
+
+    /// Stable Diffusion 2 (open_clip) pads with "!" (id 0) instead of the end token.
+    @Test func padTokenComesFromTheTokenizerConfig() throws {
+        let folder = NSTemporaryDirectory() + "guardrail-pad-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for file in ["vocab.json", "merges.txt"] {
+            try FileManager.default.copyItem(
+                atPath: Fixtures.path("models/clip-b32-tiny/\(file)"), toPath: folder + "/" + file)
+        }
+        try #"{"pad_token": {"content": "!", "special": true}}"#.write(
+            toFile: folder + "/tokenizer_config.json", atomically: true, encoding: .utf8)
+        let tokenizer = try CLIPTokenizer(folder: folder)
+        let padded = tokenizer.encodePadded("a cat").ids
+        #expect(tokenizer.padToken == 0 && padded.count == 77)
+        #expect(Array(padded.prefix(5)) == [49406, 320, 2368, 49407, 0] && padded.last == 0)
+    }
 }

@@ -54,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "Policy",
-            dependencies: [],
+            dependencies: ["Vision"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -14,6 +14,15 @@ public struct PreprocessTransform: Sendable, Hashable, Codable {
     public var sourceWidth: Int
     public var sourceHeight: Int
 
+    public init(scaleX: Double, scaleY: Double, offsetX: Int, offsetY: Int, sourceWidth: Int, sourceHeight: Int) {
+        self.scaleX = scaleX
+        self.scaleY = scaleY
+        self.offsetX = offsetX
+        self.offsetY = offsetY
+        self.sourceWidth = sourceWidth
+        self.sourceHeight = sourceHeight
+    }
+
     /// The source-image rectangle `(x0, y0, x1, y1)` of a rectangle in the crop, clipped to the image.
     public func sourceBox(cropX0: Double, cropY0: Double, cropX1: Double, cropY1: Double) -> (
         Double, Double, Double, Double

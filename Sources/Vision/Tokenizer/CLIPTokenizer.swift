@@ -13,6 +13,8 @@ public final class CLIPTokenizer: Sendable {
     let vocabulary: [String: Int]
     /// Merge ranks keyed by "left right".
     let ranks: [String: Int]
+    /// For each id, whether its token ends a word (`</w>`), for cutting long texts at word ends.
+    private let wordEnds: [Bool]
     public let startToken: Int
     public let endToken: Int
     /// The id that pads sequences (`pad_token` of `tokenizer_config.json`; the end token by default).
@@ -91,6 +93,9 @@ public final class CLIPTokenizer: Sendable {
         }
         self.vocabulary = vocabulary
         self.ranks = ranks
+        var wordEnds = [Bool](repeating: false, count: (vocabulary.values.max() ?? 0) + 1)
+        for (token, id) in vocabulary where id >= 0 && token.hasSuffix("</w>") { wordEnds[id] = true }
+        self.wordEnds = wordEnds
         startToken = start
         endToken = end
         padToken = pad
@@ -110,6 +115,9 @@ public final class CLIPTokenizer: Sendable {
         ids.append(endToken)
         return ids
     }
+
+    /// True when the token `id` ends a word (carries CLIP's `</w>` marker).
+    public func endsWord(_ id: Int) -> Bool { id >= 0 && id < wordEnds.count && wordEnds[id] }
 
     /// Exactly `contextLength` ids: truncated keeping the end token, then padded with ``padToken``.
     /// `truncated` tells whether tokens were dropped.

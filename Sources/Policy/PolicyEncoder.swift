@@ -1,0 +1,141 @@
+import Vision
+
+/// A rule's unit embedding `ĉ` in the joint space.
+public struct EncodedRule: Sendable, Hashable {
+    public var rule: PolicyRule
+    public var embedding: [Float]
+    /// How many ≤ 75-token pieces the rule was cut into.
+    public var pieces: Int
+
+    public init(rule: PolicyRule, embedding: [Float], pieces: Int) {
+        self.rule = rule
+        self.embedding = embedding
+        self.pieces = pieces
+    }
+}
+
+/// A policy set in the joint space (SafeWatch §3): per policy the blocked prototype `u_p`, the
+/// allowed prototype `a_p` (if any) and every rule embedding, for relevance, scoring and evidence.
+public struct EncodedPolicySet: Sendable, Hashable {
+    public var dimension: Int
+    /// `u_p` per policy, in the set's order.
+    public var prototypes: [[Float]]
+    /// `a_p` per policy, nil without allowed rules.
+    public var allowedPrototypes: [[Float]?]
+    public var blocked: [[EncodedRule]]
+    public var allowed: [[EncodedRule]]
+
+    public init(
+        dimension: Int, prototypes: [[Float]], allowedPrototypes: [[Float]?], blocked: [[EncodedRule]],
+        allowed: [[EncodedRule]]
+    ) {
+        self.dimension = dimension
+        self.prototypes = prototypes
+        self.allowedPrototypes = allowedPrototypes
+        self.blocked = blocked
+        self.allowed = allowed
+    }
+}
+
+/// Encodes policy rules with a CLIP text tower: one chunk per rule (or per ≤ 75-token piece of a
+/// long rule), each its own sequence with positions from 0 — no cross-policy attention, no position
+/// bias — all chunks of all policies in one batch, aggregated with equal weight in canonical order.
+public struct PolicyEncoder {
+    public let model: CLIPModel
+    public let tokenizer: CLIPTokenizer
+    /// Tokens of a piece between the start and end tokens.
+    public static let pieceBudget = 75
+
+    public init(model: CLIPModel, tokenizer: CLIPTokenizer) {
+        self.model = model
+        self.tokenizer = tokenizer
+    }
+
+    /// A rule's token pieces (without start and end tokens): at most 75 tokens each, cut after a
+    /// token that ends a word, or at 75 when one word is longer than that (§3.3).
+    public func pieces(_ text: String) -> [[Int]] {
+        let tokens = Array(tokenizer.encode(text).dropFirst().dropLast())
+        var pieces: [[Int]] = []
+        var start = 0
+        while start < tokens.count {
+            var end = min(start + Self.pieceBudget, tokens.count)
+            if end < tokens.count, let cut = (start..<end).last(where: { tokenizer.endsWord(tokens[$0]) }) {
+                end = cut + 1
+            }
+            pieces.append(Array(tokens[start..<end]))
+            start = end
+        }
+        return pieces.isEmpty ? [[]] : pieces
+    }
+
+    /// Encodes every rule of `set`.
+    public func encode(_ set: PolicySet) throws(VisionError) -> EncodedPolicySet {
+        var sequences: [[Int]] = []
+        var owners: [(policy: Int, allowed: Bool, rule: Int)] = []
+        for (p, policy) in set.policies.enumerated() {
+            for (kind, rules) in [(false, policy.blocked), (true, policy.allowed)] {
+                for (r, rule) in rules.enumerated() {
+                    for piece in pieces(rule.text) {
+                        var ids = [tokenizer.startToken] + piece + [tokenizer.endToken]
+                        ids += [Int](repeating: tokenizer.padToken, count: tokenizer.contextLength - ids.count)
+                        sequences.append(ids)
+                        owners.append((p, kind, r))
+                    }
+                }
+            }
+        }
+        let encoding = try model.encodeTexts(sequences, hiddenStates: false)
+        guard let embeds = encoding.textEmbeds else {
+            throw VisionError.invalidInput(
+                "\(model.folder) has no text_projection: policies need a CLIP model with both towers")
+        }
+        let d = embeds.shape[1]
+        let rows = embeds.scalars
+        var sums: [String: [Float]] = [:]
+        var pieceCounts: [String: Int] = [:]
+        for (i, owner) in owners.enumerated() {
+            let key = "\(owner.policy)/\(owner.allowed)/\(owner.rule)"
+            // Pieces are summed in piece order, each unit length first.
+            let piece = normalized(Array(rows[(i * d)..<((i + 1) * d)]))
+            sums[key] = add(sums[key] ?? [Float](repeating: 0, count: d), piece)
+            pieceCounts[key, default: 0] += 1
+        }
+        var result = EncodedPolicySet(dimension: d, prototypes: [], allowedPrototypes: [], blocked: [], allowed: [])
+        for (p, policy) in set.policies.enumerated() {
+            func rules(_ list: [PolicyRule], allowed: Bool) -> [EncodedRule] {
+                list.enumerated().map { r, rule in
+                    let key = "\(p)/\(allowed)/\(r)"
+                    return EncodedRule(rule: rule, embedding: normalized(sums[key]!), pieces: pieceCounts[key]!)
+                }
+            }
+            let blocked = rules(policy.blocked, allowed: false)
+            let allowed = rules(policy.allowed, allowed: true)
+            result.blocked.append(blocked)
+            result.allowed.append(allowed)
+            result.prototypes.append(Self.prototype(blocked, dimension: d))
+            result.allowedPrototypes.append(allowed.isEmpty ? nil : Self.prototype(allowed, dimension: d))
+        }
+        return result
+    }
+
+    /// `normalize(Σ ĉ_m)` summed in canonical order (rule text, then id), so file order changes no bit.
+    static func prototype(_ rules: [EncodedRule], dimension: Int) -> [Float] {
+        let ordered = rules.sorted { ($0.rule.text, $0.rule.id) < ($1.rule.text, $1.rule.id) }
+        return normalized(ordered.reduce([Float](repeating: 0, count: dimension)) { add($0, $1.embedding) })
+    }
+}
+
+func add(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { $0 + $1 } }
+
+/// `v / max(‖v‖, 1e-12)`, PyTorch's `F.normalize`.
+func normalized(_ v: [Float]) -> [Float] {
+    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    let inverse = 1 / max(norm, 1e-12)
+    return v.map { $0 * inverse }
+}
+
+func dot(_ a: [Float], _ b: [Float]) -> Float {
+    var sum: Float = 0
+    for i in a.indices { sum += a[i] * b[i] }
+    return sum
+}

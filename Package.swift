@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Media", targets: ["Media"]),
         .library(name: "Vision", targets: ["Vision"]),
         .library(name: "Policy", targets: ["Policy"]),
+        .library(name: "GuardrailEngine", targets: ["GuardrailEngine"]),
         .executable(name: "guardrail", targets: ["guardrail"]),
         .executable(name: "guardrail-bench", targets: ["guardrail-bench"]),
     ],
@@ -57,16 +58,25 @@ let package = Package(
             dependencies: ["Vision"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "GuardrailEngine",
+            dependencies: ["Media", "Vision", "Policy"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "guardrail",
             dependencies: [
-                "Media", "Vision", "Policy", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Media", "Vision", "Policy", "GuardrailEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "guardrail-bench",
-            dependencies: ["Media", "Vision", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Media", "Vision", "Policy", "GuardrailEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -81,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PolicyTests",
-            dependencies: ["Policy"],
+            dependencies: ["Policy", "Vision", "GuardrailEngine", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

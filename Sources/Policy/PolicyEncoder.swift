@@ -1,3 +1,4 @@
+import Foundation
 import Vision
 
 /// A rule's unit embedding `ĉ` in the joint space.
@@ -53,7 +54,10 @@ public struct PolicyEncoder {
 
     /// A rule's token pieces (without start and end tokens): at most 75 tokens each, cut after a
     /// token that ends a word, or at 75 when one word is longer than that (§3.3).
-    public func pieces(_ text: String) -> [[Int]] {
+    public func pieces(_ text: String) -> [[Int]] { Self.pieces(text, tokenizer: tokenizer) }
+
+    /// ``pieces(_:)`` with any tokenizer (for `guardrail policy check`).
+    public static func pieces(_ text: String, tokenizer: CLIPTokenizer) -> [[Int]] {
         let tokens = Array(tokenizer.encode(text).dropFirst().dropLast())
         var pieces: [[Int]] = []
         var start = 0
@@ -70,20 +74,26 @@ public struct PolicyEncoder {
 
     /// Encodes every rule of `set`.
     public func encode(_ set: PolicySet) throws(VisionError) -> EncodedPolicySet {
-        var sequences: [[Int]] = []
-        var owners: [(policy: Int, allowed: Bool, rule: Int)] = []
+        // The batch is built in a canonical order (policy id, kind, rule text, rule id, piece), so
+        // any reordering of the file gives the very same GEMMs and therefore the same bits.
+        var items: [(key: [String], ids: [Int], owner: (policy: Int, allowed: Bool, rule: Int))] = []
         for (p, policy) in set.policies.enumerated() {
             for (kind, rules) in [(false, policy.blocked), (true, policy.allowed)] {
                 for (r, rule) in rules.enumerated() {
-                    for piece in pieces(rule.text) {
+                    for (index, piece) in pieces(rule.text).enumerated() {
                         var ids = [tokenizer.startToken] + piece + [tokenizer.endToken]
                         ids += [Int](repeating: tokenizer.padToken, count: tokenizer.contextLength - ids.count)
-                        sequences.append(ids)
-                        owners.append((p, kind, r))
+                        let key = [
+                            policy.id, kind ? "allowed" : "blocked", rule.text, rule.id, String(format: "%06d", index),
+                        ]
+                        items.append((key, ids, (p, kind, r)))
                     }
                 }
             }
         }
+        items.sort { $0.key.lexicographicallyPrecedes($1.key) }
+        let sequences = items.map(\.ids)
+        let owners = items.map(\.owner)
         let encoding = try model.encodeTexts(sequences, hiddenStates: false)
         guard let embeds = encoding.textEmbeds else {
             throw VisionError.invalidInput(

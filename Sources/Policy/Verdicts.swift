@@ -6,6 +6,12 @@ public struct MatchedRule: Sendable, Hashable, Encodable {
     public var id: String
     public var text: String
     public var similarity: Float
+
+    public init(id: String, text: String, similarity: Float) {
+        self.id = id
+        self.text = text
+        self.similarity = similarity
+    }
 }
 
 /// The allowed rule that exempted a frame.
@@ -41,6 +47,19 @@ public struct EvidenceReport: Sendable, Hashable, Encodable {
     public var matchedRule: MatchedRule
     public var regions: [RegionReport]
 
+    public init(
+        frameIndex: Int, timestamp: Double, score: Float, global: Float, local: Float, matchedRule: MatchedRule,
+        regions: [RegionReport]
+    ) {
+        self.frameIndex = frameIndex
+        self.timestamp = timestamp
+        self.score = score
+        self.global = global
+        self.local = local
+        self.matchedRule = matchedRule
+        self.regions = regions
+    }
+
     enum CodingKeys: String, CodingKey {
         case frameIndex = "frame_index"
         case timestamp = "timestamp_s"
@@ -68,6 +87,24 @@ public struct PolicyVerdict: Sendable, Hashable, Encodable {
     /// A sentence built only from the facts above.
     public var explanation: String?
 
+    public init(
+        id: String, name: String, verdict: Bool?, score: Float?, threshold: Float?, calibrated: Bool,
+        flaggedFrames: Int,
+        segments: [[Double]], evidence: [EvidenceReport], overrides: [OverrideReport], explanation: String?
+    ) {
+        self.id = id
+        self.name = name
+        self.verdict = verdict
+        self.score = score
+        self.threshold = threshold
+        self.calibrated = calibrated
+        self.flaggedFrames = flaggedFrames
+        self.segments = segments
+        self.evidence = evidence
+        self.overrides = overrides
+        self.explanation = explanation
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, name, verdict, score, threshold, calibrated, segments, evidence, overrides, explanation
         case flaggedFrames = "flagged_frames"
@@ -92,6 +129,8 @@ public struct PolicyVerdict: Sendable, Hashable, Encodable {
 
 /// Token pruning statistics (SafeWatch §5.3).
 public struct PruningReport: Sendable, Hashable, Encodable {
+    public init() {}
+
     public var tokensTotal = 0
     public var keptPerPolicy = 0
     public var unionKept = 0
@@ -246,8 +285,8 @@ public struct VideoAggregator {
         if list.count > limit { list.removeLast() }
     }
 
-    /// ``merge(_:)``, for the tests.
-    public static func mergeForTesting(_ intervals: [ClosedRange<Double>]) -> [ClosedRange<Double>] { merge(intervals) }
+    /// Union of intervals, touching ones merged (public form of the merge the verdicts use).
+    public static func mergeSegments(_ intervals: [ClosedRange<Double>]) -> [ClosedRange<Double>] { merge(intervals) }
 
     /// Union of intervals, touching ones merged, in time order.
     static func merge(_ intervals: [ClosedRange<Double>]) -> [ClosedRange<Double>] {

@@ -11,6 +11,14 @@ enum Output {
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
 
+    /// One pretty-printed JSON document, keys sorted.
+    static func jsonDocument<T: Encodable>(_ value: T) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("guardrail: \(message)\n".utf8))
     }

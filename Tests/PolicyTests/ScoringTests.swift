@@ -93,7 +93,7 @@ import Vision
     }
 
     @Test func touchingSegmentsMerge() {
-        #expect(VideoAggregator.mergeForTesting([2...3, 0...1, 1...2, 5...6]) == [0...3, 5...6])
+        #expect(VideoAggregator.mergeSegments([2...3, 0...1, 1...2, 5...6]) == [0...3, 5...6])
     }
 
     /// Boxes go back through the crop offset and the resize scale to the original frame, clipped.

@@ -1,0 +1,126 @@
+import Foundation
+import Policy
+import Vision
+
+/// The on-disk cache for model hashes and encoded policies: `$GUARDRAIL_CACHE`, else
+/// `$XDG_CACHE_HOME/guardrail`, else `~/.cache/guardrail`. Every file is written to a temporary
+/// name and renamed, so concurrent writers and crashes never leave a half-written entry.
+public struct EngineCache: Sendable {
+    public let folder: String
+
+    public init(folder: String) {
+        self.folder = folder
+    }
+
+    /// The default cache folder for `environment`.
+    public static func defaultFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let folder = environment["GUARDRAIL_CACHE"], !folder.isEmpty { return folder }
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/guardrail" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.cache/guardrail"
+    }
+
+    /// SHA-256 over `config.json` and every `*.safetensors` file of a model folder (names sorted),
+    /// remembered per file path, size and modification time so a large model is hashed once.
+    public func modelSHA256(folder model: String) throws -> String {
+        let fm = FileManager.default
+        let files = try fm.contentsOfDirectory(atPath: model)
+            .filter { $0 == "config.json" || $0.hasSuffix(".safetensors") }.sorted()
+        var stamp = ""
+        for file in files {
+            let attributes = try fm.attributesOfItem(atPath: model + "/" + file)
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            stamp += "\(file):\(size):\(modified);"
+        }
+        let resolved = (model as NSString).resolvingSymlinksInPath
+        let key = SHA256.hex(Array((resolved + "|" + stamp).utf8))
+        let entry = folder + "/models/" + key
+        if let cached = try? String(contentsOfFile: entry, encoding: .utf8), cached.count == 64 { return cached }
+        var hasher = SHA256()
+        for file in files {
+            hasher.update(Array(file.utf8))
+            guard let handle = FileHandle(forReadingAtPath: model + "/" + file) else {
+                throw VisionError.io(path: model + "/" + file, message: "cannot read")
+            }
+            defer { handle.closeFile() }
+            while true {
+                let chunk = handle.readData(ofLength: 8 << 20)
+                if chunk.isEmpty { break }
+                chunk.withUnsafeBytes { hasher.update($0) }
+            }
+        }
+        let digest = hasher.hexDigest()
+        try? write(Data(digest.utf8), to: entry)
+        return digest
+    }
+
+    /// The encoded policies for this model and policy file, if cached.
+    public func policies(key: String, set: PolicySet) -> EncodedPolicySet? {
+        let path = policyPath(key)
+        guard FileManager.default.fileExists(atPath: path), let tensors = try? SafeTensors.read(path: path),
+            let prototypes = tensors["prototypes"], prototypes.shape.count == 2,
+            prototypes.shape[0] == set.policies.count
+        else { return nil }
+        let d = prototypes.shape[1]
+        func rows(_ name: String, _ count: Int) -> [[Float]]? {
+            if count == 0 { return [] }
+            guard let t = tensors[name], t.shape == [count, d] else { return nil }
+            let flat = t.scalars
+            return (0..<count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
+        }
+        guard let units = rows("prototypes", set.policies.count) else { return nil }
+        var encoded = EncodedPolicySet(dimension: d, prototypes: units, allowedPrototypes: [], blocked: [], allowed: [])
+        for (p, policy) in set.policies.enumerated() {
+            guard let blocked = rows("blocked.\(p)", policy.blocked.count),
+                let allowed = rows("allowed.\(p)", policy.allowed.count),
+                let pieces = tensors["pieces.\(p)"]?.scalars,
+                pieces.count == policy.blocked.count + policy.allowed.count
+            else { return nil }
+            encoded.blocked.append(
+                zip(policy.blocked, blocked).enumerated().map {
+                    EncodedRule(rule: $1.0, embedding: $1.1, pieces: Int(pieces[$0]))
+                })
+            encoded.allowed.append(
+                zip(policy.allowed, allowed).enumerated().map {
+                    EncodedRule(rule: $1.0, embedding: $1.1, pieces: Int(pieces[policy.blocked.count + $0]))
+                })
+            encoded.allowedPrototypes.append(
+                policy.allowed.isEmpty ? nil : rows("allowed_prototype.\(p)", 1)?.first)
+            if !policy.allowed.isEmpty && encoded.allowedPrototypes[p] == nil { return nil }
+        }
+        return encoded
+    }
+
+    /// Stores encoded policies under `key`.
+    public func store(_ encoded: EncodedPolicySet, key: String) throws {
+        let d = encoded.dimension
+        var entries: [String: SafeTensorsWriter.Entry] = [:]
+        func entry(_ rows: [[Float]]) -> SafeTensorsWriter.Entry {
+            .init(Tensor(shape: [rows.count, d], scalars: rows.flatMap { $0 }))
+        }
+        entries["prototypes"] = entry(encoded.prototypes)
+        for p in encoded.prototypes.indices {
+            if !encoded.blocked[p].isEmpty { entries["blocked.\(p)"] = entry(encoded.blocked[p].map(\.embedding)) }
+            if !encoded.allowed[p].isEmpty { entries["allowed.\(p)"] = entry(encoded.allowed[p].map(\.embedding)) }
+            if let a = encoded.allowedPrototypes[p] { entries["allowed_prototype.\(p)"] = entry([a]) }
+            let pieces = (encoded.blocked[p] + encoded.allowed[p]).map { Float($0.pieces) }
+            entries["pieces.\(p)"] = .init(Tensor(shape: [pieces.count], scalars: pieces))
+        }
+        try FileManager.default.createDirectory(atPath: folder + "/policies", withIntermediateDirectories: true)
+        try SafeTensorsWriter.write(entries, metadata: ["key": key], to: policyPath(key))
+    }
+
+    private func policyPath(_ key: String) -> String { folder + "/policies/" + key + ".safetensors" }
+
+    private func write(_ data: Data, to path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let temporary =
+            path + ".partial-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        try data.write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw VisionError.io(path: path, message: "cannot rename into place")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Media
+
+/// A sampled frame's place in the media: what the report lists under `frames_sampled`.
+public struct FrameInfo: Sendable, Hashable, Encodable {
+    public var index: Int
+    public var timestamp: Double
+    public var interval: [Double]
+
+    enum CodingKeys: String, CodingKey {
+        case index, interval
+        case timestamp = "timestamp_s"
+    }
+}
+
+/// What was read from a file, besides the frames handed to the caller.
+struct FrameWalk {
+    var kind: MediaInfo.Kind
+    var duration: Double?
+    var frames: [FrameInfo] = []
+    var skipped = 0
+    var stoppedEarly = false
+}
+
+/// Decodes an image (one frame) or samples a video, handing frames to `body` in batches of at most
+/// `batch`; `body` returns true to stop early. Memory stays bounded by one batch of frames.
+func walkFrames(
+    path: String, sampling: SamplingOptions, limits: MediaLimits, batch: Int,
+    _ body: ([FrameInfo], [RGBImage]) throws -> Bool
+) throws -> FrameWalk {
+    let info = try MediaProbe.probe(path: path, limits: limits)
+    var walk = FrameWalk(kind: info.kind, duration: info.durationSeconds)
+    if info.kind == .image {
+        let image = try ImageDecoder(limits: limits).decode(path: path)
+        let frame = FrameInfo(index: 0, timestamp: 0, interval: [0, 0])
+        walk.frames = [frame]
+        _ = try body([frame], [image])
+        return walk
+    }
+    let sampler = try VideoSampler(path: path, options: sampling, limits: limits)
+    var pendingInfo: [FrameInfo] = []
+    var pendingImages: [RGBImage] = []
+    func flush() throws -> Bool {
+        guard !pendingInfo.isEmpty else { return false }
+        defer {
+            pendingInfo.removeAll(keepingCapacity: true)
+            pendingImages.removeAll(keepingCapacity: true)
+        }
+        return try body(pendingInfo, pendingImages)
+    }
+    while let frame = try sampler.next() {
+        let info = FrameInfo(
+            index: frame.index, timestamp: frame.timestamp,
+            interval: [frame.interval.lowerBound, frame.interval.upperBound])
+        walk.frames.append(info)
+        pendingInfo.append(info)
+        pendingImages.append(frame.image)
+        if pendingInfo.count == batch, try flush() {
+            walk.stoppedEarly = true
+            break
+        }
+    }
+    if !walk.stoppedEarly, try flush() { walk.stoppedEarly = true }
+    walk.skipped = sampler.corruptFrames
+    return walk
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Media
+import Policy
+import Vision
+
+/// Every knob of a scan.
+public struct ScanSettings: Sendable {
+    public var sampling = SamplingOptions()
+    public var limits = MediaLimits.default
+    public var scoring = ScoringSettings()
+    public var variant = PatchEmbeddingVariant.valuePath
+    /// Evidence for every policy, not only flagged ones.
+    public var explainAll = false
+    /// Stop decoding once no verdict can change.
+    public var earlyExit = false
+    /// Frames per forward pass.
+    public var batch = 8
+    /// Thresholds by policy id or name, overriding calibrated ones.
+    public var thresholdOverrides: [String: Float] = [:]
+
+    public init() {}
+}
+
+/// The engine's version, reported with every result.
+public let engineVersion = "0.1.0"
+
+/// Policy-following moderation with a CLIP model (SafeWatch mechanisms A and B, spec §3, §5–§7):
+/// policies encoded once (and cached), frames sampled, encoded in batches, scored per policy,
+/// aggregated into verdicts with evidence.
+public final class GuardrailEngine: @unchecked Sendable {
+    public let modelFolder: String
+    public let model: CLIPModel
+    public let preprocessor: ImagePreprocessor
+    public let policySet: PolicySet
+    public let encoded: EncodedPolicySet
+    public let modelSHA256: String
+    /// θ per policy (override, else a calibration made for this model, else nil).
+    public let thresholds: [Float?]
+    public let settings: ScanSettings
+    /// True when the policy embeddings came from the cache.
+    public let policiesFromCache: Bool
+
+    /// Loads the model (folder or Hugging Face repo id) and the policies (file or folder), encoding
+    /// the policies unless the cache already holds them for this model, file and encoder.
+    public init(model reference: String, policies path: String, settings: ScanSettings, cache: EngineCache?) throws {
+        modelFolder = ModelLocator.modelFolder(try ModelLocator.resolve(reference))
+        model = try CLIPModel(folder: modelFolder)
+        guard let vision = model.vision, model.text != nil else {
+            throw VisionError.invalidInput(
+                "\(modelFolder): scanning needs a CLIP model with both towers and projections")
+        }
+        preprocessor = try ImagePreprocessor(
+            contentsOf: modelFolder + "/preprocessor_config.json", imageSize: vision.config.imageSize)
+        policySet = try PolicySet.load(path)
+        self.settings = settings
+        modelSHA256 = try cache?.modelSHA256(folder: modelFolder) ?? "not computed (no cache)"
+        let key = SHA256.hex(Array("policy-encoding-v1|\(modelSHA256)|\(policySet.sha256)".utf8))
+        if let cached = cache?.policies(key: key, set: policySet) {
+            encoded = cached
+            policiesFromCache = true
+        } else {
+            let tokenizer = try CLIPTokenizer(folder: ModelLocator.tokenizerFolder(forModel: modelFolder))
+            encoded = try PolicyEncoder(model: model, tokenizer: tokenizer).encode(policySet)
+            policiesFromCache = false
+            try? cache?.store(encoded, key: key)
+        }
+        let sha = modelSHA256
+        thresholds = policySet.policies.map { policy in
+            if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
+                return value
+            }
+            guard let threshold = policy.threshold, threshold.modelSHA256 == nil || threshold.modelSHA256 == sha
+            else { return nil }
+            return threshold.value
+        }
+    }
+
+    /// Moderates one image or video.
+    public func scan(_ path: String, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
+        let vision = model.vision!
+        let grid = vision.config.gridSize
+        let patchSize = vision.config.patchSize
+        var aggregator = VideoAggregator(
+            policies: policySet, encoded: encoded, thresholds: thresholds, settings: settings.scoring,
+            explainAll: settings.explainAll)
+        var done = 0
+        let walk = try walkFrames(
+            path: path, sampling: settings.sampling, limits: settings.limits, batch: settings.batch
+        ) { frames, images in
+            let (pixels, transforms) = preprocessor(images)
+            let encoding = try model.encodeImages(pixels, patches: settings.variant)
+            let d = encoded.dimension
+            let globals = encoding.imageEmbeds!.scalars
+            let patches = encoding.patchEmbeds!.scalars
+            let n = grid * grid
+            for (i, frame) in frames.enumerated() {
+                let features = FrameFeatures(
+                    index: frame.index, timestamp: frame.timestamp, interval: frame.interval[0]...frame.interval[1],
+                    global: unitVector(Array(globals[(i * d)..<((i + 1) * d)])),
+                    patches: Array(patches[(i * n * d)..<((i + 1) * n * d)]), grid: grid, patchSize: patchSize,
+                    transform: transforms[i])
+                aggregator.add(features, scores: scoreFrame(features, policies: encoded, settings: settings.scoring))
+            }
+            done += frames.count
+            progress(done)
+            return settings.earlyExit && aggregator.isDecided
+        }
+        return ScanReport(
+            path: path, engine: engineInfo(),
+            media: MediaSection(
+                path: path, kind: walk.kind.rawValue, durationSeconds: walk.duration, framesSampled: walk.frames,
+                framesSkipped: walk.skipped, earlyExit: walk.stoppedEarly),
+            policies: aggregator.verdicts(), pruning: aggregator.pruning)
+    }
+
+    func engineInfo() -> EngineInfo {
+        EngineInfo(
+            version: engineVersion, classifier: "clip-policy", model: modelFolder, modelSHA256: modelSHA256,
+            policySet: policySet.name, policyVersion: policySet.version, policySHA256: policySet.sha256,
+            settings: settingsDescription(settings, variant: settings.variant.rawValue))
+    }
+}
+
+/// The settings as strings, for reports (keys of SafeWatch §6.8).
+func settingsDescription(_ settings: ScanSettings, variant: String) -> [String: String] {
+    let sampling: String
+    var fps = "null"
+    switch settings.sampling.strategy {
+    case .every(let seconds):
+        sampling = "fps"
+        fps = formatNumber(1 / seconds)
+    case .keyframes: sampling = "keyframes"
+    case .shots: sampling = "shots"
+    }
+    let s = settings.scoring
+    return [
+        "sampling": sampling, "fps": fps, "F_max": settings.sampling.maxFrames.map(String.init) ?? "null",
+        "rho": "\(s.keepRatio)", "tau": "\(s.temperature)", "lambda": "\(s.lambda)", "delta": "\(s.delta)",
+        "variant": variant,
+        "min_flagged_frames": String(s.minFlaggedFrames),
+    ]
+}
+
+func formatNumber(_ value: Double) -> String {
+    value == value.rounded() ? String(Int(value)) : String(value)
+}
+
+func unitVector(_ v: [Float]) -> [Float] {
+    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    return v.map { $0 / max(norm, 1e-12) }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import GuardrailEngine
+import Media
+import Policy
+import TestSupport
+import Testing
+import Vision
+
+@Suite struct EngineTests {
+    static let model = Fixtures.path("models/clip-b16-tiny")
+
+    func temporaryFolder() throws -> String {
+        let folder = NSTemporaryDirectory() + "guardrail-engine-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// Reordering rules and policies in the file changes no bit of any policy's embeddings.
+    @Test func permutationChangesNoBit() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("policies/test-policies.json")))
+        var json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        var policies = Array(json["policies"] as! [[String: Any]]).reversed().map { policy -> [String: Any] in
+            var p = policy
+            p["blocked"] = Array((policy["blocked"] as! [Any]).reversed())
+            return p
+        }
+        policies.swapAt(0, 1)
+        json["policies"] = policies
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: folder + "/shuffled.json"))
+        let original = try GuardrailEngine(
+            model: Self.model, policies: Fixtures.path("policies/test-policies.json"), settings: ScanSettings(),
+            cache: nil)
+        let shuffled = try GuardrailEngine(
+            model: Self.model, policies: folder + "/shuffled.json", settings: ScanSettings(), cache: nil)
+        for (p, policy) in original.policySet.policies.enumerated() {
+            let q = try #require(shuffled.policySet.policies.firstIndex { $0.id == policy.id })
+            #expect(original.encoded.prototypes[p] == shuffled.encoded.prototypes[q], "\(policy.id)")
+            #expect(original.encoded.allowedPrototypes[p] == shuffled.encoded.allowedPrototypes[q])
+        }
+    }
+
+    @Test func policyEmbeddingsAreCachedPerModelAndFile() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cache = EngineCache(folder: folder + "/cache")
+        let policies = Fixtures.path("policies/test-policies.json")
+        let first = try GuardrailEngine(model: Self.model, policies: policies, settings: ScanSettings(), cache: cache)
+        let second = try GuardrailEngine(model: Self.model, policies: policies, settings: ScanSettings(), cache: cache)
+        #expect(!first.policiesFromCache && second.policiesFromCache)
+        #expect(first.encoded == second.encoded)
+        #expect(first.modelSHA256 == second.modelSHA256 && first.modelSHA256.count == 64)
+        // Another policy file, or another model, is encoded afresh.
+        var text = try String(contentsOfFile: policies, encoding: .utf8)
+        text = text.replacingOccurrences(of: "a rocket launch", with: "a rocket on the launch pad")
+        try text.write(toFile: folder + "/edited.json", atomically: true, encoding: .utf8)
+        let edited = try GuardrailEngine(
+            model: Self.model, policies: folder + "/edited.json", settings: ScanSettings(), cache: cache)
+        #expect(!edited.policiesFromCache)
+        let otherModel = try GuardrailEngine(
+            model: Fixtures.path("models/clip-b32-tiny"), policies: policies, settings: ScanSettings(), cache: cache)
+        #expect(!otherModel.policiesFromCache)
+        // No partial files are left behind.
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: folder + "/cache").filter {
+            $0.contains("partial")
+        }
+        #expect(leftovers.isEmpty)
+    }
+
+    func videoScan(earlyExit: Bool, thresholds: [String: Float]) throws -> ScanReport {
+        var settings = ScanSettings()
+        settings.sampling = SamplingOptions(strategy: .every(seconds: 0.2))
+        settings.batch = 2
+        settings.earlyExit = earlyExit
+        settings.thresholdOverrides = thresholds
+        let engine = try GuardrailEngine(
+            model: Self.model, policies: Fixtures.path("policies/test-policies.json"), settings: settings, cache: nil)
+        return try engine.scan(Fixtures.path("video/shots.mp4"))
+    }
+
+    /// Early exit stops decoding but never changes a verdict.
+    @Test func earlyExitKeepsVerdicts() throws {
+        let low: [String: Float] = ["A": -1, "B": -1, "C": -1]
+        let full = try videoScan(earlyExit: false, thresholds: low)
+        let early = try videoScan(earlyExit: true, thresholds: low)
+        #expect(early.media.earlyExit && !full.media.earlyExit)
+        #expect(early.media.framesSampled.count < full.media.framesSampled.count)
+        #expect(early.policies.map(\.verdict) == full.policies.map(\.verdict))
+        #expect(full.policies.allSatisfy { $0.verdict == true || $0.score == nil })
+    }
+
+    /// Two scans of the same input give byte-identical JSON (spec §6.9).
+    @Test func scansAreDeterministic() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let a = try encoder.encode(try videoScan(earlyExit: false, thresholds: ["B": 0.18]))
+        let b = try encoder.encode(try videoScan(earlyExit: false, thresholds: ["B": 0.18]))
+        #expect(a == b)
+        let report = try JSONSerialization.jsonObject(with: a) as! [String: Any]
+        for key in [
+            "engine", "media", "guardrail", "policies", "pruning", "unsafe", "flagged", "categories", "category_scores",
+        ] {
+            #expect(report[key] != nil, "missing \(key)")
+        }
+        let segments = (report["policies"] as! [[String: Any]]).flatMap { $0["segments"] as! [[Double]] }
+        #expect(segments.allSatisfy { $0.count == 2 && $0[0] <= $0[1] })
+    }
+
+    @Test func safetyCheckerClassifier() throws {
+        var settings = ScanSettings()
+        settings.sampling = SamplingOptions(strategy: .every(seconds: 1))
+        let scanner = try SafetyCheckerScanner(
+            model: Fixtures.path("models/safety-checker-tiny"), settings: settings, cache: nil)
+        let images = [
+            "preprocess-landscape.jpg", "preprocess-portrait.jpg", "preprocess-square.jpg", "rgb8.png", "exif6.jpg",
+            "baseline420.jpg",
+        ]
+        let golden = try SafeTensors.read(path: Fixtures.path("goldens/vision/safety-checker-tiny.safetensors"))
+        let expected = try #require(golden["has_nsfw_concept"]).scalars.map { $0 != 0 }
+        for (name, flagged) in zip(images, expected) {
+            let report = try scanner.scan(Fixtures.path("images/\(name)"))
+            #expect(report.policies.map(\.name) == ["Sexual"] && report.engine.classifier == "sd-safety-checker")
+            #expect(report.policies[0].verdict == flagged, "\(name)")
+        }
+    }
+
+    @Test func unreadableFilesThrowMediaErrors() throws {
+        let engine = try GuardrailEngine(
+            model: Self.model, policies: Fixtures.path("policies/test-policies.json"), settings: ScanSettings(),
+            cache: nil)
+        #expect(throws: MediaError.self) { try engine.scan(Fixtures.path("corrupt/truncated.mp4")) }
+        #expect(throws: MediaError.self) { try engine.scan(Fixtures.path("video/audio_only.m4a")) }
+    }
+}

@@ -23,8 +23,12 @@ struct FrameWalk {
 
 /// Decodes an image (one frame) or samples a video, handing frames to `body` in batches of at most
 /// `batch`; `body` returns true to stop early. Memory stays bounded by one batch of frames.
+///
+/// Video frames larger than `2 × shortestSide` on their short side are scaled by swscale to that
+/// size while converting (cheaper than converting full HD and resampling it afterwards); the
+/// model's own Pillow-exact resize then works from there. Still images keep their full resolution.
 func walkFrames(
-    path: String, sampling: SamplingOptions, limits: MediaLimits, batch: Int,
+    path: String, sampling: SamplingOptions, limits: MediaLimits, batch: Int, shortestSide: Int,
     _ body: ([FrameInfo], [RGBImage]) throws -> Bool
 ) throws -> FrameWalk {
     let info = try MediaProbe.probe(path: path, limits: limits)
@@ -36,7 +40,13 @@ func walkFrames(
         _ = try body([frame], [image])
         return walk
     }
-    let sampler = try VideoSampler(path: path, options: sampling, limits: limits)
+    var options = sampling
+    if options.outputSize == nil, let w = info.displayWidth, let h = info.displayHeight, min(w, h) > 2 * shortestSide {
+        let scale = Double(2 * shortestSide) / Double(min(w, h))
+        options.outputSize = FrameSize(
+            width: max(1, Int((Double(w) * scale).rounded())), height: max(1, Int((Double(h) * scale).rounded())))
+    }
+    let sampler = try VideoSampler(path: path, options: options, limits: limits)
     var pendingInfo: [FrameInfo] = []
     var pendingImages: [RGBImage] = []
     func flush() throws -> Bool {

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Media
 import Policy
@@ -19,6 +20,18 @@ public struct ScanSettings: Sendable {
     public var thresholdOverrides: [String: Float] = [:]
 
     public init() {}
+}
+
+/// Wall time of a scan's stages, in seconds.
+public struct ScanTimings: Sendable {
+    public init() {}
+
+    /// Probing, decoding, sampling and converting frames.
+    public var decode = 0.0
+    /// Preprocessing and the vision tower.
+    public var encode = 0.0
+    /// Relevance, pruning, scoring and aggregation.
+    public var score = 0.0
 }
 
 /// The engine's version, reported with every result.
@@ -75,8 +88,17 @@ public final class GuardrailEngine: @unchecked Sendable {
         }
     }
 
-    /// Moderates one image or video.
-    public func scan(_ path: String, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
+    /// Moderates one image or video; `timings`, when given, receives where the time went.
+    public func scan(
+        _ path: String, progress: (Int) -> Void = { _ in }, timings: ((ScanTimings) -> Void)? = nil
+    ) throws -> ScanReport {
+        var spent = ScanTimings()
+        var mark = DispatchTime.now().uptimeNanoseconds
+        func lap() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { mark = now }
+            return Double(now - mark) / 1e9
+        }
         let vision = model.vision!
         let grid = vision.config.gridSize
         let patchSize = vision.config.patchSize
@@ -85,10 +107,13 @@ public final class GuardrailEngine: @unchecked Sendable {
             explainAll: settings.explainAll)
         var done = 0
         let walk = try walkFrames(
-            path: path, sampling: settings.sampling, limits: settings.limits, batch: settings.batch
+            path: path, sampling: settings.sampling, limits: settings.limits, batch: settings.batch,
+            shortestSide: preprocessor.shortestEdge
         ) { frames, images in
+            spent.decode += lap()
             let (pixels, transforms) = preprocessor(images)
             let encoding = try model.encodeImages(pixels, patches: settings.variant)
+            spent.encode += lap()
             let d = encoded.dimension
             let globals = encoding.imageEmbeds!.scalars
             let patches = encoding.patchEmbeds!.scalars
@@ -101,10 +126,13 @@ public final class GuardrailEngine: @unchecked Sendable {
                     transform: transforms[i])
                 aggregator.add(features, scores: scoreFrame(features, policies: encoded, settings: settings.scoring))
             }
+            spent.score += lap()
             done += frames.count
             progress(done)
             return settings.earlyExit && aggregator.isDecided
         }
+        spent.decode += lap()
+        timings?(spent)
         return ScanReport(
             path: path, engine: engineInfo(),
             media: MediaSection(

@@ -25,7 +25,8 @@ public final class SafetyCheckerScanner: @unchecked Sendable {
         var evidence: [EvidenceReport] = []
         var done = 0
         let walk = try walkFrames(
-            path: path, sampling: settings.sampling, limits: settings.limits, batch: settings.batch
+            path: path, sampling: settings.sampling, limits: settings.limits, batch: settings.batch,
+            shortestSide: checker.preprocessor.shortestEdge
         ) { frames, images in
             let (pixels, _) = checker.preprocessor(images)
             for (frame, result) in zip(frames, try checker.check(pixels)) {

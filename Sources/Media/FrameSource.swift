@@ -14,8 +14,10 @@ protocol FrameSource: AnyObject {
     /// The current frame as RGB, display orientation applied, at its display size or scaled
     /// to `outputSize` (the final, rotated size).
     func currentImage(outputSize: FrameSize?) throws(MediaError) -> RGBImage
-    /// Jumps ahead toward `seconds` when a keyframe lies between the current position and it.
-    func seekIfCheaper(toSeconds seconds: Double) throws(MediaError)
+    /// Readies the decoder for the first frame at or after `seconds`: jumps to the keyframe before
+    /// it when that skips packets, and may skip decoding frames that are shown earlier and that no
+    /// other frame references.
+    func prepare(forTarget seconds: Double) throws(MediaError)
     /// Packets or frames that failed to decode and were skipped.
     var corruptPackets: Int { get }
     /// Frames decoded so far, converted or not.

@@ -24,5 +24,5 @@ final class StillImageSource: FrameSource {
         return try RGBResizer.resize(image, to: outputSize, path: path)
     }
 
-    func seekIfCheaper(toSeconds seconds: Double) throws(MediaError) {}
+    func prepare(forTarget seconds: Double) throws(MediaError) {}
 }

@@ -174,7 +174,7 @@ public final class VideoSampler {
 
     /// Decodes up to the first frame whose timestamp is at or after `target`.
     private func advance(toAtLeast target: Double) throws(MediaError) -> FrameStamp? {
-        try source.seekIfCheaper(toSeconds: target)
+        try source.prepare(forTarget: target)
         while let stamp = try source.advance() {
             if beyondEnd(stamp) { return nil }
             if stamp.timestamp >= target - 0.0005 { return stamp }

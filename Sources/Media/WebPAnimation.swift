@@ -100,5 +100,5 @@ final class WebPAnimation: FrameSource {
         return try RGBResizer.resize(image, to: outputSize, path: path)
     }
 
-    func seekIfCheaper(toSeconds seconds: Double) throws(MediaError) {}
+    func prepare(forTarget seconds: Double) throws(MediaError) {}
 }

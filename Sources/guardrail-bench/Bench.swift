@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guardrail-bench",
         abstract: "Benchmarks, each printed next to a reference measured in the same run (ratios, not absolute times).",
-        subcommands: [MediaBench.self, GEMMBench.self, VisionBench.self]
+        subcommands: [MediaBench.self, GEMMBench.self, VisionBench.self, ScanBench.self]
     )
 }
 
@@ -31,6 +31,15 @@ func runCommand(_ arguments: [String]) throws {
     guard process.terminationStatus == 0 else {
         throw ValidationError("\(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
     }
+}
+
+/// A 1080p30 H.264 clip (x264 veryfast, GOP 60, B-frames) from FFmpeg's test source.
+func generateClip(_ path: String, seconds: Int) throws {
+    print("generating \(seconds) s 1080p30 H.264 clip, GOP 60 …")
+    try runCommand([
+        "ffmpeg", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", String(seconds),
+        "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p", path,
+    ])
 }
 
 /// Peak resident memory of this process, in MB.
@@ -61,13 +70,7 @@ struct MediaBench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let path = clip ?? folder + "/clip.mp4"
-        if clip == nil {
-            print("generating \(seconds) s 1080p30 H.264 clip, GOP 60 …")
-            try runCommand([
-                "ffmpeg", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", String(seconds),
-                "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p", path,
-            ])
-        }
+        if clip == nil { try generateClip(path, seconds: seconds) }
         let size = FrameSize(width: 224, height: 224)
         func median(_ body: () throws -> Void) rethrows -> Double {
             var times: [Double] = []

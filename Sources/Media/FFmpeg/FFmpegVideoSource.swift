@@ -19,6 +19,9 @@ final class FFmpegVideoSource: FrameSource {
     private var draining = false
     private var finished = false
     private var lastPacketDTS = Int64.min
+    /// Packets shown before this timestamp (stream time base) are not the target: the decoder may
+    /// drop them when they are non-reference frames.
+    private var skipBefore: Int64?
     private var lastTimestamp: Double?
     private var drainErrors = 0
     /// Frames the decoder produced so far (decoded, whether or not they were converted).
@@ -132,6 +135,11 @@ final class FFmpegVideoSource: FrameSource {
                     continue
                 }
                 if p.dts != gr_av_nopts_value() { lastPacketDTS = p.dts }
+                if !keyframesOnly {
+                    // Frame threading copies skip_frame per packet, so this applies to this packet only.
+                    let early = skipBefore.map { p.pts != gr_av_nopts_value() && p.pts < $0 } ?? false
+                    decoder.native.pointee.skip_frame = early ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+                }
             }
             let sent = decoder.send(packet)
             if sent == gr_averror_eagain() {
@@ -149,9 +157,11 @@ final class FFmpegVideoSource: FrameSource {
         }
     }
 
-    func seekIfCheaper(toSeconds seconds: Double) throws(MediaError) {
-        guard timeBase > 0, gr_stream_index_count(stream) > 0, !draining else { return }
+    func prepare(forTarget seconds: Double) throws(MediaError) {
+        guard timeBase > 0, !draining else { return }
         let target = Int64((seconds / timeBase).rounded(.down))
+        skipBefore = target
+        guard gr_stream_index_count(stream) > 0 else { return }
         let keyframe = gr_stream_keyframe_at_or_before(stream, target)
         // Only forward jumps over packets we have not read yet save work.
         guard keyframe != gr_av_nopts_value(), keyframe > lastPacketDTS else { return }

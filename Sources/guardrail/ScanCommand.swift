@@ -70,8 +70,11 @@ struct ScanCommand: ParsableCommand {
     @Option(help: "Frames per forward pass.")
     var batch = 8
 
-    @Option(help: "OpenBLAS threads (default: OpenBLAS's choice).")
+    @Option(help: "OpenBLAS threads (default: OpenBLAS's choice; 1 when --jobs is above 1).")
     var threads: Int?
+
+    @Option(help: "Files scanned at once. Above 1, each file runs single-threaded BLAS (one owner of parallelism).")
+    var jobs = 1
 
     @Option(help: "Cache folder for model hashes and encoded policies (default ~/.cache/guardrail).")
     var cache: String?
@@ -98,8 +101,8 @@ struct ScanCommand: ParsableCommand {
         if classifier == "sd-safety-checker" && safetyChecker == nil {
             throw ValidationError("--classifier sd-safety-checker needs --safety-checker PATH_OR_ID")
         }
-        guard maxFrames > 0, minFlaggedFrames > 0, batch > 0, (threads ?? 1) > 0 else {
-            throw ValidationError("--max-frames, --min-flagged-frames, --batch and --threads must be positive")
+        guard maxFrames > 0, minFlaggedFrames > 0, batch > 0, (threads ?? 1) > 0, jobs > 0 else {
+            throw ValidationError("--max-frames, --min-flagged-frames, --batch, --threads and --jobs must be positive")
         }
         _ = try parsedThresholds()
     }
@@ -149,9 +152,13 @@ struct ScanCommand: ParsableCommand {
         settings.earlyExit = earlyExit
         settings.batch = batch
         settings.thresholdOverrides = try parsedThresholds()
-        if let threads { GEMM.threads = threads }
+        if let threads {
+            GEMM.threads = threads
+        } else if jobs > 1 {
+            GEMM.threads = 1
+        }
         let engineCache = noCache ? nil : EngineCache(folder: cache ?? EngineCache.defaultFolder())
-        let scan: (String, (Int) -> Void) throws -> ScanReport
+        let scan: @Sendable (String, (Int) -> Void) throws -> ScanReport
         do {
             if classifier == "sd-safety-checker" {
                 let scanner = try SafetyCheckerScanner(model: safetyChecker!, settings: settings, cache: engineCache)
@@ -166,24 +173,25 @@ struct ScanCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let files = Self.expand(paths)
-        var reports: [ScanReport] = []
-        var failed = false
         let progress = Progress(total: files.count)
-        for (i, file) in files.enumerated() {
+        let output = OrderedOutput(format: format)
+        let scanOne: @Sendable (Int) -> Void = { i in
+            let file = files[i]
             do {
-                let report = try scan(file) { frames in progress.update(file: i, frames: frames) }
-                switch format {
-                case "jsonl": Output.jsonLine(report)
-                case "table": print(Self.table(report))
-                default: reports.append(report)
-                }
+                output.finish(i, .success(try scan(file) { frames in progress.update(file: i, frames: frames) }))
             } catch let error as MediaError {
-                failed = true
-                if format == "table" { Output.error(error.description) } else { Output.jsonLine(ErrorReport(error)) }
+                output.finish(i, .failure(error))
+            } catch {
+                output.finish(i, .failure(MediaError(.io, path: file, function: "scan", message: "\(error)")))
             }
         }
+        if jobs > 1 {
+            DispatchQueue.concurrentPerform(iterations: files.count) { scanOne($0) }
+        } else {
+            for i in files.indices { scanOne(i) }
+        }
         progress.finish()
-        if format == "json" { Output.jsonDocument(["results": reports]) }
+        let (reports, failed) = output.close()
         if failed { throw ExitCode(2) }
         if failOnFlag && reports.contains(where: \.flagged) { throw ExitCode(1) }
     }
@@ -209,12 +217,13 @@ struct ScanCommand: ParsableCommand {
             "\(report.path) (\(report.media.kind), \(report.media.framesSampled.count) frames): "
                 + (report.unsafe == true ? "FLAGGED" : report.unsafe == false ? "ok" : "uncalibrated")
         ]
+        let width = report.policies.map(\.name.count).max() ?? 0
         for policy in report.policies {
             let verdict = policy.verdict.map { $0 ? "flagged" : "ok" } ?? "–"
             let score = policy.score.map { String(format: "%.3f", $0) } ?? "–"
             let threshold = policy.threshold.map { String(format: "%.3f", $0) } ?? "uncalibrated"
             var line =
-                "  \(policy.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(verdict.padding(toLength: 8, withPad: " ", startingAt: 0)) score \(score)  θ \(threshold)"
+                "  \(policy.name.padding(toLength: width, withPad: " ", startingAt: 0)) \(verdict.padding(toLength: 8, withPad: " ", startingAt: 0)) score \(score)  θ \(threshold)"
             if !policy.segments.isEmpty {
                 line +=
                     "  at "
@@ -228,7 +237,7 @@ struct ScanCommand: ParsableCommand {
 }
 
 /// A one-line progress display on stderr, only when stderr is a terminal.
-final class Progress {
+final class Progress: @unchecked Sendable {
     private let total: Int
     private let enabled = isatty(STDERR_FILENO) != 0
     private let start = Date()
@@ -246,5 +255,51 @@ final class Progress {
 
     func finish() {
         if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// `--format json`: every result and every unreadable file, in input order.
+struct Document: Encodable {
+    var results: [ScanReport]
+    var errors: [ErrorReport]
+}
+
+/// Prints results in input order as soon as each one and all before it are done, whatever order
+/// the workers finish in.
+final class OrderedOutput: @unchecked Sendable {
+    private let format: String
+    private let lock = NSLock()
+    private var pending: [Int: Result<ScanReport, MediaError>] = [:]
+    private var next = 0
+    private var reports: [ScanReport] = []
+    private var errors: [ErrorReport] = []
+
+    init(format: String) { self.format = format }
+
+    func finish(_ index: Int, _ result: Result<ScanReport, MediaError>) {
+        lock.lock()
+        defer { lock.unlock() }
+        pending[index] = result
+        while let ready = pending.removeValue(forKey: next) {
+            next += 1
+            switch ready {
+            case .success(let report):
+                reports.append(report)
+                if format == "jsonl" { Output.jsonLine(report) }
+                if format == "table" { print(ScanCommand.table(report)) }
+            case .failure(let error):
+                errors.append(ErrorReport(error))
+                if format == "table" { Output.error(error.description) }
+                if format == "jsonl" { Output.jsonLine(ErrorReport(error)) }
+            }
+        }
+    }
+
+    /// All reports in order, and whether any file failed; prints the json document if asked for.
+    func close() -> ([ScanReport], Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        if format == "json" { Output.jsonDocument(Document(results: reports, errors: errors)) }
+        return (reports, !errors.isEmpty)
     }
 }

@@ -21,7 +21,7 @@ struct PolicyCommand: ParsableCommand {
             help: ArgumentHelp(
                 "A model (folder or repo id) whose tokenizer shows each rule's token count and pieces.",
                 valueName: "path-or-id"))
-        var model: String?
+        var model = "openai/clip-vit-base-patch32"
 
         @Flag(help: "Print JSON instead of text.")
         var json = false
@@ -49,11 +49,11 @@ struct PolicyCommand: ParsableCommand {
                 Output.error(error.description)
                 throw ExitCode(1)
             }
-            var tokenizer: CLIPTokenizer?
-            if let model {
-                let folder = ModelLocator.modelFolder(try ModelLocator.resolve(model))
-                tokenizer = try CLIPTokenizer(folder: ModelLocator.tokenizerFolder(forModel: folder))
-            }
+            // Without a tokenizer the rules are still validated and listed, only the chunking is missing.
+            let tokenizer = try? CLIPTokenizer(
+                folder: ModelLocator.tokenizerFolder(
+                    forModel: ModelLocator.modelFolder(try ModelLocator.resolve(model))))
+            if tokenizer == nil { Output.error("no tokenizer for \(model): token counts and pieces are not shown") }
             let lines = set.policies.map { policy in
                 PolicyLine(
                     id: policy.id, name: policy.name, threshold: policy.threshold?.value,

@@ -107,6 +107,22 @@ import Vision
         #expect(segments.allSatisfy { $0.count == 2 && $0[0] <= $0[1] })
     }
 
+    /// Evidence boxes are in the displayed frame: a 90°-rotated 64×48 clip shows as 48×64.
+    @Test func boxesFollowTheDisplayedFrame() throws {
+        var settings = ScanSettings()
+        settings.explainAll = true
+        let engine = try GuardrailEngine(
+            model: Self.model, policies: Fixtures.path("policies/test-policies.json"), settings: settings, cache: nil)
+        let report = try engine.scan(Fixtures.path("video/rotate90.mp4"))
+        let boxes = report.policies.flatMap(\.evidence).flatMap(\.regions).map(\.box)
+        #expect(!boxes.isEmpty)
+        #expect(
+            boxes.allSatisfy {
+                $0[0] >= 0 && $0[1] >= 0 && $0[2] <= 48 && $0[3] <= 64 && $0[0] < $0[2] && $0[1] < $0[3]
+            })
+        #expect(boxes.contains { $0[3] > 48 })
+    }
+
     @Test func safetyCheckerClassifier() throws {
         var settings = ScanSettings()
         settings.sampling = SamplingOptions(strategy: .every(seconds: 1))

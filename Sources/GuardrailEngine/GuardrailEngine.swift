@@ -145,32 +145,26 @@ public final class GuardrailEngine: @unchecked Sendable {
         EngineInfo(
             version: engineVersion, classifier: "clip-policy", model: modelFolder, modelSHA256: modelSHA256,
             policySet: policySet.name, policyVersion: policySet.version, policySHA256: policySet.sha256,
-            settings: settingsDescription(settings, variant: settings.variant.rawValue))
+            settings: engineSettings(settings, variant: settings.variant.rawValue))
     }
 }
 
-/// The settings as strings, for reports (keys of SafeWatch §6.8).
-func settingsDescription(_ settings: ScanSettings, variant: String) -> [String: String] {
+/// The settings as reported (SafeWatch §6.8); `scoring` false for classifiers without the policy scoring.
+func engineSettings(_ settings: ScanSettings, variant: String, scoring: Bool = true) -> EngineSettings {
     let sampling: String
-    var fps = "null"
+    var fps: Double?
     switch settings.sampling.strategy {
     case .every(let seconds):
         sampling = "fps"
-        fps = formatNumber(1 / seconds)
+        fps = 1 / seconds
     case .keyframes: sampling = "keyframes"
     case .shots: sampling = "shots"
     }
     let s = settings.scoring
-    return [
-        "sampling": sampling, "fps": fps, "F_max": settings.sampling.maxFrames.map(String.init) ?? "null",
-        "rho": "\(s.keepRatio)", "tau": "\(s.temperature)", "lambda": "\(s.lambda)", "delta": "\(s.delta)",
-        "variant": variant,
-        "min_flagged_frames": String(s.minFlaggedFrames),
-    ]
-}
-
-func formatNumber(_ value: Double) -> String {
-    value == value.rounded() ? String(Int(value)) : String(value)
+    return EngineSettings(
+        sampling: sampling, fps: fps, maxFrames: settings.sampling.maxFrames, rho: scoring ? s.keepRatio : nil,
+        tau: scoring ? s.temperature : nil, lambda: scoring ? s.lambda : nil, delta: scoring ? s.delta : nil,
+        variant: variant, minFlaggedFrames: s.minFlaggedFrames)
 }
 
 func unitVector(_ v: [Float]) -> [Float] {

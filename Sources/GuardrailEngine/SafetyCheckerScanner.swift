@@ -61,14 +61,12 @@ public final class SafetyCheckerScanner: @unchecked Sendable {
                 ? "Sexual flagged by the Stable Diffusion safety checker at "
                     + flagged.prefix(3).map { String(format: "%.3f s", $0.timestamp) }.joined(separator: ", ")
                 : nil)
-        var engineSettings = settingsDescription(settings, variant: "none")
-        for key in ["rho", "tau", "lambda", "delta"] { engineSettings[key] = nil }
         return ScanReport(
             path: path,
             engine: EngineInfo(
                 version: engineVersion, classifier: "sd-safety-checker", model: folder, modelSHA256: modelSHA256,
                 policySet: "sd-safety-checker", policyVersion: "diffusers", policySHA256: "none",
-                settings: engineSettings),
+                settings: engineSettings(settings, variant: "none", scoring: false)),
             media: MediaSection(
                 path: path, kind: walk.kind.rawValue, durationSeconds: walk.duration, framesSampled: walk.frames,
                 framesSkipped: walk.skipped, earlyExit: walk.stoppedEarly),

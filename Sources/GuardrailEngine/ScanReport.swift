@@ -9,7 +9,7 @@ public struct EngineInfo: Sendable, Encodable {
     public var policySet: String
     public var policyVersion: String
     public var policySHA256: String
-    public var settings: [String: String]
+    public var settings: EngineSettings
 
     enum CodingKeys: String, CodingKey {
         case version, classifier, model, settings
@@ -20,7 +20,41 @@ public struct EngineInfo: Sendable, Encodable {
     }
 }
 
-/// The media part of a report.
+/// The settings that change numbers (SafeWatch §6.8 `settings`), null where they do not apply.
+public struct EngineSettings: Sendable, Encodable {
+    /// `fps`, `keyframes` or `shots`.
+    public var sampling: String
+    public var fps: Double?
+    public var maxFrames: Int?
+    public var rho: Float?
+    public var tau: Float?
+    public var lambda: Float?
+    public var delta: Float?
+    /// Patch embedding variant: `value`, `plain`, or `none` for classifiers without patches.
+    public var variant: String
+    public var minFlaggedFrames: Int
+
+    enum CodingKeys: String, CodingKey {
+        case sampling, fps, rho, tau, lambda, delta, variant
+        case maxFrames = "F_max"
+        case minFlaggedFrames = "min_flagged_frames"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(sampling, forKey: .sampling)
+        try c.encode(fps, forKey: .fps)
+        try c.encode(maxFrames, forKey: .maxFrames)
+        try c.encode(rho, forKey: .rho)
+        try c.encode(tau, forKey: .tau)
+        try c.encode(lambda, forKey: .lambda)
+        try c.encode(delta, forKey: .delta)
+        try c.encode(variant, forKey: .variant)
+        try c.encode(minFlaggedFrames, forKey: .minFlaggedFrames)
+    }
+}
+
+/// The media part of a report (SafeWatch §6.8 `video`; images are one-frame media).
 public struct MediaSection: Sendable, Encodable {
     public var path: String
     public var kind: String
@@ -55,6 +89,7 @@ public struct MediaSection: Sendable, Encodable {
 public struct ScanReport: Sendable, Encodable {
     public var path: String
     public var engine: EngineInfo
+    /// Reported under `video`, as SafeWatch §6.8 names it, for images too.
     public var media: MediaSection
     /// SafeWatch-compatible keys `"<id>(<name>)"`.
     public var guardrail: [String: Bool?]
@@ -66,7 +101,8 @@ public struct ScanReport: Sendable, Encodable {
     public var flagged: Bool { unsafe == true }
 
     enum CodingKeys: String, CodingKey {
-        case path, engine, media, guardrail, policies, pruning, unsafe, flagged, categories
+        case path, engine, guardrail, policies, pruning, unsafe, flagged, categories
+        case media = "video"
         case categoryScores = "category_scores"
     }
 

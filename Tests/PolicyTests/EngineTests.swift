@@ -99,7 +99,7 @@ import Vision
         #expect(a == b)
         let report = try JSONSerialization.jsonObject(with: a) as! [String: Any]
         for key in [
-            "engine", "media", "guardrail", "policies", "pruning", "unsafe", "flagged", "categories", "category_scores",
+            "engine", "video", "guardrail", "policies", "pruning", "unsafe", "flagged", "categories", "category_scores",
         ] {
             #expect(report[key] != nil, "missing \(key)")
         }

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Vision", targets: ["Vision"]),
         .library(name: "Policy", targets: ["Policy"]),
         .library(name: "GuardrailEngine", targets: ["GuardrailEngine"]),
+        .library(name: "Sanitizer", targets: ["Sanitizer"]),
         .executable(name: "guardrail", targets: ["guardrail"]),
         .executable(name: "guardrail-bench", targets: ["guardrail-bench"]),
     ],
@@ -59,6 +60,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Sanitizer",
+            dependencies: ["Vision"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GuardrailEngine",
             dependencies: ["Media", "Vision", "Policy"],
             swiftSettings: swiftSettings
@@ -66,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "guardrail",
             dependencies: [
-                "Media", "Vision", "Policy", "GuardrailEngine",
+                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -74,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "guardrail-bench",
             dependencies: [
-                "Media", "Vision", "Policy", "GuardrailEngine",
+                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -92,6 +98,11 @@ let package = Package(
         .testTarget(
             name: "PolicyTests",
             dependencies: ["Policy", "Vision", "GuardrailEngine", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SanitizerTests",
+            dependencies: ["Sanitizer", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

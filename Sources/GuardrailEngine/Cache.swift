@@ -19,39 +19,9 @@ public struct EngineCache: Sendable {
         return (environment["HOME"] ?? NSHomeDirectory()) + "/.cache/guardrail"
     }
 
-    /// SHA-256 over `config.json` and every `*.safetensors` file of a model folder (names sorted),
-    /// remembered per file path, size and modification time so a large model is hashed once.
+    /// SHA-256 of a model folder (``ModelHash``), remembered in this cache.
     public func modelSHA256(folder model: String) throws -> String {
-        let fm = FileManager.default
-        let files = try fm.contentsOfDirectory(atPath: model)
-            .filter { $0 == "config.json" || $0.hasSuffix(".safetensors") }.sorted()
-        var stamp = ""
-        for file in files {
-            let attributes = try fm.attributesOfItem(atPath: model + "/" + file)
-            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
-            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            stamp += "\(file):\(size):\(modified);"
-        }
-        let resolved = (model as NSString).resolvingSymlinksInPath
-        let key = SHA256.hex(Array((resolved + "|" + stamp).utf8))
-        let entry = folder + "/models/" + key
-        if let cached = try? String(contentsOfFile: entry, encoding: .utf8), cached.count == 64 { return cached }
-        var hasher = SHA256()
-        for file in files {
-            hasher.update(Array(file.utf8))
-            guard let handle = FileHandle(forReadingAtPath: model + "/" + file) else {
-                throw VisionError.io(path: model + "/" + file, message: "cannot read")
-            }
-            defer { handle.closeFile() }
-            while true {
-                let chunk = handle.readData(ofLength: 8 << 20)
-                if chunk.isEmpty { break }
-                chunk.withUnsafeBytes { hasher.update($0) }
-            }
-        }
-        let digest = hasher.hexDigest()
-        try? write(Data(digest.utf8), to: entry)
-        return digest
+        try ModelHash.sha256(folder: model, cacheFolder: folder + "/models")
     }
 
     /// The encoded policies for this model and policy file, if cached.
@@ -112,15 +82,4 @@ public struct EngineCache: Sendable {
 
     private func policyPath(_ key: String) -> String { folder + "/policies/" + key + ".safetensors" }
 
-    private func write(_ data: Data, to path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let temporary =
-            path + ".partial-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw VisionError.io(path: path, message: "cannot rename into place")
-        }
-    }
 }

@@ -6,11 +6,14 @@ import Vision
 @Suite struct WorkedExampleTests {
     static let toxic = Subspace(spanning: [[1, 0, 0, 0], [1, 1, 0, 0]], dimension: 4)
     static let masked: [[Double]] = [[2, 1, 1, 0], [1, 0, 3, 4], [2, 2, 0, 2]]
-    static let embeddings: [[Float]] = [[2, 2, 0, 1], [1, 1, 1, 0], [3, 1, 1, 1], [1, 1, 0, 2], [2, 2, 1, 1], [2, 2, 1, 1]]
+    static let embeddings: [[Float]] = [
+        [2, 2, 0, 1], [1, 1, 1, 0], [3, 1, 1, 1], [1, 1, 0, 2], [2, 2, 1, 1], [2, 2, 1, 1],
+    ]
 
     @Test func workedExample() {
         let result = applySAFREE(
-            embeddings: Self.embeddings, contentCount: 3, masked: Self.masked, toxic: Self.toxic, settings: SAFREESettings())
+            embeddings: Self.embeddings, contentCount: 3, masked: Self.masked, toxic: Self.toxic,
+            settings: SAFREESettings())
         #expect(result.distances.map { ($0 * 1e6).rounded() / 1e6 } == [1, 5, 2])
         #expect(zip(result.thresholds, [3.535, 1.515, 3.030]).allSatisfy { abs($0 - $1) < 1e-6 })
         #expect(result.triggerPositions == [2])
@@ -25,7 +28,9 @@ import Vision
         #expect(artists.tPrime(beta: result.beta) == 0)
     }
 
-    @Test(arguments: [(0.30, 0), (0.45, 0), (0.50, 2), (0.52, 3), (0.533, 5), (0.55, 7), (0.60, 10), (0.70, 10), (1.0, 10)])
+    @Test(arguments: [
+        (0.30, 0), (0.45, 0), (0.50, 2), (0.52, 3), (0.533, 5), (0.55, 7), (0.60, 10), (0.70, 10), (1.0, 10),
+    ])
     func tPrimeTable(beta: Double, expected: Int) {
         #expect(SAFREESettings().tPrime(beta: beta) == expected)
     }

@@ -15,6 +15,8 @@ public final class CLIPTokenizer: Sendable {
     let ranks: [String: Int]
     /// For each id, whether its token ends a word (`</w>`), for cutting long texts at word ends.
     private let wordEnds: [Bool]
+    /// For each id, its token text.
+    private let tokens: [String]
     public let startToken: Int
     public let endToken: Int
     /// The id that pads sequences (`pad_token` of `tokenizer_config.json`; the end token by default).
@@ -94,8 +96,13 @@ public final class CLIPTokenizer: Sendable {
         self.vocabulary = vocabulary
         self.ranks = ranks
         var wordEnds = [Bool](repeating: false, count: (vocabulary.values.max() ?? 0) + 1)
-        for (token, id) in vocabulary where id >= 0 && token.hasSuffix("</w>") { wordEnds[id] = true }
+        var tokens = [String](repeating: "", count: wordEnds.count)
+        for (token, id) in vocabulary where id >= 0 {
+            wordEnds[id] = token.hasSuffix("</w>")
+            tokens[id] = token
+        }
         self.wordEnds = wordEnds
+        self.tokens = tokens
         startToken = start
         endToken = end
         padToken = pad
@@ -115,6 +122,9 @@ public final class CLIPTokenizer: Sendable {
         ids.append(endToken)
         return ids
     }
+
+    /// The vocabulary entry of `id` (byte-level characters, `</w>` at word ends), or nil.
+    public func token(_ id: Int) -> String? { id >= 0 && id < tokens.count && !tokens[id].isEmpty ? tokens[id] : nil }
 
     /// True when the token `id` ends a word (carries CLIP's `</w>` marker).
     public func endsWord(_ id: Int) -> Bool { id >= 0 && id < wordEnds.count && wordEnds[id] }

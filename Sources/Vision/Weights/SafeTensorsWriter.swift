@@ -88,14 +88,13 @@ public enum SafeTensorsWriter {
     public static func write(_ entries: [String: Entry], metadata: [String: String] = [:], to path: String)
         throws(VisionError)
     {
-        let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
         do {
-            try Data(encode(entries, metadata: metadata)).write(to: URL(fileURLWithPath: temporary))
+            try writeAtomically(Data(encode(entries, metadata: metadata)), to: path)
+        } catch let error as VisionError {
+            throw error
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
             throw VisionError.io(path: path, message: "cannot write: \(error.localizedDescription)")
         }
-        try moveIntoPlace(temporary, path)
     }
 
     private static func moveIntoPlace(_ temporary: String, _ path: String) throws(VisionError) {

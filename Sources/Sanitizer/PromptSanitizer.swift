@@ -32,6 +32,8 @@ public final class PromptSanitizer: @unchecked Sendable {
     public let toxic: Subspace
     /// `E_neg`: the encoding of the concepts joined by ", " (the reference's negative prompt), `[77, D]`.
     public let negative: [[Float]]
+    /// True when the concept embeddings came from the cache.
+    public let conceptsFromCache: Bool
     /// The token id that hides a content token (CLIP's "!", as the reference writes a literal 0).
     public static let maskID = 0
 
@@ -65,7 +67,8 @@ public final class PromptSanitizer: @unchecked Sendable {
             pooled = rows(c)
             negativeRows = rows(n)
         }
-        if pooled == nil || negativeRows == nil {
+        conceptsFromCache = pooled != nil && negativeRows != nil
+        if !conceptsFromCache {
             let conceptIDs = concepts.concepts.map { tokenizer.encodePadded($0).ids }
             let model = self.model
             pooled = rows(try model.encodeTexts(conceptIDs, hiddenStates: false).pooled)
@@ -84,33 +87,23 @@ public final class PromptSanitizer: @unchecked Sendable {
         negative = negativeRows!
     }
 
-    /// Sanitizes each prompt (each on its own: the masked batch differs per prompt).
+    /// Sanitizes each prompt: its hidden states and its masked re-encodings come from one pass that
+    /// shares the unchanged prefix of every masked sequence (exact under the causal mask).
     public func sanitize(_ prompts: [String]) throws -> [SanitizedPrompt] {
-        guard !prompts.isEmpty else { return [] }
-        let encoded = prompts.map(tokenizer.encodePadded)
-        let hidden = try model.encodeTexts(encoded.map(\.ids)).lastHiddenState!
-        let length = hidden.shape[1]
-        let all = rows(hidden)
-        return try prompts.indices.map { b in
-            let ids = encoded[b].ids
+        let text = model.text!
+        return try prompts.map { prompt in
+            let (ids, truncated) = tokenizer.encodePadded(prompt)
             let end = ids.firstIndex(of: tokenizer.endToken) ?? (ids.count - 1)
             let content = Array(ids[1..<end])
-            let original = Array(all[(b * length)..<((b + 1) * length)])
-            var masked: [[Double]] = []
-            if !content.isEmpty {
-                // Each content token hidden in turn; sequences end with EOS even after truncation (spec §4).
-                let sequences = content.indices.map { i -> [Int] in
-                    var sequence = [tokenizer.startToken] + content + [tokenizer.endToken]
-                    sequence[i + 1] = Self.maskID
-                    return sequence
-                }
-                masked = rows(try model.encodeTexts(sequences, hiddenStates: false).pooled).map { $0.map(Double.init) }
-            }
+            // Each content token hidden in turn; sequences end with EOS even after truncation (spec §4).
+            let encoded = try text.encodeWithMaskedTokens(ids, contentCount: content.count, maskID: Self.maskID)
+            let original = rows(encoded.lastHiddenState)
+            let masked = content.isEmpty ? [] : rows(encoded.maskedPooled).map { $0.map(Double.init) }
             let result = applySAFREE(
                 embeddings: original, contentCount: content.count, masked: masked, toxic: toxic, settings: settings)
             return SanitizedPrompt(
-                prompt: prompts[b], inputIDs: ids, tokens: content.map { tokenizer.token($0) ?? "?" },
-                truncated: encoded[b].truncated, original: original, result: result,
+                prompt: prompt, inputIDs: ids, tokens: content.map { tokenizer.token($0) ?? "?" }, truncated: truncated,
+                original: original, result: result,
                 cosine: cosine(original.flatMap { $0 }, result.sanitized.flatMap { $0 }))
         }
     }

@@ -15,6 +15,62 @@ enum RandomCLIP {
                          "hidden_act": "quick_gelu", "eos_token_id": 2}}
         """
 
+    /// Stable Diffusion 1.x's text encoder geometry: 768 wide, 12 layers, no projection.
+    static let sdTextConfig = """
+        {"model_type": "clip_text_model", "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+         "num_attention_heads": 12, "max_position_embeddings": 77, "vocab_size": 49408, "hidden_act": "quick_gelu",
+         "eos_token_id": 2, "projection_dim": 768}
+        """
+
+    /// A random SD-1.x text encoder (bare `CLIPTextModel`, keys under `text_model.`).
+    static func writeSDTextEncoder(to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try sdTextConfig.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+        var shapes: [String: [Int]] = [
+            "text_model.embeddings.token_embedding.weight": [49408, 768],
+            "text_model.embeddings.position_embedding.weight": [77, 768],
+        ]
+        addTower(&shapes, prefix: "text_model.", width: 768, norms: ["final_layer_norm"])
+        try writeRandom(shapes, to: folder)
+    }
+
+    static func addTower(_ shapes: inout [String: [Int]], prefix: String, width: Int, norms: [String]) {
+        for norm in norms {
+            shapes["\(prefix)\(norm).weight"] = [width]
+            shapes["\(prefix)\(norm).bias"] = [width]
+        }
+        for layer in 0..<12 {
+            let p = "\(prefix)encoder.layers.\(layer)."
+            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                shapes[p + "self_attn.\(proj).weight"] = [width, width]
+                shapes[p + "self_attn.\(proj).bias"] = [width]
+            }
+            shapes[p + "mlp.fc1.weight"] = [4 * width, width]
+            shapes[p + "mlp.fc1.bias"] = [4 * width]
+            shapes[p + "mlp.fc2.weight"] = [width, 4 * width]
+            shapes[p + "mlp.fc2.bias"] = [width]
+            for norm in ["layer_norm1", "layer_norm2"] {
+                shapes[p + norm + ".weight"] = [width]
+                shapes[p + norm + ".bias"] = [width]
+            }
+        }
+    }
+
+    /// Norm weights 1, everything else uniform in ±0.02 from a fixed generator.
+    static func writeRandom(_ shapes: [String: [Int]], to folder: String) throws {
+        var state: UInt64 = 0x1234_5678
+        try SafeTensorsWriter.writeStreaming(shapes: shapes, to: folder + "/model.safetensors") { name, shape in
+            let count = shape.reduce(1, *)
+            if name.hasSuffix("norm.weight") || name.contains("layer_norm") && name.hasSuffix(".weight") {
+                return [Float](repeating: 1, count: count)
+            }
+            return (0..<count).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.04
+            }
+        }
+    }
+
     static func write(to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try config.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
@@ -28,41 +84,9 @@ enum RandomCLIP {
             "text_projection.weight": [512, 512],
             "logit_scale": [],
         ]
-        for (prefix, width) in [("vision_model.", 768), ("text_model.", 512)] {
-            let norms = prefix == "vision_model." ? ["pre_layrnorm", "post_layernorm"] : ["final_layer_norm"]
-            for norm in norms {
-                shapes["\(prefix)\(norm).weight"] = [width]
-                shapes["\(prefix)\(norm).bias"] = [width]
-            }
-            for layer in 0..<12 {
-                let p = "\(prefix)encoder.layers.\(layer)."
-                for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                    shapes[p + "self_attn.\(proj).weight"] = [width, width]
-                    shapes[p + "self_attn.\(proj).bias"] = [width]
-                }
-                shapes[p + "mlp.fc1.weight"] = [4 * width, width]
-                shapes[p + "mlp.fc1.bias"] = [4 * width]
-                shapes[p + "mlp.fc2.weight"] = [width, 4 * width]
-                shapes[p + "mlp.fc2.bias"] = [width]
-                for norm in ["layer_norm1", "layer_norm2"] {
-                    shapes[p + norm + ".weight"] = [width]
-                    shapes[p + norm + ".bias"] = [width]
-                }
-            }
-        }
-        var state: UInt64 = 0x1234_5678
-        try SafeTensorsWriter.writeStreaming(shapes: shapes, to: folder + "/model.safetensors") { name, shape in
-            let count = shape.reduce(1, *)
-            if name.hasSuffix("norm.weight") || name.hasSuffix("layrnorm.weight")
-                || name.contains("layer_norm") && name.hasSuffix(".weight")
-            {
-                return [Float](repeating: 1, count: count)
-            }
-            return (0..<count).map { _ in
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.04
-            }
-        }
+        addTower(&shapes, prefix: "vision_model.", width: 768, norms: ["pre_layrnorm", "post_layernorm"])
+        addTower(&shapes, prefix: "text_model.", width: 512, norms: ["final_layer_norm"])
+        try writeRandom(shapes, to: folder)
     }
 }
 

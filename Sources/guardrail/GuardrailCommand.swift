@@ -10,7 +10,8 @@ struct Guardrail: ParsableCommand {
             libwebp. Hostile input (truncated, corrupt, oversized) is reported as an error, never a crash.
             """,
         subcommands: [
-            ScanCommand.self, ProbeCommand.self, FramesCommand.self, EmbedCommand.self, TokenizeCommand.self,
+            ScanCommand.self, SanitizeCommand.self, ProbeCommand.self, FramesCommand.self, EmbedCommand.self,
+            TokenizeCommand.self,
             ModelCommand.self, PolicyCommand.self,
         ]
     )

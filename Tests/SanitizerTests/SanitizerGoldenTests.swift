@@ -137,6 +137,23 @@ import Vision
         }
     }
 
+    @Test func conceptEmbeddingsAreCachedPerModelAndSet() throws {
+        let folder = NSTemporaryDirectory() + "guardrail-safree-cache-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let set = try ConceptSet.load(Self.conceptPath("small"), folder: "")
+        func make(_ concepts: ConceptSet) throws -> PromptSanitizer {
+            try PromptSanitizer(
+                textEncoder: Fixtures.path("models/sd-tiny"), concepts: concepts, settings: SAFREESettings(),
+                cacheFolder: folder)
+        }
+        let first = try make(set)
+        let second = try make(set)
+        #expect(!first.conceptsFromCache && second.conceptsFromCache)
+        #expect(first.toxic == second.toxic && first.negative == second.negative)
+        let other = try make(ConceptSet(name: "other", concepts: ["Violence", "Gore"]))
+        #expect(!other.conceptsFromCache)
+    }
+
     @Test func badInputs() throws {
         let sanitizer = try Self.sanitizer("small")
         let results = try sanitizer.sanitize(["", "!!!???", String(repeating: "word ", count: 200)])

@@ -67,11 +67,12 @@ public enum Activation: String, Sendable, Codable {
 }
 
 /// Softmax over each row of `rows × width`, max-subtracted; with `causal`, row `i` only attends to
-/// columns `0...i` (the rest become 0).
-func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, causal: Bool) {
+/// columns `0...offset + i` (the rest become 0), `offset` being the number of cached keys before
+/// the rows' own.
+func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, causal: Bool, offset: Int = 0) {
     for r in 0..<rows {
         let row = x + r * width
-        let visible = causal ? min(r + 1, width) : width
+        let visible = causal ? min(offset + r + 1, width) : width
         var maximum = -Float.infinity
         for i in 0..<visible { maximum = max(maximum, row[i]) }
         var sum: Float = 0

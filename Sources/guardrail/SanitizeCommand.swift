@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import GuardrailEngine
+import Policy
+import Sanitizer
+import Vision
+
+struct SanitizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sanitize",
+        abstract: "SAFREE: project the tokens that pull a prompt toward toxic concepts away from them.",
+        discussion: """
+            Encodes each prompt with a Stable Diffusion 1.x text encoder (or any CLIP text tower), finds \
+            trigger tokens by masked re-encoding, and projects their embeddings away from the concept \
+            subspace. With --out, writes prompt_embeds, original_prompt_embeds and negative_prompt_embeds \
+            [B, 77, D] to a safetensors file for diffusers (see the README); prints one JSON report per \
+            prompt with --json, a summary otherwise. A prompt without triggers comes back unchanged.
+            """
+    )
+
+    @Option(
+        help: ArgumentHelp(
+            "Text encoder: folder, SD pipeline folder, or Hugging Face repo id (local cache).", valueName: "path-or-id")
+    )
+    var textEncoder: String
+
+    @Option(
+        help:
+            "Concept set: a shipped name (nudity, violence, hate, self-harm, illegal-activity, shocking) or a file. Default: the --policy pack's, else nudity."
+    )
+    var concepts: String?
+
+    @Option(help: "A policy pack whose `concepts` names the set to use.")
+    var policy: String?
+
+    @Option(help: "α: a token is a trigger when its distance reaches (1 + α) × the others' mean.")
+    var alpha = 0.01
+
+    @Argument(help: "Prompts.")
+    var prompts: [String] = []
+
+    @Option(help: "A file with one prompt per line.")
+    var promptFile: String?
+
+    @Option(help: "Write the embeddings to this .safetensors file.")
+    var out: String?
+
+    @Flag(help: "Store the embeddings as float16.")
+    var half = false
+
+    @Flag(help: "Also project the end-of-text and padding rows (off in the reference).")
+    var projectEOS = false
+
+    @Flag(help: "Print one JSON report per prompt.")
+    var json = false
+
+    @Option(help: "Cache folder for concept embeddings (default ~/.cache/guardrail).")
+    var cache: String?
+
+    @Flag(help: "Do not read or write the cache.")
+    var noCache = false
+
+    func validate() throws {
+        guard !prompts.isEmpty || promptFile != nil else { throw ValidationError("give prompts or --prompt-file") }
+        guard alpha >= 0, alpha.isFinite else { throw ValidationError("--alpha must be a non-negative number") }
+    }
+
+    /// Shipped concept sets: `$GUARDRAIL_POLICIES/concepts`, beside the executable's checkout, or `./policies/concepts`.
+    static func conceptFolder() -> String {
+        ((ScanCommand.defaultPolicy() as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+            "concepts")
+    }
+
+    func run() throws {
+        var all = prompts
+        if let promptFile {
+            all += try String(contentsOfFile: promptFile, encoding: .utf8).split(
+                separator: "\n", omittingEmptySubsequences: false
+            )
+            .map(String.init).filter { !$0.isEmpty }
+        }
+        let sanitizer: PromptSanitizer
+        do {
+            let packConcepts = try policy.map { try PolicySet.load($0).concepts } ?? nil
+            let set = try ConceptSet.load(concepts ?? packConcepts ?? "nudity", folder: Self.conceptFolder())
+            var settings = SAFREESettings(conceptSet: set.name)
+            settings.alpha = alpha
+            settings.projectEOSAndPadding = projectEOS
+            sanitizer = try PromptSanitizer(
+                textEncoder: textEncoder, concepts: set, settings: settings,
+                cacheFolder: noCache ? nil : (cache ?? EngineCache.defaultFolder()))
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode(2)
+        }
+        let results = try sanitizer.sanitize(all)
+        for result in results {
+            if json {
+                Output.jsonLine(Report(result, sanitizer: sanitizer))
+            } else {
+                let triggers = result.result.triggerPositions.map { p in
+                    p <= result.tokens.count ? displayToken(result.tokens[p - 1]) : "#\(p)"
+                }
+                let state =
+                    result.result.skipped.map { "skipped (\($0))" }
+                    ?? (result.changed ? "triggers: \(triggers.joined(separator: ", "))" : "unchanged")
+                print(
+                    "\(result.prompt.debugDescription): \(state); β \(String(format: "%.3f", result.result.beta)), t′ \(result.result.tPrime)\(result.truncated ? " (truncated to 75 tokens)" : "")"
+                )
+            }
+        }
+        if let out { try write(results, sanitizer: sanitizer, to: out) }
+    }
+
+    /// `[B, 77, D]` tensors plus metadata (JSON strings) in one safetensors file.
+    func write(_ results: [SanitizedPrompt], sanitizer: PromptSanitizer, to path: String) throws {
+        let length = results[0].original.count
+        let d = results[0].original[0].count
+        func tensor(_ rows: [[[Float]]]) -> SafeTensorsWriter.Entry {
+            .init(Tensor(shape: [rows.count, length, d], scalars: rows.flatMap { $0.flatMap { $0 } }), half: half)
+        }
+        func encoded<T: Encodable>(_ value: T) -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+        }
+        let metadata: [String: String] = [
+            "prompts": encoded(results.map(\.prompt)),
+            "t_prime": encoded(results.map(\.result.tPrime)),
+            "beta": encoded(results.map(\.result.beta)),
+            "trigger_positions": encoded(results.map(\.result.triggerPositions)),
+            "concept_set": sanitizer.concepts.name,
+            "concept_sha256": sanitizer.concepts.sha256,
+            "model_sha256": sanitizer.modelSHA256 ?? "not computed (no cache)",
+            "alpha": String(sanitizer.settings.alpha),
+            "num_inference_steps_reference": "50",
+        ]
+        try SafeTensorsWriter.write(
+            [
+                "prompt_embeds": tensor(results.map(\.result.sanitized)),
+                "original_prompt_embeds": tensor(results.map(\.original)),
+                "negative_prompt_embeds": tensor(Array(repeating: sanitizer.negative, count: results.count)),
+            ], metadata: metadata, to: path)
+    }
+
+    /// A BPE token as text: byte-level characters decoded loosely, `</w>` shown as a space.
+    func displayToken(_ token: String) -> String {
+        token.replacingOccurrences(of: "</w>", with: "")
+    }
+
+    struct Report: Encodable {
+        struct Token: Encodable {
+            var position: Int
+            var token: String
+            var id: Int
+            var distance: Double
+            var threshold: Double?
+            var trigger: Bool
+        }
+
+        var prompt: String
+        var inputIDs: [Int]
+        var truncated: Bool
+        var tokens: [Token]
+        var triggerPositions: [Int]
+        var beta: Double
+        var tPrime: Int
+        var filteredSteps: Int
+        var changed: Bool
+        var cosine: Double
+        var looUndefined: Bool
+        var skipped: String?
+        var conceptSet: String
+        var conceptSHA256: String
+        var alpha: Double
+
+        enum CodingKeys: String, CodingKey {
+            case prompt, truncated, tokens, beta, changed, cosine, skipped, alpha
+            case inputIDs = "input_ids"
+            case triggerPositions = "trigger_positions"
+            case tPrime = "t_prime"
+            case filteredSteps = "filtered_steps"
+            case looUndefined = "loo_undefined"
+            case conceptSet = "concept_set"
+            case conceptSHA256 = "concept_sha256"
+        }
+
+        init(_ result: SanitizedPrompt, sanitizer: PromptSanitizer) {
+            prompt = result.prompt
+            inputIDs = result.inputIDs
+            truncated = result.truncated
+            let triggers = Set(result.result.triggerPositions)
+            tokens = result.tokens.indices.map { i in
+                Token(
+                    position: i + 1, token: result.tokens[i], id: result.inputIDs[i + 1],
+                    distance: result.result.distances[i],
+                    threshold: result.result.thresholds[i].isNaN ? nil : result.result.thresholds[i],
+                    trigger: triggers.contains(i + 1))
+            }
+            triggerPositions = result.result.triggerPositions
+            beta = result.result.beta
+            tPrime = result.result.tPrime
+            filteredSteps = result.result.tPrime + 1
+            changed = result.changed
+            cosine = result.cosine
+            looUndefined = result.result.looUndefined
+            skipped = result.result.skipped
+            conceptSet = sanitizer.concepts.name
+            conceptSHA256 = sanitizer.concepts.sha256
+            alpha = sanitizer.settings.alpha
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(prompt, forKey: .prompt)
+            try c.encode(inputIDs, forKey: .inputIDs)
+            try c.encode(truncated, forKey: .truncated)
+            try c.encode(tokens, forKey: .tokens)
+            try c.encode(triggerPositions, forKey: .triggerPositions)
+            try c.encode(beta, forKey: .beta)
+            try c.encode(tPrime, forKey: .tPrime)
+            try c.encode(filteredSteps, forKey: .filteredSteps)
+            try c.encode(changed, forKey: .changed)
+            try c.encode(cosine, forKey: .cosine)
+            try c.encode(looUndefined, forKey: .looUndefined)
+            try c.encode(skipped, forKey: .skipped)
+            try c.encode(conceptSet, forKey: .conceptSet)
+            try c.encode(conceptSHA256, forKey: .conceptSHA256)
+            try c.encode(alpha, forKey: .alpha)
+        }
+    }
+}

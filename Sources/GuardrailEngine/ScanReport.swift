@@ -1,4 +1,5 @@
 import Policy
+import Vision
 
 /// What produced a report: versions, hashes and every setting that changes a number (§6.8).
 public struct EngineInfo: Sendable, Encodable {
@@ -24,12 +25,12 @@ public struct EngineInfo: Sendable, Encodable {
 public struct EngineSettings: Sendable, Encodable {
     /// `fps`, `keyframes` or `shots`.
     public var sampling: String
-    public var fps: Double?
-    public var maxFrames: Int?
-    public var rho: Float?
-    public var tau: Float?
-    public var lambda: Float?
-    public var delta: Float?
+    @NullEncodable public var fps: Double?
+    @NullEncodable public var maxFrames: Int?
+    @NullEncodable public var rho: Float?
+    @NullEncodable public var tau: Float?
+    @NullEncodable public var lambda: Float?
+    @NullEncodable public var delta: Float?
     /// Patch embedding variant: `value`, `plain`, or `none` for classifiers without patches.
     public var variant: String
     public var minFlaggedFrames: Int
@@ -40,25 +41,13 @@ public struct EngineSettings: Sendable, Encodable {
         case minFlaggedFrames = "min_flagged_frames"
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(sampling, forKey: .sampling)
-        try c.encode(fps, forKey: .fps)
-        try c.encode(maxFrames, forKey: .maxFrames)
-        try c.encode(rho, forKey: .rho)
-        try c.encode(tau, forKey: .tau)
-        try c.encode(lambda, forKey: .lambda)
-        try c.encode(delta, forKey: .delta)
-        try c.encode(variant, forKey: .variant)
-        try c.encode(minFlaggedFrames, forKey: .minFlaggedFrames)
-    }
 }
 
 /// The media part of a report (SafeWatch §6.8 `video`; images are one-frame media).
 public struct MediaSection: Sendable, Encodable {
     public var path: String
     public var kind: String
-    public var durationSeconds: Double?
+    @NullEncodable public var durationSeconds: Double?
     public var framesSampled: [FrameInfo]
     /// Corrupt packets or frames skipped while decoding.
     public var framesSkipped: Int
@@ -73,15 +62,6 @@ public struct MediaSection: Sendable, Encodable {
         case earlyExit = "early_exit"
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(path, forKey: .path)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(durationSeconds, forKey: .durationSeconds)
-        try c.encode(framesSampled, forKey: .framesSampled)
-        try c.encode(framesSkipped, forKey: .framesSkipped)
-        try c.encode(earlyExit, forKey: .earlyExit)
-    }
 }
 
 /// One file's result: SafeWatch §6.8's fields plus OpenAI-moderation-style `flagged`, `categories`
@@ -96,9 +76,11 @@ public struct ScanReport: Sendable, Encodable {
     public var policies: [PolicyVerdict]
     public var pruning: PruningReport
     /// true if any verdict is true; false if every verdict is false; null otherwise.
-    public var unsafe: Bool?
-
-    public var flagged: Bool { unsafe == true }
+    @NullEncodable public var unsafe: Bool?
+    /// `unsafe == true`, and verdicts and scores by policy name, in OpenAI's moderation shape.
+    public var flagged: Bool
+    public var categories: [String: Bool?]
+    public var categoryScores: [String: Float?]
 
     enum CodingKeys: String, CodingKey {
         case path, engine, guardrail, policies, pruning, unsafe, flagged, categories
@@ -115,24 +97,12 @@ public struct ScanReport: Sendable, Encodable {
         self.policies = policies
         self.pruning = pruning
         guardrail = Dictionary(uniqueKeysWithValues: policies.map { ("\($0.id)(\($0.name))", $0.verdict) })
-        if policies.contains(where: { $0.verdict == true }) {
-            unsafe = true
-        } else {
-            unsafe = policies.allSatisfy({ $0.verdict == false }) ? false : nil
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(path, forKey: .path)
-        try c.encode(engine, forKey: .engine)
-        try c.encode(media, forKey: .media)
-        try c.encode(guardrail, forKey: .guardrail)
-        try c.encode(policies, forKey: .policies)
-        try c.encode(pruning, forKey: .pruning)
-        try c.encode(unsafe, forKey: .unsafe)
-        try c.encode(flagged, forKey: .flagged)
-        try c.encode(Dictionary(uniqueKeysWithValues: policies.map { ($0.name, $0.verdict) }), forKey: .categories)
-        try c.encode(Dictionary(uniqueKeysWithValues: policies.map { ($0.name, $0.score) }), forKey: .categoryScores)
+        let unsafe: Bool? =
+            policies.contains { $0.verdict == true }
+            ? true : (policies.allSatisfy { $0.verdict == false } ? false : nil)
+        self.unsafe = unsafe
+        flagged = unsafe == true
+        categories = Dictionary(uniqueKeysWithValues: policies.map { ($0.name, $0.verdict) })
+        categoryScores = Dictionary(uniqueKeysWithValues: policies.map { ($0.name, $0.score) })
     }
 }

@@ -74,10 +74,10 @@ public struct PolicyVerdict: Sendable, Hashable, Encodable {
     public var id: String
     public var name: String
     /// true/false with a calibrated threshold; nil (JSON null) when uncalibrated.
-    public var verdict: Bool?
+    @NullEncodable public var verdict: Bool?
     /// `S_p`: the best score over frames that no allowed rule exempted; nil when all were exempted.
-    public var score: Float?
-    public var threshold: Float?
+    @NullEncodable public var score: Float?
+    @NullEncodable public var threshold: Float?
     public var calibrated: Bool
     public var flaggedFrames: Int
     /// Merged `[start_s, end_s]` spans of flagged frames.
@@ -85,7 +85,7 @@ public struct PolicyVerdict: Sendable, Hashable, Encodable {
     public var evidence: [EvidenceReport]
     public var overrides: [OverrideReport]
     /// A sentence built only from the facts above.
-    public var explanation: String?
+    @NullEncodable public var explanation: String?
 
     public init(
         id: String, name: String, verdict: Bool?, score: Float?, threshold: Float?, calibrated: Bool,
@@ -110,21 +110,6 @@ public struct PolicyVerdict: Sendable, Hashable, Encodable {
         case flaggedFrames = "flagged_frames"
     }
 
-    /// Writes every key, nulls included, so that scripts can rely on the shape.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(name, forKey: .name)
-        try c.encode(verdict, forKey: .verdict)
-        try c.encode(score, forKey: .score)
-        try c.encode(threshold, forKey: .threshold)
-        try c.encode(calibrated, forKey: .calibrated)
-        try c.encode(flaggedFrames, forKey: .flaggedFrames)
-        try c.encode(segments, forKey: .segments)
-        try c.encode(evidence, forKey: .evidence)
-        try c.encode(overrides, forKey: .overrides)
-        try c.encode(explanation, forKey: .explanation)
-    }
 }
 
 /// Token pruning statistics (SafeWatch §5.3).

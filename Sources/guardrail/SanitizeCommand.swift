@@ -154,7 +154,7 @@ struct SanitizeCommand: ParsableCommand {
             var token: String
             var id: Int
             var distance: Double
-            var threshold: Double?
+            @NullEncodable var threshold: Double?
             var trigger: Bool
         }
 
@@ -169,7 +169,7 @@ struct SanitizeCommand: ParsableCommand {
         var changed: Bool
         var cosine: Double
         var looUndefined: Bool
-        var skipped: String?
+        @NullEncodable var skipped: String?
         var conceptSet: String
         var conceptSHA256: String
         var alpha: Double
@@ -210,23 +210,5 @@ struct SanitizeCommand: ParsableCommand {
             alpha = sanitizer.settings.alpha
         }
 
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(prompt, forKey: .prompt)
-            try c.encode(inputIDs, forKey: .inputIDs)
-            try c.encode(truncated, forKey: .truncated)
-            try c.encode(tokens, forKey: .tokens)
-            try c.encode(triggerPositions, forKey: .triggerPositions)
-            try c.encode(beta, forKey: .beta)
-            try c.encode(tPrime, forKey: .tPrime)
-            try c.encode(filteredSteps, forKey: .filteredSteps)
-            try c.encode(changed, forKey: .changed)
-            try c.encode(cosine, forKey: .cosine)
-            try c.encode(looUndefined, forKey: .looUndefined)
-            try c.encode(skipped, forKey: .skipped)
-            try c.encode(conceptSet, forKey: .conceptSet)
-            try c.encode(conceptSHA256, forKey: .conceptSHA256)
-            try c.encode(alpha, forKey: .alpha)
-        }
     }
 }

@@ -9,8 +9,10 @@ public struct ModelReport: Sendable, Encodable {
     public var dtypes: [String: Int]
     /// Bytes the weights take as F32 in memory.
     public var f32Bytes: Int
+    /// True when strict loading succeeded.
+    public var verified: Bool
     /// nil when strict loading succeeded; otherwise the error.
-    public var verificationError: String?
+    @NullEncodable public var verificationError: String?
 
     enum CodingKeys: String, CodingKey {
         case architecture, folder, parameters, dtypes, verified
@@ -18,17 +20,6 @@ public struct ModelReport: Sendable, Encodable {
         case verificationError = "verification_error"
     }
 
-    /// Always writes `verified` and `verification_error` (null when it loaded), so scripts can test either.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(architecture, forKey: .architecture)
-        try c.encode(folder, forKey: .folder)
-        try c.encode(parameters, forKey: .parameters)
-        try c.encode(dtypes, forKey: .dtypes)
-        try c.encode(f32Bytes, forKey: .f32Bytes)
-        try c.encode(verificationError == nil, forKey: .verified)
-        try c.encode(verificationError, forKey: .verificationError)
-    }
 }
 
 /// Reads a model folder's inventory and runs strict loading on it.
@@ -57,6 +48,6 @@ public enum ModelInspector {
         return ModelReport(
             architecture: architecture, folder: folder, parameters: parameters, dtypes: dtypes,
             f32Bytes: parameters * 4,
-            verificationError: verification)
+            verified: verification == nil, verificationError: verification)
     }
 }

@@ -112,7 +112,7 @@ public final class GuardrailEngine: @unchecked Sendable {
         ) { frames, images in
             spent.decode += lap()
             let (pixels, transforms) = preprocessor(images)
-            let encoding = try model.encodeImages(pixels, patches: settings.variant)
+            let encoding = try model.encodeImages(pixels, patches: settings.variant, hiddenStates: false)
             spent.encode += lap()
             let d = encoded.dimension
             let globals = encoding.imageEmbeds!.scalars

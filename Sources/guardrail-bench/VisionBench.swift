@@ -128,8 +128,8 @@ struct VisionBench: ParsableCommand {
                 let pixels = Tensor(
                     shape: [batch, 3, 224, 224],
                     scalars: (0..<(batch * 3 * 224 * 224)).map { Float($0 % 255) / 255 - 0.5 })
-                _ = try model.encodeImages(pixels)
-                let seconds = try median { _ = try model.encodeImages(pixels) } / Double(batch)
+                _ = try model.encodeImages(pixels, hiddenStates: false)
+                let seconds = try median { _ = try model.encodeImages(pixels, hiddenStates: false) } / Double(batch)
                 results["image_b\(batch)_t\(threads)"] = seconds
                 print(
                     String(

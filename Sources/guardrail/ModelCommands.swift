@@ -148,7 +148,7 @@ struct EmbedCommand: ParsableCommand {
             }
             guard !decoded.isEmpty else { continue }
             let (pixels, _) = preprocessor(decoded.map(\.1))
-            let out = try model.encodeImages(pixels, patches: variant)
+            let out = try model.encodeImages(pixels, patches: variant, hiddenStates: false)
             for (i, (path, _)) in decoded.enumerated() {
                 Output.jsonLine(
                     ImageLine(

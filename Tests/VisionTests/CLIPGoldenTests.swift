@@ -32,6 +32,11 @@ import Vision
         Self.expectClose(value.pooled, golden["vision_pooled"], "\(name) pooled")
         Self.expectClose(value.lastHiddenState, golden["vision_last_hidden_state"], "\(name) last_hidden_state")
         Self.expectClose(value.patchEmbeds, golden["patch_embeds_value"], "\(name) patch embeds (value path)")
+        // Embeddings only: the last layer runs for the class token, with the same results.
+        let short = try model.encodeImages(pixels, patches: .valuePath, hiddenStates: false)
+        #expect(short.lastHiddenState == nil)
+        Self.expectClose(short.imageEmbeds, golden["image_embeds"], "\(name) image_embeds, embeddings only")
+        Self.expectClose(short.patchEmbeds, golden["patch_embeds_value"], "\(name) patch embeds, embeddings only")
         let plain = try model.encodeImages(pixels, patches: .plain)
         Self.expectClose(plain.patchEmbeds, golden["patch_embeds_plain"], "\(name) patch embeds (plain)")
     }

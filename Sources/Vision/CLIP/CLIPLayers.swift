@@ -177,6 +177,57 @@ struct CLIPEncoderLayer {
         addInPlace(x, ws.context, count: count)
     }
 
+    /// The layer for the first (class) token of each sequence only: keys and values from every
+    /// token, the query, attention output and MLP for the class token; other rows are left stale.
+    func classTokenOnly(_ x: UnsafeMutablePointer<Float>, batch: Int, tokens: Int, workspace ws: Workspace) {
+        let rows = batch * tokens
+        let d = selfAttn.qProj.outFeatures
+        let heads = selfAttn.heads
+        let headWidth = d / heads
+        let scale = 1 / Float(headWidth).squareRoot()
+        layerNorm1(x, rows: rows, into: ws.normed)
+        selfAttn.kProj(ws.normed, rows: rows, into: ws.key)
+        selfAttn.vProj(ws.normed, rows: rows, into: ws.value)
+        var classRows = [Float](repeating: 0, count: batch * d)
+        var query = [Float](repeating: 0, count: batch * d)
+        var context = [Float](repeating: 0, count: batch * d)
+        var update = [Float](repeating: 0, count: batch * d)
+        classRows.withUnsafeMutableBufferPointer { cls in
+            query.withUnsafeMutableBufferPointer { q in
+                context.withUnsafeMutableBufferPointer { c in
+                    update.withUnsafeMutableBufferPointer { u in
+                        for b in 0..<batch {
+                            (cls.baseAddress! + b * d).update(from: ws.normed + b * tokens * d, count: d)
+                        }
+                        selfAttn.qProj(cls.baseAddress!, rows: batch, into: q.baseAddress!)
+                        for b in 0..<batch {
+                            for h in 0..<heads {
+                                let offset = b * tokens * d + h * headWidth
+                                GEMM.strided(
+                                    q.baseAddress! + b * d + h * headWidth, lda: d, ws.key + offset, ldb: d,
+                                    into: ws.scores, ldc: tokens, m: 1, n: tokens, k: headWidth, transposeB: true,
+                                    alpha: scale)
+                                softmaxRows(ws.scores, rows: 1, width: tokens, causal: false)
+                                GEMM.strided(
+                                    ws.scores, lda: tokens, ws.value + offset, ldb: d,
+                                    into: c.baseAddress! + b * d + h * headWidth, ldc: d, m: 1, n: headWidth, k: tokens,
+                                    transposeB: false)
+                            }
+                        }
+                        selfAttn.outProj(c.baseAddress!, rows: batch, into: u.baseAddress!)
+                        for b in 0..<batch {
+                            addInPlace(x + b * tokens * d, u.baseAddress! + b * d, count: d)
+                            (cls.baseAddress! + b * d).update(from: x + b * tokens * d, count: d)
+                        }
+                        layerNorm2(cls.baseAddress!, rows: batch, into: q.baseAddress!)
+                        mlp(q.baseAddress!, rows: batch, workspace: ws, into: u.baseAddress!)
+                        for b in 0..<batch { addInPlace(x + b * tokens * d, u.baseAddress! + b * d, count: d) }
+                    }
+                }
+            }
+        }
+    }
+
     /// MaskCLIP's value path (SafeWatch §5.1): `out_proj(v_proj(layer_norm1(x)))`, no attention,
     /// residual or MLP.
     func valuePath(_ x: UnsafePointer<Float>, rows: Int, workspace ws: Workspace, into out: UnsafeMutablePointer<Float>)

@@ -7,8 +7,8 @@ public struct ImageEncoding: Sendable {
     public var imageEmbeds: Tensor?
     /// `[batch, hidden]`: `post_layernorm` of the class token.
     public var pooled: Tensor
-    /// `[batch, tokens, hidden]`: the encoder output.
-    public var lastHiddenState: Tensor
+    /// `[batch, tokens, hidden]`: the encoder output; nil when only embeddings were asked for.
+    public var lastHiddenState: Tensor?
     /// `[batch, G², projection_dim]`: unit-length per-patch embeddings in the joint space, when asked for.
     public var patchEmbeds: Tensor?
 }
@@ -74,12 +74,13 @@ public final class CLIPModel: @unchecked Sendable {
     }
 
     /// Encodes a batch of preprocessed images `[batch, 3, image_size, image_size]`; with `patches`,
-    /// also the per-patch joint-space embeddings.
-    public func encodeImages(_ pixels: Tensor, patches: PatchEmbeddingVariant? = nil) throws(VisionError)
-        -> ImageEncoding
+    /// also the per-patch joint-space embeddings. With `hiddenStates` false the last layer runs for
+    /// the class token only (same embeddings, less work) and `lastHiddenState` is nil.
+    public func encodeImages(_ pixels: Tensor, patches: PatchEmbeddingVariant? = nil, hiddenStates: Bool = true)
+        throws(VisionError) -> ImageEncoding
     {
         guard let vision else { throw VisionError.invalidInput("\(folder) has no vision tower") }
-        let out = try vision.forward(pixels, patches: patches)
+        let out = try vision.forward(pixels, patches: patches, hiddenStates: hiddenStates)
         let batch = out.pooled.shape[0]
         var embeds: Tensor?
         var patchEmbeds: Tensor?

@@ -43,15 +43,20 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
     public var tokens: Int { config.gridSize * config.gridSize + 1 }
 
     struct Output {
-        /// `[batch, tokens, hidden]`, the encoder output (before `post_layernorm`).
-        var lastHiddenState: Tensor
+        /// `[batch, tokens, hidden]`, the encoder output (before `post_layernorm`), when asked for.
+        var lastHiddenState: Tensor?
         /// `[batch, hidden]`, `post_layernorm` of the class token.
         var pooled: Tensor
         /// `[batch, G², hidden]`, `post_layernorm` of each patch's features, when asked for.
         var patches: Tensor?
     }
 
-    func forward(_ pixels: Tensor, patches variant: PatchEmbeddingVariant?) throws(VisionError) -> Output {
+    /// With `hiddenStates` false, the last layer runs for the class token only (exact: nothing else
+    /// of its output is used), a twelfth less work for ViT-B.
+    func forward(_ pixels: Tensor, patches variant: PatchEmbeddingVariant?, hiddenStates: Bool = true)
+        throws(VisionError)
+        -> Output
+    {
         let c = config
         let size = c.imageSize
         guard pixels.shape.count == 4, pixels.shape[1] == 3, pixels.shape[2] == size, pixels.shape[3] == size,
@@ -82,7 +87,12 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
             }
             patchFeatures = features
         }
-        layers.last?(x, batch: batch, tokens: t, causal: false, workspace: ws)
+        if hiddenStates || variant == .plain {
+            layers.last?(x, batch: batch, tokens: t, causal: false, workspace: ws)
+        } else {
+            // Only the class token's output is read from here on.
+            layers.last?.classTokenOnly(x, batch: batch, tokens: t, workspace: ws)
+        }
         if variant == .plain {
             let features = Tensor(zeros: [batch, n, d])
             for b in 0..<batch {
@@ -92,7 +102,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         }
         let pooled = Tensor(zeros: [batch, d])
         for b in 0..<batch { postLayernorm(x + b * t * d, rows: 1, into: pooled.storage.pointer + b * d) }
-        return Output(lastHiddenState: hidden, pooled: pooled, patches: patchFeatures)
+        return Output(lastHiddenState: hiddenStates ? hidden : nil, pooled: pooled, patches: patchFeatures)
     }
 
     /// Patch embedding as one GEMM over im2col patches, plus class and position embeddings.

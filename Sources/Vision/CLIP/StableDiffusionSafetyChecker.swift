@@ -54,7 +54,7 @@ public final class StableDiffusionSafetyChecker: @unchecked Sendable {
 
     /// The projected image embeddings `[batch, projection_dim]` of preprocessed pixels.
     public func imageEmbeds(_ pixels: Tensor) throws(VisionError) -> Tensor {
-        let pooled = try vision.forward(pixels, patches: nil).pooled
+        let pooled = try vision.forward(pixels, patches: nil, hiddenStates: false).pooled
         let batch = pixels.shape[0]
         let embeds = Tensor(zeros: [batch, visualProjection.outFeatures])
         visualProjection(pooled.pointer, rows: batch, into: embeds.storage.pointer)

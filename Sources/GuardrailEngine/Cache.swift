@@ -35,8 +35,7 @@ public struct EngineCache: Sendable {
         func rows(_ name: String, _ count: Int) -> [[Float]]? {
             if count == 0 { return [] }
             guard let t = tensors[name], t.shape == [count, d] else { return nil }
-            let flat = t.scalars
-            return (0..<count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
+            return t.rows
         }
         guard let units = rows("prototypes", set.policies.count) else { return nil }
         var encoded = EncodedPolicySet(dimension: d, prototypes: units, allowedPrototypes: [], blocked: [], allowed: [])

@@ -121,7 +121,7 @@ public final class GuardrailEngine: @unchecked Sendable {
             for (i, frame) in frames.enumerated() {
                 let features = FrameFeatures(
                     index: frame.index, timestamp: frame.timestamp, interval: frame.interval[0]...frame.interval[1],
-                    global: unitVector(Array(globals[(i * d)..<((i + 1) * d)])),
+                    global: normalized(Array(globals[(i * d)..<((i + 1) * d)])),
                     patches: Array(patches[(i * n * d)..<((i + 1) * n * d)]), grid: grid, patchSize: patchSize,
                     transform: transforms[i])
                 aggregator.add(features, scores: scoreFrame(features, policies: encoded, settings: settings.scoring))
@@ -165,9 +165,4 @@ func engineSettings(_ settings: ScanSettings, variant: String, scoring: Bool = t
         sampling: sampling, fps: fps, maxFrames: settings.sampling.maxFrames, rho: scoring ? s.keepRatio : nil,
         tau: scoring ? s.temperature : nil, lambda: scoring ? s.lambda : nil, delta: scoring ? s.delta : nil,
         variant: variant, minFlaggedFrames: s.minFlaggedFrames)
-}
-
-func unitVector(_ v: [Float]) -> [Float] {
-    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    return v.map { $0 / max(norm, 1e-12) }
 }

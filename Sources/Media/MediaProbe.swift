@@ -87,7 +87,7 @@ public enum MediaProbe {
             let bytes = try readFileBytes(path, maxBytes: limits.maxFileBytes)
             let animation = try WebPAnimation(bytes: bytes, path: path, limits: limits)
             return OpenedSource(
-                source: animation, info: try webP(path: path, limits: limits), start: 0,
+                source: animation, info: try webPInfo(animation, bytes: bytes, path: path), start: 0,
                 keyframeCount: { animation.frameCount })
         }
         let source = try FFmpegVideoSource(
@@ -146,7 +146,12 @@ public enum MediaProbe {
 
     private static func webP(path: String, limits: MediaLimits) throws(MediaError) -> MediaInfo {
         let bytes = try readFileBytes(path, maxBytes: limits.maxFileBytes)
-        let animation = try WebPAnimation(bytes: bytes, path: path, limits: limits)
+        return try webPInfo(WebPAnimation(bytes: bytes, path: path, limits: limits), bytes: bytes, path: path)
+    }
+
+    private static func webPInfo(_ animation: WebPAnimation, bytes: [UInt8], path: String) throws(MediaError)
+        -> MediaInfo
+    {
         let orientation = try withRawBytes(bytes) { (raw) throws(MediaError) in
             EXIFOrientation.read(from: raw, format: .webp(animated: false))
         }
@@ -156,8 +161,7 @@ public enum MediaProbe {
         if animation.frameCount > 1 {
             info.kind = .animation
             info.frameCount = animation.frameCount
-            while try animation.advance() != nil {}
-            info.durationSeconds = animation.endTime
+            info.durationSeconds = animation.duration
         }
         return info
     }

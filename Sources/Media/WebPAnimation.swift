@@ -58,6 +58,18 @@ final class WebPAnimation: FrameSource {
         WebPAnimDecoderDelete(decoder)
     }
 
+    /// The animation's length in seconds: the frames' durations from the container, nothing decoded.
+    var duration: Double {
+        guard let demuxer = WebPAnimDecoderGetDemuxer(decoder) else { return 0 }
+        var total = 0
+        var iterator = WebPIterator()
+        for frame in 1...max(frameCount, 1) where WebPDemuxGetFrame(demuxer, Int32(frame), &iterator) != 0 {
+            total += Int(iterator.duration)
+            WebPDemuxReleaseIterator(&iterator)
+        }
+        return roundedToMilliseconds(Double(total) / 1000)
+    }
+
     func advance() throws(MediaError) -> FrameStamp? {
         guard WebPAnimDecoderHasMoreFrames(decoder) != 0 else {
             endTime = roundedToMilliseconds(Double(previousEnd) / 1000)

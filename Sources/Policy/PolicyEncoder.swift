@@ -138,7 +138,7 @@ public struct PolicyEncoder {
 func add(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { $0 + $1 } }
 
 /// `v / max(‖v‖, 1e-12)`, PyTorch's `F.normalize`.
-func normalized(_ v: [Float]) -> [Float] {
+public func normalized(_ v: [Float]) -> [Float] {
     let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
     let inverse = 1 / max(norm, 1e-12)
     return v.map { $0 * inverse }

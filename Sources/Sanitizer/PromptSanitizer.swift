@@ -64,16 +64,16 @@ public final class PromptSanitizer: @unchecked Sendable {
             let c = cached["concepts"], c.shape == [concepts.concepts.count, d], let n = cached["negative"],
             n.shape == [77, d]
         {
-            pooled = rows(c)
-            negativeRows = rows(n)
+            pooled = c.rows
+            negativeRows = n.rows
         }
         conceptsFromCache = pooled != nil && negativeRows != nil
         if !conceptsFromCache {
             let conceptIDs = concepts.concepts.map { tokenizer.encodePadded($0).ids }
             let model = self.model
-            pooled = rows(try model.encodeTexts(conceptIDs, hiddenStates: false).pooled)
+            pooled = try model.encodeTexts(conceptIDs, hiddenStates: false).pooled.rows
             let negativeIDs = tokenizer.encodePadded(concepts.negativePrompt).ids
-            negativeRows = rows(try model.encodeTexts([negativeIDs]).lastHiddenState!)
+            negativeRows = try model.encodeTexts([negativeIDs]).lastHiddenState!.rows
             if let cachePath {
                 try? SafeTensorsWriter.write(
                     [
@@ -97,8 +97,8 @@ public final class PromptSanitizer: @unchecked Sendable {
             let content = Array(ids[1..<end])
             // Each content token hidden in turn; sequences end with EOS even after truncation (spec §4).
             let encoded = try text.encodeWithMaskedTokens(ids, contentCount: content.count, maskID: Self.maskID)
-            let original = rows(encoded.lastHiddenState)
-            let masked = content.isEmpty ? [] : rows(encoded.maskedPooled).map { $0.map(Double.init) }
+            let original = encoded.lastHiddenState.rows
+            let masked = content.isEmpty ? [] : encoded.maskedPooled.rows.map { $0.map(Double.init) }
             let result = applySAFREE(
                 embeddings: original, contentCount: content.count, masked: masked, toxic: toxic, settings: settings)
             return SanitizedPrompt(
@@ -107,13 +107,6 @@ public final class PromptSanitizer: @unchecked Sendable {
                 cosine: cosine(original.flatMap { $0 }, result.sanitized.flatMap { $0 }))
         }
     }
-}
-
-/// The rows of a `[..., width]` tensor.
-func rows(_ tensor: Tensor) -> [[Float]] {
-    let width = tensor.shape.last!
-    let flat = tensor.scalars
-    return stride(from: 0, to: flat.count, by: width).map { Array(flat[$0..<($0 + width)]) }
 }
 
 func cosine(_ a: [Float], _ b: [Float]) -> Double {

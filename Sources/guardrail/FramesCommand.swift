@@ -17,14 +17,7 @@ struct FramesCommand: ParsableCommand {
     @Argument(help: "A video or animated image.")
     var file: String
 
-    @Option(help: "Sampling interval: 1s, 0.5s, 500ms or plain seconds.")
-    var every: String?
-
-    @Flag(help: "Sample keyframes only.")
-    var keyframes = false
-
-    @Flag(help: "Sample one frame per shot.")
-    var shots = false
+    @OptionGroup var sampling: SamplingArguments
 
     @Option(help: "At most this many frames (thinned evenly).")
     var max: Int = 64
@@ -47,29 +40,10 @@ struct FramesCommand: ParsableCommand {
     @OptionGroup var limitOptions: LimitOptions
 
     func validate() throws {
-        let chosen = [every != nil, keyframes, shots].filter { $0 }.count
-        guard chosen <= 1 else { throw ValidationError("choose one of --every, --keyframes and --shots") }
         guard max > 0 else { throw ValidationError("--max must be positive") }
         guard threads > 0 else { throw ValidationError("--threads must be positive") }
-        if let every { _ = try Self.parseInterval(every) }
         if let size { _ = try Self.parseSize(size) }
         if let maxDuration, maxDuration <= 0 { throw ValidationError("--max-duration must be positive") }
-    }
-
-    static func parseInterval(_ text: String) throws -> Double {
-        let trimmed = text.lowercased()
-        let value: Double?
-        if trimmed.hasSuffix("ms") {
-            value = Double(trimmed.dropLast(2)).map { $0 / 1000 }
-        } else if trimmed.hasSuffix("s") {
-            value = Double(trimmed.dropLast())
-        } else {
-            value = Double(trimmed)
-        }
-        guard let value, value > 0, value.isFinite else {
-            throw ValidationError("--every takes a positive interval such as 1s, 0.5s or 500ms, not '\(text)'")
-        }
-        return value
     }
 
     static func parseSize(_ text: String) throws -> FrameSize {
@@ -111,16 +85,7 @@ struct FramesCommand: ParsableCommand {
     }
 
     func run() throws {
-        let strategy: SamplingStrategy
-        let description: String
-        if keyframes {
-            (strategy, description) = (.keyframes, "keyframes")
-        } else if shots {
-            (strategy, description) = (.shots(ShotDetection()), "shots")
-        } else {
-            let seconds = try every.map(Self.parseInterval) ?? 1
-            (strategy, description) = (.every(seconds: seconds), "every \(seconds)s")
-        }
+        let (strategy, description) = try sampling.strategy()
         let options = SamplingOptions(
             strategy: strategy, maxFrames: max, maxDuration: maxDuration, outputSize: try size.map(Self.parseSize),
             decoderThreads: threads)

@@ -117,12 +117,14 @@ struct EmbedCommand: ParsableCommand {
                 let chunk = Array(texts[start..<min(start + batch, texts.count)])
                 let encoded = chunk.map(tokenizer.encodePadded)
                 let out = try model.encodeTexts(encoded.map(\.ids), hiddenStates: hidden)
+                let (embeds, pooled, states) = (out.textEmbeds?.rows, out.pooled.rows, out.lastHiddenState?.rows)
+                let length = out.lastHiddenState?.shape[1] ?? 0
                 for (i, line) in chunk.enumerated() {
                     Output.jsonLine(
                         TextLine(
                             text: line, inputIds: encoded[i].ids, truncated: encoded[i].truncated,
-                            textEmbeds: out.textEmbeds.map { row($0, i) }, pooled: row(out.pooled, i),
-                            lastHiddenState: out.lastHiddenState.map { rows($0, i) }))
+                            textEmbeds: embeds?[i], pooled: pooled[i],
+                            lastHiddenState: states.map { Array($0[(i * length)..<((i + 1) * length)]) }))
                 }
             }
         }
@@ -149,28 +151,17 @@ struct EmbedCommand: ParsableCommand {
             guard !decoded.isEmpty else { continue }
             let (pixels, _) = preprocessor(decoded.map(\.1))
             let out = try model.encodeImages(pixels, patches: variant, hiddenStates: false)
+            let embeds = out.imageEmbeds?.rows
+            let patchRows = out.patchEmbeds?.rows
+            let n = out.patchEmbeds?.shape[1] ?? 0
             for (i, (path, _)) in decoded.enumerated() {
                 Output.jsonLine(
                     ImageLine(
-                        path: path, imageEmbeds: out.imageEmbeds.map { row($0, i) },
-                        patchEmbeds: out.patchEmbeds.map { rows($0, i) }))
+                        path: path, imageEmbeds: embeds?[i],
+                        patchEmbeds: patchRows.map { Array($0[(i * n)..<((i + 1) * n)]) }))
             }
         }
         return failed
-    }
-
-    /// Row `i` of a `[batch, width]` tensor.
-    private func row(_ tensor: Tensor, _ i: Int) -> [Float] {
-        let width = tensor.shape[1]
-        return tensor.withUnsafeBufferPointer { Array($0[(i * width)..<((i + 1) * width)]) }
-    }
-
-    /// The rows of item `i` of a `[batch, rows, width]` tensor.
-    private func rows(_ tensor: Tensor, _ i: Int) -> [[Float]] {
-        let (count, width) = (tensor.shape[1], tensor.shape[2])
-        return tensor.withUnsafeBufferPointer { buffer in
-            (0..<count).map { r in Array(buffer[((i * count + r) * width)..<((i * count + r + 1) * width)]) }
-        }
     }
 }
 

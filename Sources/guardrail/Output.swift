@@ -5,10 +5,14 @@ import Media
 /// JSON lines on standard output: one object per line, keys sorted, so scripts can rely on it.
 enum Output {
     static func jsonLine<T: Encodable>(_ value: T) {
+        FileHandle.standardOutput.write(Data((jsonString(value) + "\n").utf8))
+    }
+
+    /// `value` as compact JSON with sorted keys.
+    static func jsonString<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
     /// One pretty-printed JSON document, keys sorted.

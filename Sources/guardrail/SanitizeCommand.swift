@@ -119,16 +119,11 @@ struct SanitizeCommand: ParsableCommand {
         func tensor(_ rows: [[[Float]]]) -> SafeTensorsWriter.Entry {
             .init(Tensor(shape: [rows.count, length, d], scalars: rows.flatMap { $0.flatMap { $0 } }), half: half)
         }
-        func encoded<T: Encodable>(_ value: T) -> String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
-        }
         let metadata: [String: String] = [
-            "prompts": encoded(results.map(\.prompt)),
-            "t_prime": encoded(results.map(\.result.tPrime)),
-            "beta": encoded(results.map(\.result.beta)),
-            "trigger_positions": encoded(results.map(\.result.triggerPositions)),
+            "prompts": Output.jsonString(results.map(\.prompt)),
+            "t_prime": Output.jsonString(results.map(\.result.tPrime)),
+            "beta": Output.jsonString(results.map(\.result.beta)),
+            "trigger_positions": Output.jsonString(results.map(\.result.triggerPositions)),
             "concept_set": sanitizer.concepts.name,
             "concept_sha256": sanitizer.concepts.sha256,
             "model_sha256": sanitizer.modelSHA256 ?? "not computed (no cache)",

@@ -35,14 +35,7 @@ struct ScanCommand: ParsableCommand {
             "Safety checker folder or repo id, for --classifier sd-safety-checker.", valueName: "path-or-id"))
     var safetyChecker: String?
 
-    @Option(help: "Sampling interval for videos (1s, 0.5s, 500ms).")
-    var every: String?
-
-    @Flag(help: "Sample keyframes only.")
-    var keyframes = false
-
-    @Flag(help: "Sample one frame per shot.")
-    var shots = false
+    @OptionGroup var sampling: SamplingArguments
 
     @Option(help: "At most this many frames per video (thinned evenly).")
     var maxFrames = 64
@@ -85,10 +78,6 @@ struct ScanCommand: ParsableCommand {
     @OptionGroup var limitOptions: LimitOptions
 
     func validate() throws {
-        guard [every != nil, keyframes, shots].filter({ $0 }).count <= 1 else {
-            throw ValidationError("choose one of --every, --keyframes and --shots")
-        }
-        if let every { _ = try FramesCommand.parseInterval(every) }
         guard ["flagged", "all", "none"].contains(explain) else {
             throw ValidationError("--explain is flagged, all or none")
         }
@@ -136,14 +125,7 @@ struct ScanCommand: ParsableCommand {
 
     func run() throws {
         var settings = ScanSettings()
-        let strategy: SamplingStrategy
-        if keyframes {
-            strategy = .keyframes
-        } else if shots {
-            strategy = .shots(ShotDetection())
-        } else {
-            strategy = .every(seconds: try every.map(FramesCommand.parseInterval) ?? 1)
-        }
+        let (strategy, _) = try sampling.strategy()
         settings.sampling = SamplingOptions(strategy: strategy, maxFrames: maxFrames)
         settings.limits = limitOptions.limits
         settings.scoring.minFlaggedFrames = minFlaggedFrames

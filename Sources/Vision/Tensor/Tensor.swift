@@ -41,6 +41,14 @@ public struct Tensor: @unchecked Sendable {
     /// The pointer to the first element, for kernels; valid while this tensor is alive.
     var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
 
+    /// The elements split along the last dimension: one array per row, in order (a copy).
+    public var rows: [[Float]] {
+        let width = max(shape.last ?? 1, 1)
+        return withUnsafeBufferPointer { buffer in
+            stride(from: 0, to: buffer.count, by: width).map { Array(buffer[$0..<($0 + width)]) }
+        }
+    }
+
     /// The same elements viewed with another shape of equal element count.
     public func reshaped(_ shape: [Int]) -> Tensor { Tensor(shape: shape, storage: storage) }
 }

@@ -44,6 +44,7 @@ let package = Package(
             name: "CGuardrailShims",
             dependencies: ["CFFmpeg", "CImageCodecs"]
         ),
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         .target(
             name: "Media",
             dependencies: ["CFFmpeg", "CImageCodecs", "CGuardrailShims"],
@@ -51,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "Vision",
-            dependencies: ["COpenBLAS", "CZlib", "Media"],
+            dependencies: ["COpenBLAS", "CKernels", "CZlib", "Media"],
             swiftSettings: swiftSettings
         ),
         .target(

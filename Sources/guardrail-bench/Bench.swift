@@ -116,29 +116,51 @@ struct MediaBench: ParsableCommand {
 
 struct GEMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gemm", abstract: "cblas_sgemm GFLOPS for a ViT-B-sized product (400x3072x768) per thread count.")
-
-    @Option(help: "Repetitions per measurement.")
-    var repeats = 20
+        commandName: "gemm",
+        abstract:
+            "GFLOPS of cblas_sgemm and of the engine's linear kernel over ViT-B/32's linear shapes at batch 8, per thread count."
+    )
 
     func run() {
-        let (m, n, k) = (400, 3072, 768)
-        let a = [Float](repeating: 0.5, count: m * k)
-        let b = [Float](repeating: 0.25, count: n * k)
-        var c = [Float](repeating: 0, count: m * n)
         for threads in [1, 2] {
             GEMM.threads = threads
-            let seconds = a.withUnsafeBufferPointer { a in
+            let rates = Self.rates(threads: threads)
+            print(
+                String(
+                    format: "%d thread(s): cblas_sgemm %6.1f GFLOPS   engine kernel%@ %6.1f GFLOPS (%.2fx)", threads,
+                    rates.blas / 1e9, GEMM.packedKernel ? " (AVX-512, packed)" : " (BLAS)", rates.engine / 1e9,
+                    rates.engine / rates.blas))
+        }
+    }
+
+    /// GFLOPS over the linear-layer shapes of one batch-8 vision forward pass: `cblas_sgemm` with
+    /// OpenBLAS on `threads` threads, and the engine's linear kernel (packed where the CPU allows).
+    static func rates(threads: Int) -> (blas: Double, engine: Double) {
+        let shapes = [(400, 768, 768), (400, 3072, 768), (400, 768, 3072)]
+        let reps = 10
+        var flops = 0.0
+        var blasSeconds = 0.0
+        var engineSeconds = 0.0
+        for (m, n, k) in shapes {
+            let a = [Float](repeating: 0.5, count: m * k)
+            let b = [Float](repeating: 0.25, count: n * k)
+            var c = [Float](repeating: 0, count: m * n)
+            let weight = LinearWeight(Tensor(shape: [n, k], scalars: b))
+            a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
                     c.withUnsafeMutableBufferPointer { c in
-                        time {
-                            for _ in 0..<repeats { GEMM.multiply(a, b, into: c, m: m, n: n, k: k, transposeB: true) }
+                        blasSeconds += GEMM.withBLASThreads(threads) {
+                            time {
+                                for _ in 0..<reps { GEMM.multiply(a, b, into: c, m: m, n: n, k: k, transposeB: true) }
+                            }
                         }
+                        engineSeconds += time { for _ in 0..<reps { weight.multiply(a, rows: m, into: c) } }
                     }
                 }
             }
-            let flops = 2.0 * Double(m * n * k * repeats)
-            print(String(format: "%d thread(s): %6.1f GFLOPS", threads, flops / seconds / 1e9))
+            flops += 2 * Double(m * n * k * reps)
         }
+        return (flops / blasSeconds, flops / engineSeconds)
     }
+
 }

@@ -55,12 +55,12 @@ struct SanitizeBench: ParsableCommand {
             let shared =
                 Self.flops(queries: 77, keys: 77)
                 + (0..<n).reduce(0) { $0 + Self.flops(queries: n + 1 - $1, keys: n + 2) }
-            let rate = VisionBench.gemmRate()
+            let rate = GEMMBench.rates(threads: threads).engine
             report["t\(threads)"] = median
             print(
                 String(
                     format:
-                        "threads %d  %d content tokens  %7.1f ms/prompt  %5.1f prompts/s  %.1f GFLOP (%.1f re-encoding every masked sequence whole)  GEMM-bound %6.1f ms (%.0f GFLOPS) → %.2fx of bound",
+                        "threads %d  %d content tokens  %7.1f ms/prompt  %5.1f prompts/s  %.1f GFLOP (%.1f re-encoding every masked sequence whole)  GEMM-bound %6.1f ms (engine kernel %.0f GFLOPS) → %.2fx of bound",
                     threads, n, median * 1000, 1 / median, shared / 1e9, naive / 1e9, shared / rate * 1000, rate / 1e9,
                     median / (shared / rate)))
         }

@@ -97,13 +97,23 @@ struct VisionBench: ParsableCommand {
             "ViT-B/32 CLIP (random weights): images/s at batch 1 and 8, prompts/s at batch 16, at 1 and 2 threads.",
         discussion: """
             Also runs scripts/bench_clip_reference.py (PyTorch transformers, and onnxruntime on an ONNX export) \
-            on the same checkpoint when python3 has torch and transformers, and prints ratios. Measures the \
-            cblas_sgemm rate for the model's GEMM shapes to give the GEMM-bound time.
+            on the same checkpoint when python3 has torch and transformers, and prints ratios. Measures \
+            cblas_sgemm (OpenBLAS on the same threads) and the engine's linear kernel on the model's GEMM \
+            shapes, and gives the image time as a multiple of each GEMM-bound time.
             """
     )
 
     @Option(help: "Timed repetitions per measurement (the median is reported).")
     var repeats = 5
+
+    @Option(parsing: .upToNextOption, help: "Thread counts to measure.")
+    var threads: [Int] = [1, 2]
+
+    @Option(parsing: .upToNextOption, help: "Image batch sizes to measure.")
+    var batches: [Int] = [1, 8]
+
+    @Flag(help: "Skip the text tower.")
+    var noText = false
 
     @Flag(help: "Skip the Python references.")
     var noReference = false
@@ -121,10 +131,15 @@ struct VisionBench: ParsableCommand {
         let model = try CLIPModel(folder: folder)
         let imageFLOPs = Self.visionFLOPs()
         var results: [String: Double] = [:]
-        for threads in [1, 2] {
+        for threads in threads {
             GEMM.threads = threads
-            let gemm = Self.gemmRate()
-            for batch in [1, 8] {
+            let rates = GEMMBench.rates(threads: threads)
+            print(
+                String(
+                    format: "threads %d  linear-layer GEMM: cblas_sgemm %.0f GFLOPS, engine kernel %.0f GFLOPS",
+                    threads,
+                    rates.blas / 1e9, rates.engine / 1e9))
+            for batch in batches {
                 let pixels = Tensor(
                     shape: [batch, 3, 224, 224],
                     scalars: (0..<(batch * 3 * 224 * 224)).map { Float($0 % 255) / 255 - 0.5 })
@@ -134,12 +149,13 @@ struct VisionBench: ParsableCommand {
                 print(
                     String(
                         format:
-                            "threads %d  images batch %2d  %7.1f ms/image  %6.1f images/s  GEMM-bound %5.1f ms (%.0f GFLOPS) → %.2fx of bound",
-                        threads, batch, seconds * 1000, 1 / seconds, imageFLOPs / gemm * 1000, gemm / 1e9,
-                        seconds / (imageFLOPs / gemm)))
+                            "threads %d  images batch %2d  %7.1f ms/image  %6.1f images/s  GEMM-bound %5.1f ms (cblas) → %.2fx, %5.1f ms (engine kernel) → %.2fx",
+                        threads, batch, seconds * 1000, 1 / seconds, imageFLOPs / rates.blas * 1000,
+                        seconds / (imageFLOPs / rates.blas), imageFLOPs / rates.engine * 1000,
+                        seconds / (imageFLOPs / rates.engine)))
             }
             let ids = (0..<16).map(Self.prompt)
-            for hidden in [true, false] {
+            for hidden in noText ? [] : [true, false] {
                 _ = try model.encodeTexts(ids, hiddenStates: hidden)
                 let seconds = try median { _ = try model.encodeTexts(ids, hiddenStates: hidden) } / 16
                 results[hidden ? "text_b16_t\(threads)" : "text_embeds_b16_t\(threads)"] = seconds
@@ -172,28 +188,6 @@ struct VisionBench: ParsableCommand {
         let (t, d, i) = (50.0, 768.0, 3072.0)
         let perLayer = 2 * t * d * d * 4 + 2 * t * t * d * 2 + 2 * t * d * i * 2
         return 2 * 49 * 3072 * 768 + 12 * perLayer + 2 * 768 * 512
-    }
-
-    /// `cblas_sgemm` GFLOPS over the shapes of one batch-8 vision forward pass.
-    static func gemmRate() -> Double {
-        let shapes = [(400, 768, 768), (400, 3072, 768), (400, 768, 3072)]
-        var flops = 0.0
-        var seconds = 0.0
-        for (m, n, k) in shapes {
-            let a = [Float](repeating: 0.5, count: m * k)
-            let b = [Float](repeating: 0.25, count: n * k)
-            var c = [Float](repeating: 0, count: m * n)
-            let reps = 10
-            seconds += a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    c.withUnsafeMutableBufferPointer { c in
-                        time { for _ in 0..<reps { GEMM.multiply(a, b, into: c, m: m, n: n, k: k, transposeB: true) } }
-                    }
-                }
-            }
-            flops += 2 * Double(m * n * k * reps)
-        }
-        return flops / seconds
     }
 
     private func compareWithReference(folder: String, results: [String: Double]) throws {

@@ -1,25 +1,26 @@
-/// A PyTorch `nn.Linear`: `weight` `[out, in]` in checkpoint layout, optional `bias` `[out]`.
+/// A PyTorch `nn.Linear`: `weight` `[out, in]` (packed for the kernel at load), optional `bias` `[out]`.
 struct Linear {
-    let weight: Tensor
+    let weight: LinearWeight
     let bias: Tensor?
-    let inFeatures: Int
-    let outFeatures: Int
+    var inFeatures: Int { weight.inFeatures }
+    var outFeatures: Int { weight.outFeatures }
 
     init(loading store: WeightStore, prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true)
         throws(VisionError)
     {
-        weight = try store.take("\(prefix).weight", shape: [outFeatures, inFeatures])
+        weight = LinearWeight(try store.take("\(prefix).weight", shape: [outFeatures, inFeatures]))
         self.bias = bias ? try store.take("\(prefix).bias", shape: [outFeatures]) : nil
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
     }
 
-    /// `out[rows, out] = x[rows, in] · weightᵀ + bias`.
-    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        GEMM.strided(
-            x, lda: inFeatures, weight.pointer, ldb: inFeatures, into: out, ldc: outFeatures, m: rows, n: outFeatures,
-            k: inFeatures, transposeB: true)
-        if let bias { addBias(out, rows: rows, width: outFeatures, bias: bias.pointer) }
+    /// `out[rows, out] = x[rows, in] · weightᵀ + bias`, then `activation`; or `out += …` when
+    /// `accumulate` (a residual connection).
+    func callAsFunction(
+        _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool = false,
+        activation: Activation? = nil
+    ) {
+        weight.apply(
+            x, lda: inFeatures, rows: rows, bias: bias?.pointer, into: out, ldc: outFeatures, accumulate: accumulate,
+            activation: activation)
     }
 }
 
@@ -48,14 +49,12 @@ final class Workspace {
     let key: UnsafeMutablePointer<Float>
     let value: UnsafeMutablePointer<Float>
     let context: UnsafeMutablePointer<Float>
-    let scores: UnsafeMutablePointer<Float>
     let hidden: UnsafeMutablePointer<Float>
     private let base: UnsafeMutablePointer<Float>
 
-    init(rows: Int, tokens: Int, width: Int, intermediate: Int) {
+    init(rows: Int, width: Int, intermediate: Int) {
         let sizes = [
-            rows * width, rows * width, rows * width, rows * width, rows * width, tokens * tokens,
-            rows * max(intermediate, width),
+            rows * width, rows * width, rows * width, rows * width, rows * width, rows * max(intermediate, width),
         ]
         base = .allocate(capacity: sizes.reduce(0, +))
         var offsets: [Int] = []
@@ -69,8 +68,7 @@ final class Workspace {
         key = base + offsets[2]
         value = base + offsets[3]
         context = base + offsets[4]
-        scores = base + offsets[5]
-        hidden = base + offsets[6]
+        hidden = base + offsets[5]
     }
 
     deinit { base.deallocate() }
@@ -92,32 +90,49 @@ struct CLIPAttention {
         self.heads = heads
     }
 
-    /// Attention over `batch` sequences of `tokens` rows of `x`, written to `out` (which may be `x`,
-    /// but not the workspace's query, key, value, scores or context).
+    /// Attention over `batch` sequences of `tokens` rows of `x`, written to `out`, or added to it
+    /// when `accumulate` (the residual); `out` may be `x` only then, and never the workspace's
+    /// query, key, value or context.
     func callAsFunction(
         _ x: UnsafePointer<Float>, batch: Int, tokens: Int, causal: Bool, workspace ws: Workspace,
-        into out: UnsafeMutablePointer<Float>
+        into out: UnsafeMutablePointer<Float>, accumulate: Bool = false
     ) {
         let width = qProj.outFeatures
         let rows = batch * tokens
-        let headWidth = width / heads
-        let scale = 1 / Float(headWidth).squareRoot()
         qProj(x, rows: rows, into: ws.query)
         kProj(x, rows: rows, into: ws.key)
         vProj(x, rows: rows, into: ws.value)
-        for b in 0..<batch {
-            for h in 0..<heads {
-                let offset = b * tokens * width + h * headWidth
-                GEMM.strided(
-                    ws.query + offset, lda: width, ws.key + offset, ldb: width, into: ws.scores, ldc: tokens,
-                    m: tokens, n: tokens, k: headWidth, transposeB: true, alpha: scale)
-                softmaxRows(ws.scores, rows: tokens, width: tokens, causal: causal)
-                GEMM.strided(
-                    ws.scores, lda: tokens, ws.value + offset, ldb: width, into: ws.context + offset, ldc: width,
-                    m: tokens, n: headWidth, k: tokens, transposeB: false)
+        let sequence = tokens * width
+        attend(
+            query: ws.query, queryStride: sequence, queries: tokens, key: ws.key, value: ws.value, keyStride: sequence,
+            keys: tokens, batch: batch, causal: causal, into: ws.context)
+        outProj(ws.context, rows: rows, into: out, accumulate: accumulate)
+    }
+
+    /// Scaled dot-product attention of every head for `batch` sequences: sequence `b`'s `queries`
+    /// rows start at `query + b · queryStride` and its `keys` key and value rows at `b · keyStride`;
+    /// rows within a sequence are one hidden width apart, and the context goes where the queries
+    /// are. The (sequence, head) pairs are split between the workers.
+    func attend(
+        query: UnsafePointer<Float>, queryStride: Int, queries: Int, key: UnsafePointer<Float>,
+        value: UnsafePointer<Float>, keyStride: Int, keys: Int, batch: Int, causal: Bool,
+        into context: UnsafeMutablePointer<Float>
+    ) {
+        let width = qProj.outFeatures
+        let headWidth = width / heads
+        GEMM.parallel(batch * heads) { pairs in
+            let scratch = UnsafeMutablePointer<Float>.allocate(
+                capacity: attentionScratch(queries: queries, keys: keys, headWidth: headWidth))
+            defer { scratch.deallocate() }
+            for pair in pairs {
+                let (b, column) = (pair / heads, pair % heads * headWidth)
+                let q = b * queryStride + column
+                let kv = b * keyStride + column
+                attentionHead(
+                    queries: queries, keys: keys, headWidth: headWidth, query: query + q, key: key + kv,
+                    value: value + kv, ld: width, causal: causal, into: context + q, scratch: scratch)
             }
         }
-        outProj(ws.context, rows: rows, into: out)
     }
 }
 
@@ -135,12 +150,13 @@ struct CLIPMLP {
         self.activation = activation
     }
 
+    /// `out = fc2(act(fc1(x)))`, or `out += …` when `accumulate` (the residual).
     func callAsFunction(
-        _ x: UnsafePointer<Float>, rows: Int, workspace ws: Workspace, into out: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, rows: Int, workspace ws: Workspace, into out: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
     ) {
-        fc1(x, rows: rows, into: ws.hidden)
-        activation.apply(ws.hidden, count: rows * fc1.outFeatures)
-        fc2(ws.hidden, rows: rows, into: out)
+        fc1(x, rows: rows, into: ws.hidden, activation: activation)
+        fc2(ws.hidden, rows: rows, into: out, accumulate: accumulate)
     }
 }
 
@@ -162,19 +178,16 @@ struct CLIPEncoderLayer {
             loading: store, prefix: "\(prefix).mlp", width: width, intermediate: intermediate, activation: activation)
     }
 
-    /// Updates `x` (`batch × tokens` rows) in place.
+    /// Updates `x` (`batch × tokens` rows) in place; the residual additions happen in the output
+    /// projections' GEMMs.
     func callAsFunction(
         _ x: UnsafeMutablePointer<Float>, batch: Int, tokens: Int, causal: Bool, workspace ws: Workspace
     ) {
         let rows = batch * tokens
-        let count = rows * selfAttn.qProj.outFeatures
         layerNorm1(x, rows: rows, into: ws.normed)
-        // q, k and v are computed before the output is written, so `normed` can take it.
-        selfAttn(ws.normed, batch: batch, tokens: tokens, causal: causal, workspace: ws, into: ws.normed)
-        addInPlace(x, ws.normed, count: count)
+        selfAttn(ws.normed, batch: batch, tokens: tokens, causal: causal, workspace: ws, into: x, accumulate: true)
         layerNorm2(x, rows: rows, into: ws.normed)
-        mlp(ws.normed, rows: rows, workspace: ws, into: ws.context)
-        addInPlace(x, ws.context, count: count)
+        mlp(ws.normed, rows: rows, workspace: ws, into: x, accumulate: true)
     }
 
     /// The layer for the first (class) token of each sequence only: keys and values from every
@@ -182,50 +195,24 @@ struct CLIPEncoderLayer {
     func classTokenOnly(_ x: UnsafeMutablePointer<Float>, batch: Int, tokens: Int, workspace ws: Workspace) {
         let rows = batch * tokens
         let d = selfAttn.qProj.outFeatures
-        let heads = selfAttn.heads
-        let headWidth = d / heads
-        let scale = 1 / Float(headWidth).squareRoot()
         layerNorm1(x, rows: rows, into: ws.normed)
         selfAttn.kProj(ws.normed, rows: rows, into: ws.key)
         selfAttn.vProj(ws.normed, rows: rows, into: ws.value)
-        var classRows = [Float](repeating: 0, count: batch * d)
-        var query = [Float](repeating: 0, count: batch * d)
-        var context = [Float](repeating: 0, count: batch * d)
-        var update = [Float](repeating: 0, count: batch * d)
-        classRows.withUnsafeMutableBufferPointer { cls in
-            query.withUnsafeMutableBufferPointer { q in
-                context.withUnsafeMutableBufferPointer { c in
-                    update.withUnsafeMutableBufferPointer { u in
-                        for b in 0..<batch {
-                            (cls.baseAddress! + b * d).update(from: ws.normed + b * tokens * d, count: d)
-                        }
-                        selfAttn.qProj(cls.baseAddress!, rows: batch, into: q.baseAddress!)
-                        for b in 0..<batch {
-                            for h in 0..<heads {
-                                let offset = b * tokens * d + h * headWidth
-                                GEMM.strided(
-                                    q.baseAddress! + b * d + h * headWidth, lda: d, ws.key + offset, ldb: d,
-                                    into: ws.scores, ldc: tokens, m: 1, n: tokens, k: headWidth, transposeB: true,
-                                    alpha: scale)
-                                softmaxRows(ws.scores, rows: 1, width: tokens, causal: false)
-                                GEMM.strided(
-                                    ws.scores, lda: tokens, ws.value + offset, ldb: d,
-                                    into: c.baseAddress! + b * d + h * headWidth, ldc: d, m: 1, n: headWidth, k: tokens,
-                                    transposeB: false)
-                            }
-                        }
-                        selfAttn.outProj(c.baseAddress!, rows: batch, into: u.baseAddress!)
-                        for b in 0..<batch {
-                            addInPlace(x + b * tokens * d, u.baseAddress! + b * d, count: d)
-                            (cls.baseAddress! + b * d).update(from: x + b * tokens * d, count: d)
-                        }
-                        layerNorm2(cls.baseAddress!, rows: batch, into: q.baseAddress!)
-                        mlp(q.baseAddress!, rows: batch, workspace: ws, into: u.baseAddress!)
-                        for b in 0..<batch { addInPlace(x + b * tokens * d, u.baseAddress! + b * d, count: d) }
-                    }
-                }
-            }
+        // The class rows of `x`, updated on the side and written back at the end.
+        let classes = UnsafeMutablePointer<Float>.allocate(capacity: batch * d)
+        defer { classes.deallocate() }
+        for b in 0..<batch {
+            (classes + b * d).update(from: x + b * tokens * d, count: d)
+            (ws.hidden + b * d).update(from: ws.normed + b * tokens * d, count: d)
         }
+        selfAttn.qProj(ws.hidden, rows: batch, into: ws.query)
+        selfAttn.attend(
+            query: ws.query, queryStride: d, queries: 1, key: ws.key, value: ws.value, keyStride: tokens * d,
+            keys: tokens, batch: batch, causal: false, into: ws.context)
+        selfAttn.outProj(ws.context, rows: batch, into: classes, accumulate: true)
+        layerNorm2(classes, rows: batch, into: ws.normed)
+        mlp(ws.normed, rows: batch, workspace: ws, into: classes, accumulate: true)
+        for b in 0..<batch { (x + b * tokens * d).update(from: classes + b * d, count: d) }
     }
 
     /// MaskCLIP's value path (SafeWatch §5.1): `out_proj(v_proj(layer_norm1(x)))`, no attention,

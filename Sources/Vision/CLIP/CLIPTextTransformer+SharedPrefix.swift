@@ -71,14 +71,13 @@ extension CLIPTextTransformer {
             }
             row += run.ids.count
         }
-        let ws = Workspace(rows: rows, tokens: longest, width: d, intermediate: config.intermediateSize)
+        let ws = Workspace(rows: rows, width: d, intermediate: config.intermediateSize)
         let keys = UnsafeMutablePointer<Float>.allocate(capacity: longest * d)
         let values = UnsafeMutablePointer<Float>.allocate(capacity: longest * d)
         defer {
             keys.deallocate()
             values.deallocate()
         }
-        let scale = 1 / Float(headWidth).squareRoot()
         for (l, layer) in layers.enumerated() {
             let attention = layer.selfAttn
             layer.layerNorm1(x, rows: rows, into: ws.normed)
@@ -100,22 +99,22 @@ extension CLIPTextTransformer {
                 }
                 (keys + prefix * d).update(from: ws.key + offsets[r] * d, count: count * d)
                 (values + prefix * d).update(from: ws.value + offsets[r] * d, count: count * d)
-                for h in 0..<heads {
-                    let column = h * headWidth
-                    GEMM.strided(
-                        ws.query + offsets[r] * d + column, lda: d, keys + column, ldb: d, into: ws.scores, ldc: total,
-                        m: count, n: total, k: headWidth, transposeB: true, alpha: scale)
-                    softmaxRows(ws.scores, rows: count, width: total, causal: true, offset: prefix)
-                    GEMM.strided(
-                        ws.scores, lda: total, values + column, ldb: d, into: ws.context + offsets[r] * d + column,
-                        ldc: d, m: count, n: headWidth, k: total, transposeB: false)
+                GEMM.parallel(heads) { part in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(
+                        capacity: attentionScratch(queries: count, keys: total, headWidth: headWidth))
+                    defer { scratch.deallocate() }
+                    for h in part {
+                        let rows = offsets[r] * d + h * headWidth
+                        attentionHead(
+                            queries: count, keys: total, headWidth: headWidth, query: ws.query + rows,
+                            key: keys + h * headWidth, value: values + h * headWidth, ld: d, causal: true,
+                            offset: prefix, into: ws.context + rows, scratch: scratch)
+                    }
                 }
             }
-            attention.outProj(ws.context, rows: rows, into: ws.normed)
-            addInPlace(x, ws.normed, count: rows * d)
+            attention.outProj(ws.context, rows: rows, into: x, accumulate: true)
             layer.layerNorm2(x, rows: rows, into: ws.normed)
-            layer.mlp(ws.normed, rows: rows, workspace: ws, into: ws.context)
-            addInPlace(x, ws.context, count: rows * d)
+            layer.mlp(ws.normed, rows: rows, workspace: ws, into: x, accumulate: true)
         }
         return x
     }

@@ -72,7 +72,7 @@ public final class CLIPTextTransformer: @unchecked Sendable {
                 for i in 0..<d { row[i] = token[i] + place[i] }
             }
         }
-        let ws = Workspace(rows: rows, tokens: length, width: d, intermediate: config.intermediateSize)
+        let ws = Workspace(rows: rows, width: d, intermediate: config.intermediateSize)
         for layer in layers { layer(x, batch: batch, tokens: length, causal: true, workspace: ws) }
         finalLayerNorm(x, rows: rows, into: x)
         let pooled = Tensor(zeros: [batch, d])

@@ -11,7 +11,9 @@ public enum PatchEmbeddingVariant: String, Sendable, CaseIterable {
 public final class CLIPVisionTransformer: @unchecked Sendable {
     public let config: CLIPVisionConfiguration
     let classEmbedding: Tensor
-    let patchEmbedding: Tensor
+    /// `embeddings.patch_embedding` (a stride-p convolution without bias) as a linear layer over
+    /// flattened `(channel, y, x)` patches.
+    let patchEmbedding: LinearWeight
     let positionEmbedding: Tensor
     let preLayrnorm: LayerNorm
     let layers: [CLIPEncoderLayer]
@@ -24,8 +26,9 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         let d = config.hiddenSize
         let p = config.patchSize
         classEmbedding = try store.take("\(prefix)embeddings.class_embedding", shape: [d])
-        patchEmbedding = try store.take(
-            "\(prefix)embeddings.patch_embedding.weight", shape: [d, config.numChannels, p, p])
+        patchEmbedding = LinearWeight(
+            try store.take("\(prefix)embeddings.patch_embedding.weight", shape: [d, config.numChannels, p, p])
+                .reshaped([d, config.numChannels * p * p]))
         positionEmbedding = try store.take(
             "\(prefix)embeddings.position_embedding.weight", shape: [config.gridSize * config.gridSize + 1, d])
         store.ignore("\(prefix)embeddings.position_ids")
@@ -72,7 +75,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         let rows = batch * t
         let hidden = Tensor(zeros: [batch, t, d])
         let x = hidden.storage.pointer
-        let ws = Workspace(rows: rows, tokens: t, width: d, intermediate: c.intermediateSize)
+        let ws = Workspace(rows: rows, width: d, intermediate: c.intermediateSize)
         embed(pixels.pointer, batch: batch, into: x, workspace: ws)
         preLayrnorm(x, rows: rows, into: x)
         for layer in layers.dropLast() { layer(x, batch: batch, tokens: t, causal: false, workspace: ws) }
@@ -134,9 +137,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
             }
         }
         let embedded = ws.context
-        GEMM.strided(
-            columns, lda: patchLength, patchEmbedding.pointer, ldb: patchLength, into: embedded, ldc: d, m: batch * n,
-            n: d, k: patchLength, transposeB: true)
+        patchEmbedding.apply(columns, lda: patchLength, rows: batch * n, bias: nil, into: embedded, ldc: d)
         let t = n + 1
         for b in 0..<batch {
             let sequence = x + b * t * d

@@ -1,7 +1,10 @@
+import CKernels
 import COpenBLAS
+import Foundation
 
-/// The only call site of `cblas_sgemm`. Matrices are row-major `Float32`; linear weights stay in
-/// the checkpoint's PyTorch layout `[out, in]`, so `y = x · Wᵀ` multiplies with `transposeB`.
+/// Matrix products. Linear layers go through ``LinearWeight`` (the engine's packed AVX-512 kernel
+/// where the CPU has it, else BLAS); everything else (attention scores, patch embedding, SVDs'
+/// neighbours) calls `cblas_sgemm` here. Matrices are row-major `Float32`.
 public enum GEMM {
     /// `c[m×n] = alpha · a[m×k] · op(b) + beta · c`, where `op(b)` is `b[k×n]`, or `b[n×k]`
     /// transposed when `transposeB` is true. Shapes are checked once here.
@@ -24,18 +27,158 @@ public enum GEMM {
         ldc: Int, m: Int, n: Int, k: Int, transposeB: Bool, alpha: Float = 1, beta: Float = 0
     ) {
         precondition(lda >= k && ldb >= (transposeB ? k : n) && ldc >= n, "GEMM leading dimensions too small")
+        _ = settings
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// OpenBLAS worker threads. The engine keeps one owner of parallelism: either BLAS threads
-    /// here, or its own workers with this set to 1.
+    /// True when the engine's AVX-512 kernels run (packed linear layers, vectorised softmax,
+    /// LayerNorm and activations): the CPU has AVX-512F and `GUARDRAIL_KERNELS` is not `portable`
+    /// (which forces OpenBLAS and portable loops, for comparison).
+    public static var packedKernel: Bool { gr_avx512_enabled() != 0 }
+
+    /// Compute threads for one forward pass. The engine keeps one owner of parallelism: with the
+    /// packed kernel its own workers split every step and OpenBLAS runs single-threaded; without
+    /// it, this is OpenBLAS's thread count. Defaults to the number of cores.
     public static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
+        get { settings.threads }
         set {
             precondition(newValue > 0, "thread count must be positive")
-            openblas_set_num_threads(Int32(newValue))
+            settings.threads = newValue
+            settings.applyToBLAS()
+        }
+    }
+
+    /// Switches the AVX-512 kernels off (`true`) or back to the default, for tests that compare
+    /// both paths. Weights packed earlier stay packed.
+    static func usePortableKernels(_ portable: Bool) {
+        gr_set_avx512_enabled(portable ? 0 : 1)
+        settings.applyToBLAS()
+    }
+
+    /// Runs `body` with OpenBLAS on `threads` threads, then restores the engine's setting; for
+    /// benchmarks measuring `cblas_sgemm` itself next to the engine's kernel.
+    public static func withBLASThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        _ = settings
+        openblas_set_num_threads(Int32(threads))
+        defer { settings.applyToBLAS() }
+        return try body()
+    }
+
+    /// The engine's workers: 1 when OpenBLAS owns the parallelism.
+    static var workers: Int { packedKernel ? settings.threads : 1 }
+
+    private final class Settings: @unchecked Sendable {
+        var threads = ProcessInfo.processInfo.activeProcessorCount
+
+        func applyToBLAS() { openblas_set_num_threads(GEMM.packedKernel ? 1 : Int32(threads)) }
+    }
+
+    /// Initialised on first use, which also takes OpenBLAS down to one thread under the packed kernel.
+    private static let settings: Settings = {
+        let settings = Settings()
+        settings.applyToBLAS()
+        return settings
+    }()
+
+    /// Calls `body` on `GEMM.workers` contiguous, disjoint parts of `0..<count` at once (inline
+    /// when there is one worker or one item), on the engine's thread pool.
+    static func parallel(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let parts = min(workers, count)
+        guard parts > 1 else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        // The parts write disjoint memory and `gr_parallel` returns when all are done.
+        withoutActuallyEscaping(body) { body in
+            var job = ParallelJob(count: count, parts: parts, body: body)
+            withUnsafeMutablePointer(to: &job) { job in
+                gr_parallel(
+                    parts,
+                    { context, part in
+                        let job = context!.assumingMemoryBound(to: ParallelJob.self).pointee
+                        job.body((job.count * part / job.parts)..<(job.count * (part + 1) / job.parts))
+                    }, job)
+            }
+        }
+    }
+
+    private struct ParallelJob {
+        let count: Int
+        let parts: Int
+        let body: (Range<Int>) -> Void
+    }
+}
+
+/// A linear layer's weight `[out, in]`, kept in the layout of the kernel that multiplies by it:
+/// panels packed once at load for the AVX-512 kernel, or the checkpoint's tensor for BLAS.
+public final class LinearWeight: @unchecked Sendable {
+    public let outFeatures: Int
+    public let inFeatures: Int
+    private let tensor: Tensor?
+    private let packed: UnsafeMutablePointer<Float>?
+
+    /// Packs `weight` when `packed` is true (the default where the CPU allows); the checkpoint's
+    /// pages are then released, so the model holds one copy.
+    public init(_ weight: Tensor, packed: Bool = GEMM.packedKernel) {
+        precondition(weight.shape.count == 2, "a linear weight is [out, in]")
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+        if packed {
+            let count = gr_packed_size(outFeatures, inFeatures)
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: count)
+            gr_pack_weight(weight.pointer, inFeatures, outFeatures, inFeatures, buffer)
+            weight.storage.dropMappedPages()
+            self.packed = buffer
+            tensor = nil
+        } else {
+            self.packed = nil
+            tensor = weight
+        }
+    }
+
+    deinit { packed.map { UnsafeMutableRawPointer($0).deallocate() } }
+
+    /// `out[rows, out] = x[rows, in] · weightᵀ`, with the engine's threads.
+    public func multiply(_ x: UnsafeBufferPointer<Float>, rows: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(
+            x.count >= rows * inFeatures && out.count >= rows * outFeatures, "linear buffers too small for \(rows) rows"
+        )
+        apply(x.baseAddress!, lda: inFeatures, rows: rows, bias: nil, into: out.baseAddress!, ldc: outFeatures)
+    }
+
+    /// `out[i, j] = Σ x[i, k] · W[j, k] + bias[j]` (`+ out[i, j]` when `accumulate`), then
+    /// `activation` if given, for `rows` rows; rows of `x` and `out` are `lda` and `ldc` apart.
+    func apply(
+        _ x: UnsafePointer<Float>, lda: Int, rows: Int, bias: UnsafePointer<Float>?,
+        into out: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, activation: Activation? = nil
+    ) {
+        precondition(lda >= inFeatures && ldc >= outFeatures, "linear leading dimensions too small")
+        precondition(!(accumulate && activation != nil), "an activation applies to a fresh product only")
+        guard rows > 0 else { return }
+        guard let packed else {
+            GEMM.strided(
+                x, lda: lda, tensor!.pointer, ldb: inFeatures, into: out, ldc: ldc, m: rows, n: outFeatures,
+                k: inFeatures, transposeB: true, beta: accumulate ? 1 : 0)
+            for r in 0..<rows {
+                if let bias { addInPlace(out + r * ldc, bias, count: outFeatures) }
+                activation?.apply(out + r * ldc, count: outFeatures)
+            }
+            return
+        }
+        let width = Int(GR_PANEL_WIDTH)
+        let (m, n, k) = (rows, outFeatures, inFeatures)
+        // Workers take disjoint panels (output columns), and apply the activation to their own
+        // columns while those are still in cache.
+        GEMM.parallel((n + width - 1) / width) { panels in
+            gr_packed_sgemm(
+                m, n, k, x, lda, packed, bias, out, ldc, panels.lowerBound, panels.upperBound, accumulate ? 1 : 0)
+            guard let activation else { return }
+            let first = panels.lowerBound * width
+            let count = min(panels.upperBound * width, n) - first
+            for r in 0..<m { activation.apply(out + r * ldc + first, count: count) }
         }
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Element-wise and row-wise kernels over raw buffers: free functions, no allocation, no closures
@@ -17,25 +18,14 @@ func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, cou
 }
 
 /// LayerNorm over the last dimension, as PyTorch computes it (biased variance, eps inside the
-/// square root), written to `out` (which may be `x`).
+/// square root), written to `out` (which may be `x`); rows are split between the workers.
 func layerNorm(
     _ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     eps: Float, out: UnsafeMutablePointer<Float>
 ) {
-    let n = Float(width)
-    for r in 0..<rows {
-        let row = x + r * width
-        let dst = out + r * width
-        var sum: Float = 0
-        for i in 0..<width { sum += row[i] }
-        let mean = sum / n
-        var squares: Float = 0
-        for i in 0..<width {
-            let d = row[i] - mean
-            squares += d * d
-        }
-        let inverse = 1 / (squares / n + eps).squareRoot()
-        for i in 0..<width { dst[i] = (row[i] - mean) * inverse * weight[i] + bias[i] }
+    GEMM.parallel(rows) { part in
+        let offset = part.lowerBound * width
+        gr_layer_norm(x + offset, part.count, width, weight, bias, eps, out + offset)
     }
 }
 
@@ -54,7 +44,7 @@ public enum Activation: String, Sendable, Codable {
     func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
         case .quickGELU:
-            for i in 0..<count { x[i] = x[i] / (1 + expf(-1.702 * x[i])) }
+            gr_quick_gelu(x, count)
         case .gelu:
             for i in 0..<count { x[i] = 0.5 * x[i] * (1 + erff(x[i] * 0.707_106_77)) }
         case .geluTanh:
@@ -66,25 +56,40 @@ public enum Activation: String, Sendable, Codable {
     }
 }
 
-/// Softmax over each row of `rows × width`, max-subtracted; with `causal`, row `i` only attends to
-/// columns `0...offset + i` (the rest become 0), `offset` being the number of cached keys before
-/// the rows' own.
-func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, causal: Bool, offset: Int = 0) {
-    for r in 0..<rows {
-        let row = x + r * width
-        let visible = causal ? min(offset + r + 1, width) : width
-        var maximum = -Float.infinity
-        for i in 0..<visible { maximum = max(maximum, row[i]) }
-        var sum: Float = 0
-        for i in 0..<visible {
-            let e = expf(row[i] - maximum)
-            row[i] = e
-            sum += e
-        }
-        let inverse = 1 / sum
-        for i in 0..<visible { row[i] *= inverse }
-        for i in visible..<width { row[i] = 0 }
+/// Softmax of `scale · x` over each row of `rows × width`, max-subtracted; with `causal`, row `i`
+/// only attends to columns `0...offset + i` (the rest become 0), `offset` being the number of
+/// cached keys before the rows' own.
+func softmaxRows(
+    _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float = 1, causal: Bool, offset: Int = 0
+) {
+    gr_softmax_rows(x, rows, width, scale, causal ? 1 : 0, offset)
+}
+
+/// Scratch floats for one ``attentionHead(queries:keys:headWidth:query:key:value:ld:causal:offset:into:scratch:)``.
+func attentionScratch(queries: Int, keys: Int, headWidth: Int) -> Int {
+    GEMM.packedKernel ? gr_attention_scratch(queries, keys, headWidth) : queries * keys
+}
+
+/// One head of scaled dot-product attention, `context = softmax(q kᵀ / √headWidth) v` (causal as
+/// in ``softmaxRows(_:rows:width:scale:causal:offset:)``): `q`, `context` have `queries` rows,
+/// `key`, `value` have `keys` rows, all `ld` apart. The packed kernel where enabled, else BLAS.
+func attentionHead(
+    queries: Int, keys: Int, headWidth: Int, query: UnsafePointer<Float>, key: UnsafePointer<Float>,
+    value: UnsafePointer<Float>, ld: Int, causal: Bool, offset: Int = 0, into context: UnsafeMutablePointer<Float>,
+    scratch: UnsafeMutablePointer<Float>
+) {
+    let scale = 1 / Float(headWidth).squareRoot()
+    if GEMM.packedKernel {
+        gr_attention(
+            queries, keys, headWidth, query, ld, key, value, ld, scale, causal ? 1 : 0, offset, context, ld, scratch)
+        return
     }
+    GEMM.strided(
+        query, lda: ld, key, ldb: ld, into: scratch, ldc: keys, m: queries, n: keys, k: headWidth, transposeB: true)
+    softmaxRows(scratch, rows: queries, width: keys, scale: scale, causal: causal, offset: offset)
+    GEMM.strided(
+        scratch, lda: keys, value, ldb: ld, into: context, ldc: ld, m: queries, n: headWidth, k: keys,
+        transposeB: false)
 }
 
 /// Scales each row to unit L2 norm (PyTorch `F.normalize`, eps 1e-12).

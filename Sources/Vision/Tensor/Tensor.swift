@@ -76,6 +76,12 @@ final class TensorStorage: @unchecked Sendable {
         self.owner = owner
     }
 
+    /// For storage borrowed from a mapped checkpoint: lets the kernel drop its resident pages once
+    /// the values have been copied elsewhere (they fault back in if read again).
+    func dropMappedPages() {
+        (owner as? MappedFile)?.dropPages(of: UnsafeRawBufferPointer(start: pointer, count: count * 4))
+    }
+
     deinit {
         if owner == nil { UnsafeMutableRawPointer(pointer).deallocate() }
     }

@@ -29,6 +29,17 @@ final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
+    /// Lets the kernel drop the resident pages wholly inside `region` (a part of `bytes`), for
+    /// tensors copied elsewhere at load. The mapping is private and never written, so a later read
+    /// faults the bytes back in from the file: nothing is lost, only memory freed.
+    func dropPages(of region: UnsafeRawBufferPointer) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: region.baseAddress) + page - 1) / page * page
+        let end = (Int(bitPattern: region.baseAddress) + region.count) / page * page
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED)
+    }
+
     deinit {
         munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
         close(descriptor)

@@ -1,0 +1,62 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+#include <stddef.h>
+
+/* A single-precision GEMM for linear layers, y = x · Wᵀ (+ bias) (+ y), whose weight W [n, k] is
+ * packed once into panels of GR_PANEL_WIDTH output features: panel p holds, for every k, the
+ * GR_PANEL_WIDTH weights W[p·32 + j, k] side by side (zero-padded past n). The kernel is AVX-512F:
+ * callers use it only while gr_avx512_enabled() and fall back to BLAS otherwise. */
+
+#define GR_PANEL_WIDTH 32
+
+/* Nonzero when the AVX-512 kernels run: the CPU has AVX-512F and the environment variable
+ * GUARDRAIL_KERNELS is not "portable". Decided on first call. */
+int gr_avx512_enabled(void);
+
+/* Turns the AVX-512 kernels off (0) or back to the default (1), for tests comparing both paths. */
+void gr_set_avx512_enabled(int enabled);
+
+/* Floats needed to pack an [n, k] weight. */
+size_t gr_packed_size(long n, long k);
+
+/* Packs the row-major weight [n, k] (rows ldw apart) into `packed` (gr_packed_size(n, k) floats). */
+void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed);
+
+/* c[i, j] = Σ_k a[i, k] · W[j, k] (+ bias[j] when bias is not NULL) (+ c[i, j] when accumulate)
+ * for rows 0 ..< m and the output columns of panels [panel_begin, panel_end). Rows of a, c are
+ * lda, ldc apart. Distinct panel ranges write distinct columns, so workers may split them. */
+void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
+                     float *c, long ldc, long panel_begin, long panel_end, int accumulate);
+
+/* Row-wise and element-wise kernels of the encoders, AVX-512 where the CPU has it (chosen at run
+ * time), portable C otherwise. Results agree with PyTorch's to float rounding. */
+
+/* x · sigmoid(1.702 x), in place. */
+void gr_quick_gelu(float *x, long count);
+
+/* Softmax of scale · x over each row of rows × width (scale > 0), max-subtracted. With causal,
+ * row i sees columns 0 ... offset + i only and the rest become 0. */
+void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset);
+
+/* Floats of scratch gr_attention needs. */
+size_t gr_attention_scratch(long queries, long keys, long head_width);
+
+/* One attention head with the packed kernel: context = softmax(scale · q kᵀ) v, causal as in
+ * gr_softmax_rows. q is [queries, head_width], k and v [keys, head_width], context
+ * [queries, head_width]; rows ldq, ldk, ldc apart. AVX-512 only (see gr_avx512_enabled). */
+void gr_attention(long queries, long keys, long head_width, const float *q, long ldq, const float *k, const float *v,
+                  long ldk, float scale, int causal, long offset, float *context, long ldc, float *scratch);
+
+/* LayerNorm over each row of rows × width (biased variance, eps inside the square root), written
+ * to out, which may be x. */
+void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
+                   float *out);
+
+/* Runs fn(context, part) for every part in [0, parts): part 0 on the calling thread, the others on
+ * pool threads started on first use, and returns when all are done. Pool threads spin briefly
+ * between calls (an encoder makes a hundred calls per forward pass, and waking a sleeping thread
+ * costs ~50 µs) and then sleep. One caller at a time uses the pool; a concurrent or nested caller
+ * runs all its parts itself. */
+void gr_parallel(long parts, void (*fn)(void *context, long part), void *context);
+
+#endif

@@ -1,0 +1,129 @@
+#include "CKernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/* e^x for 16 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial
+ * (relative error below 1e-8), scaled by 2^n with scalef, which saturates to 0 and +inf. */
+AVX512 static inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.8f)), _mm512_set1_ps(-104.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __mmask16 tail_mask(long remaining) {
+    return remaining >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << remaining) - 1);
+}
+
+AVX512 static void quick_gelu_avx512(float *x, long count) {
+    for (long i = 0; i < count; i += 16) {
+        __mmask16 mask = tail_mask(count - i);
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        __m512 e = exp16(_mm512_mul_ps(v, _mm512_set1_ps(-1.702f)));
+        _mm512_mask_storeu_ps(x + i, mask, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+    }
+}
+
+void gr_quick_gelu(float *x, long count) {
+    if (gr_avx512_enabled()) {
+        quick_gelu_avx512(x, count);
+        return;
+    }
+    for (long i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+AVX512 static void softmax_row_avx512(float *row, long visible, float scale) {
+    __m512 top = _mm512_set1_ps(-INFINITY);
+    for (long i = 0; i < visible; i += 16)
+        top = _mm512_max_ps(top, _mm512_mask_loadu_ps(top, tail_mask(visible - i), row + i));
+    __m512 maximum = _mm512_set1_ps(_mm512_reduce_max_ps(top)), factor = _mm512_set1_ps(scale);
+    __m512 sum = _mm512_setzero_ps();
+    for (long i = 0; i < visible; i += 16) {
+        __mmask16 mask = tail_mask(visible - i);
+        __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + i), maximum), factor));
+        e = _mm512_maskz_mov_ps(mask, e);
+        sum = _mm512_add_ps(sum, e);
+        _mm512_mask_storeu_ps(row + i, mask, e);
+    }
+    __m512 inverse = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (long i = 0; i < visible; i += 16) {
+        __mmask16 mask = tail_mask(visible - i);
+        _mm512_mask_storeu_ps(row + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, row + i), inverse));
+    }
+}
+
+static void softmax_row(float *row, long visible, float scale) {
+    float maximum = -INFINITY, sum = 0;
+    for (long i = 0; i < visible; i++) maximum = row[i] > maximum ? row[i] : maximum;
+    for (long i = 0; i < visible; i++) {
+        row[i] = expf((row[i] - maximum) * scale);
+        sum += row[i];
+    }
+    float inverse = 1.0f / sum;
+    for (long i = 0; i < visible; i++) row[i] *= inverse;
+}
+
+void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset) {
+    int vector = gr_avx512_enabled();
+    for (long r = 0; r < rows; r++) {
+        float *row = x + r * width;
+        long visible = causal && offset + r + 1 < width ? offset + r + 1 : width;
+        if (vector) softmax_row_avx512(row, visible, scale);
+        else softmax_row(row, visible, scale);
+        for (long i = visible; i < width; i++) row[i] = 0;
+    }
+}
+
+AVX512 static void layer_norm_avx512(const float *x, long rows, long width, const float *weight, const float *bias,
+                                     float eps, float *out) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * width;
+        float *dst = out + r * width;
+        __m512 sum = _mm512_setzero_ps();
+        for (long i = 0; i < width; i += 16) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(tail_mask(width - i), row + i));
+        float mean = _mm512_reduce_add_ps(sum) / (float)width;
+        __m512 m = _mm512_set1_ps(mean), squares = _mm512_setzero_ps();
+        for (long i = 0; i < width; i += 16) {
+            __mmask16 mask = tail_mask(width - i);
+            __m512 d = _mm512_maskz_sub_ps(mask, _mm512_maskz_loadu_ps(mask, row + i), m);
+            squares = _mm512_fmadd_ps(d, d, squares);
+        }
+        __m512 inverse = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(squares) / (float)width + eps));
+        for (long i = 0; i < width; i += 16) {
+            __mmask16 mask = tail_mask(width - i);
+            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + i), m), inverse);
+            v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mask, weight + i), _mm512_maskz_loadu_ps(mask, bias + i));
+            _mm512_mask_storeu_ps(dst + i, mask, v);
+        }
+    }
+}
+
+void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
+                   float *out) {
+    if (gr_avx512_enabled()) {
+        layer_norm_avx512(x, rows, width, weight, bias, eps, out);
+        return;
+    }
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * width;
+        float *dst = out + r * width;
+        float sum = 0, squares = 0;
+        for (long i = 0; i < width; i++) sum += row[i];
+        float mean = sum / (float)width;
+        for (long i = 0; i < width; i++) squares += (row[i] - mean) * (row[i] - mean);
+        float inverse = 1.0f / sqrtf(squares / (float)width + eps);
+        for (long i = 0; i < width; i++) dst[i] = (row[i] - mean) * inverse * weight[i] + bias[i];
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Vision
+
+/// The packed AVX-512 linear kernel against a Float64 triple loop: every edge of its register tile
+/// (rows around multiples of 12, columns around multiples of 32, depths around its 256 block),
+/// strided operands, bias, residual accumulation, the fused activation and both thread counts.
+@Suite(.enabled(if: GEMM.packedKernel, "needs AVX-512F"))
+struct PackedLinearTests {
+    static let shapes = [
+        (1, 1, 1), (2, 16, 7), (11, 31, 255), (12, 32, 256), (13, 33, 257), (50, 77, 64), (145, 96, 600),
+        (301, 40, 33),
+    ]
+
+    @Test(arguments: shapes)
+    func matchesNaiveProduct(m: Int, n: Int, k: Int) {
+        var rng = SeededGenerator(seed: UInt64(m * 1_000_000 + n * 1000 + k))
+        let (lda, ldc) = (k + 3, n + 5)
+        let x = (0..<m * lda).map { _ in Float.random(in: -1...1, using: &rng) }
+        let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+        let start = (0..<m * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+        let weight = LinearWeight(Tensor(shape: [n, k], scalars: w), packed: true)
+        let before = GEMM.threads
+        defer { GEMM.threads = before }
+        for threads in [1, 2] {
+            GEMM.threads = threads
+            for (useBias, accumulate, activation) in [
+                (false, false, nil), (true, false, nil), (true, true, nil), (true, false, Activation.quickGELU),
+            ] as [(Bool, Bool, Activation?)] {
+                var out = start
+                x.withUnsafeBufferPointer { x in
+                    bias.withUnsafeBufferPointer { bias in
+                        out.withUnsafeMutableBufferPointer { out in
+                            weight.apply(
+                                x.baseAddress!, lda: lda, rows: m, bias: useBias ? bias.baseAddress! : nil,
+                                into: out.baseAddress!, ldc: ldc, accumulate: accumulate, activation: activation)
+                        }
+                    }
+                }
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<ldc {
+                        guard j < n else {
+                            // Columns past n belong to someone else: untouched.
+                            #expect(out[i * ldc + j] == start[i * ldc + j])
+                            continue
+                        }
+                        var sum = useBias ? Double(bias[j]) : 0
+                        for p in 0..<k { sum += Double(x[i * lda + p]) * Double(w[j * k + p]) }
+                        if accumulate { sum += Double(start[i * ldc + j]) }
+                        if activation != nil { sum = ActivationTests.reference(.quickGELU, sum) }
+                        worst = max(worst, abs(sum - Double(out[i * ldc + j])))
+                    }
+                }
+                #expect(
+                    worst <= 1e-5 * Double(k + 1),
+                    "\(m)x\(n)x\(k) threads \(threads) bias \(useBias) accumulate \(accumulate) \(String(describing: activation)): worst \(worst)"
+                )
+            }
+        }
+    }
+}
+
+/// The engine's thread pool: every index exactly once, for any split, also when called from
+/// inside a parallel part (which runs inline).
+@Suite struct ParallelTests {
+    @Test(arguments: [1, 2, 3, 5])
+    func coversEveryIndexOnce(threads: Int) {
+        let before = GEMM.threads
+        GEMM.threads = threads
+        defer { GEMM.threads = before }
+        for count in [1, 2, 7, 100] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: count * count)
+            hits.initialize(repeating: 0, count: count * count)
+            defer { hits.deallocate() }
+            GEMM.parallel(count) { outer in
+                for i in outer {
+                    GEMM.parallel(count) { inner in
+                        for j in inner { hits[i * count + j] += 1 }
+                    }
+                }
+            }
+            #expect((0..<count * count).allSatisfy { hits[$0] == 1 }, "count \(count), threads \(threads)")
+        }
+    }
+}
+
+/// Softmax and LayerNorm against Float64 formulas.
+@Suite struct RowKernelTests {
+    @Test(
+        arguments: [
+            (3, 1, false, 0, 1), (5, 77, false, 0, 0.125), (77, 77, true, 0, 1), (4, 21, true, 17, 0.5),
+            (2, 300, false, 0, 1),
+        ] as [(Int, Int, Bool, Int, Float)])
+    func softmax(rows: Int, width: Int, causal: Bool, offset: Int, scale: Float) {
+        var rng = SeededGenerator(seed: UInt64(rows * 1000 + width))
+        var x = (0..<rows * width).map { _ in Float.random(in: -30...30, using: &rng) }
+        let input = x
+        x.withUnsafeMutableBufferPointer {
+            softmaxRows($0.baseAddress!, rows: rows, width: width, scale: scale, causal: causal, offset: offset)
+        }
+        var worst = 0.0
+        for r in 0..<rows {
+            let visible = causal ? min(offset + r + 1, width) : width
+            let row = input[(r * width)..<(r * width + visible)].map { Double($0) * Double(scale) }
+            let top = row.max()!
+            let total = row.reduce(0) { $0 + exp($1 - top) }
+            for i in 0..<width {
+                let expected = i < visible ? exp(row[i] - top) / total : 0
+                worst = max(worst, abs(expected - Double(x[r * width + i])))
+            }
+        }
+        #expect(worst < 1e-6, "worst \(worst)")
+    }
+
+    @Test(arguments: [1, 15, 32, 768, 1000])
+    func layerNorm(width: Int) {
+        var rng = SeededGenerator(seed: UInt64(width))
+        let rows = 5
+        let x = (0..<rows * width).map { _ in Float.random(in: -4...6, using: &rng) }
+        let weight = (0..<width).map { _ in Float.random(in: 0.5...1.5, using: &rng) }
+        let bias = (0..<width).map { _ in Float.random(in: -1...1, using: &rng) }
+        var out = [Float](repeating: 0, count: rows * width)
+        x.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer {
+                        Vision.layerNorm(
+                            x.baseAddress!, rows: rows, width: width, weight: w.baseAddress!, bias: b.baseAddress!,
+                            eps: 1e-5, out: $0.baseAddress!)
+                    }
+                }
+            }
+        }
+        var worst = 0.0
+        for r in 0..<rows {
+            let row = x[(r * width)..<((r + 1) * width)].map(Double.init)
+            let mean = row.reduce(0, +) / Double(width)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width)
+            for i in 0..<width {
+                let expected = (row[i] - mean) / (variance + 1e-5).squareRoot() * Double(weight[i]) + Double(bias[i])
+                worst = max(worst, abs(expected - Double(out[r * width + i])))
+            }
+        }
+        #expect(worst < 1e-5, "worst \(worst)")
+    }
+}
+
+/// The same checks and the PyTorch goldens once more with the AVX-512 kernels switched off (BLAS
+/// linear layers, portable loops), so the path CPUs without AVX-512 take stays tested here.
+/// Serialized: it flips a process-wide switch (other suites stay correct either way).
+@Suite(.serialized) struct PortableKernelTests {
+    @Test func goldensAndKernels() throws {
+        GEMM.usePortableKernels(true)
+        defer { GEMM.usePortableKernels(false) }
+        #expect(!GEMM.packedKernel)
+        try CLIPGoldenTests().imageTower(name: "clip-b16-tiny")
+        try CLIPGoldenTests().textTower(name: "sd-tiny")
+        ActivationTests().matchesTheFormula(activation: .quickGELU)
+        RowKernelTests().softmax(rows: 77, width: 77, causal: true, offset: 0, scale: 0.125)
+        RowKernelTests().layerNorm(width: 768)
+    }
+}

@@ -50,12 +50,12 @@ static void *worker(void *argument) {
 }
 
 void gr_parallel(long parts, void (*fn)(void *context, long part), void *context) {
-    if (parts > MAX_WORKERS + 1) parts = MAX_WORKERS + 1;
     if (parts <= 1 || pthread_mutex_trylock(&callers) != 0) {
         for (long part = 0; part < parts; part++) fn(context, part);
         return;
     }
-    while (started < parts - 1) {
+    long wanted = parts - 1 < MAX_WORKERS ? parts - 1 : MAX_WORKERS;
+    while (started < wanted) {
         pthread_t thread;
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
@@ -66,7 +66,9 @@ void gr_parallel(long parts, void (*fn)(void *context, long part), void *context
         if (failed) break;
         started++;
     }
-    long helpers = parts - 1 < started ? parts - 1 : started;
+    /* Parts beyond the pool threads (more parts than MAX_WORKERS + 1, or threads that could not
+     * start) run here after part 0. */
+    long helpers = wanted < started ? wanted : started;
     job_fn = fn;
     job_context = context;
     job_parts = helpers + 1;

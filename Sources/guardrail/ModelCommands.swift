@@ -11,13 +11,17 @@ struct ModelOptions: ParsableArguments {
             valueName: "path-or-id"))
     var model: String
 
-    @Option(help: "OpenBLAS threads (the engine's one owner of parallelism); default: OpenBLAS's own choice.")
-    var blasThreads: Int?
+    @Option(
+        name: [.customLong("threads"), .customLong("blas-threads")],
+        help:
+            "Compute threads: the engine's workers, or OpenBLAS's threads when the AVX-512 kernels are off (one owner of parallelism); default: the number of cores."
+    )
+    var threads: Int?
 
     func folder() throws -> String {
-        if let blasThreads {
-            guard blasThreads > 0 else { throw ValidationError("--blas-threads must be positive") }
-            GEMM.threads = blasThreads
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be positive") }
+            GEMM.threads = threads
         }
         return ModelLocator.modelFolder(try ModelLocator.resolve(model))
     }

@@ -63,10 +63,15 @@ struct ScanCommand: ParsableCommand {
     @Option(help: "Frames per forward pass.")
     var batch = 8
 
-    @Option(help: "OpenBLAS threads (default: OpenBLAS's choice; 1 when --jobs is above 1).")
+    @Option(
+        help:
+            "Compute threads per forward pass (the engine's workers, or OpenBLAS's without AVX-512); default: the number of cores, 1 when --jobs is above 1."
+    )
     var threads: Int?
 
-    @Option(help: "Files scanned at once. Above 1, each file runs single-threaded BLAS (one owner of parallelism).")
+    @Option(
+        help: "Files scanned at once. Above 1, each file's forward passes run on one thread (one owner of parallelism)."
+    )
     var jobs = 1
 
     @Option(help: "Cache folder for model hashes and encoded policies (default ~/.cache/guardrail).")

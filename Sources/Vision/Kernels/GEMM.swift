@@ -2,9 +2,10 @@ import CKernels
 import COpenBLAS
 import Foundation
 
-/// Matrix products. Linear layers go through ``LinearWeight`` (the engine's packed AVX-512 kernel
-/// where the CPU has it, else BLAS); everything else (attention scores, patch embedding, SVDs'
-/// neighbours) calls `cblas_sgemm` here. Matrices are row-major `Float32`.
+/// Matrix products and the engine's compute threads. Linear layers and the patch embedding go
+/// through ``LinearWeight`` and attention through `attentionHead` (the engine's packed AVX-512
+/// kernel where the CPU has it, else BLAS); other products (the safety checker's concept
+/// similarities) call `cblas_sgemm` here. Matrices are row-major `Float32`.
 public enum GEMM {
     /// `c[m×n] = alpha · a[m×k] · op(b) + beta · c`, where `op(b)` is `b[k×n]`, or `b[n×k]`
     /// transposed when `transposeB` is true. Shapes are checked once here.

@@ -13,9 +13,14 @@ public struct ModelReport: Sendable, Encodable {
     public var verified: Bool
     /// nil when strict loading succeeded; otherwise the error.
     @NullEncodable public var verificationError: String?
+    /// What runs the linear layers here: `avx512-packed` (the engine's kernel, weights packed at
+    /// load) or `openblas`.
+    public var kernel: String
+    /// Compute threads per forward pass (``GEMM/threads``).
+    public var threads: Int
 
     enum CodingKeys: String, CodingKey {
-        case architecture, folder, parameters, dtypes, verified
+        case architecture, folder, parameters, dtypes, verified, kernel, threads
         case f32Bytes = "f32_bytes"
         case verificationError = "verification_error"
     }
@@ -48,6 +53,7 @@ public enum ModelInspector {
         return ModelReport(
             architecture: architecture, folder: folder, parameters: parameters, dtypes: dtypes,
             f32Bytes: parameters * 4,
-            verified: verification == nil, verificationError: verification)
+            verified: verification == nil, verificationError: verification,
+            kernel: GEMM.packedKernel ? "avx512-packed" : "openblas", threads: GEMM.threads)
     }
 }

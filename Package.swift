@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "guardrail-bench",
             dependencies: [
-                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer",
+                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

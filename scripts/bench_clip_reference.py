@@ -4,7 +4,9 @@ CLIPModel) and, when onnxruntime is installed, in onnxruntime on an ONNX export 
 
 Usage: bench_clip_reference.py MODEL_FOLDER REPEATS
 Prints one JSON object of seconds per item, keys like torch_image_b8_t2, onnxruntime_image_b1_t1,
-torch_text_b16_t2. Progress goes to stderr. Not run in CI.
+torch_text_b16_t2, and, for the engine's full-size agreement check, check_image_embeds and
+check_text_embeds: get_image_features of the benchmark's 2-image pixel pattern and
+get_text_features of its prompts 0 and 1, flattened. Progress goes to stderr. Not run in CI.
 """
 
 import json
@@ -27,6 +29,11 @@ def median_time(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def features(output):
+    """transformers 5 returns a model output whose pooler_output is the projected embedding; 4.x a tensor."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
 def main():
@@ -53,6 +60,10 @@ def main():
     except Exception as error:  # onnxruntime absent or export failed: report PyTorch only
         print(f"onnxruntime reference unavailable: {error}", file=sys.stderr)
         onnx_path = None
+    with torch.no_grad():
+        pattern = ((torch.arange(2 * 3 * 224 * 224) % 255).float() / 255 - 0.5).reshape(2, 3, 224, 224)
+        out["check_image_embeds"] = features(model.get_image_features(pixel_values=pattern)).flatten().tolist()
+        out["check_text_embeds"] = features(model.get_text_features(input_ids=ids[:2])).flatten().tolist()
     for threads in (1, 2):
         torch.set_num_threads(threads)
         with torch.no_grad():

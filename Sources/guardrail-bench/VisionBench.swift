@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 import Vision
 
 /// A full-size CLIP with random weights, written once to a temporary folder as F32 safetensors so
@@ -168,7 +169,23 @@ struct VisionBench: ParsableCommand {
         print(
             String(
                 format: "peak memory %.0f MB (weights %.0f MB as f32)", peakMemoryMB(), Double(151_277_313 * 4) / 1e6))
-        if !noReference { try compareWithReference(folder: folder, results: results) }
+        if !noReference { try compareWithReference(folder: folder, model: model, results: results) }
+    }
+
+    /// The engine's embeddings of the reference's check inputs against PyTorch's, at full size.
+    private func checkAgreement(model: CLIPModel, reference: [String: Any]) throws {
+        guard let images = reference["check_image_embeds"] as? [Double],
+            let texts = reference["check_text_embeds"] as? [Double]
+        else { return print("the reference gave no check embeddings") }
+        let pixels = Tensor(
+            shape: [2, 3, 224, 224], scalars: (0..<(2 * 3 * 224 * 224)).map { Float($0 % 255) / 255 - 0.5 })
+        let engineImages = try model.encodeImages(pixels, hiddenStates: false).imageEmbeds
+        let engineTexts = try model.encodeTexts([Self.prompt(0), Self.prompt(1)], hiddenStates: false).textEmbeds
+        for (label, engine, torch) in [("image_embeds", engineImages, images), ("text_embeds", engineTexts, texts)] {
+            guard let engine, engine.count == torch.count else { continue }
+            let comparison = TensorComparison(engine, Tensor(shape: engine.shape, scalars: torch.map { Float($0) }))
+            print("agreement with PyTorch at full size, \(label): \(comparison)")
+        }
     }
 
     /// A 20-token prompt padded to 77, different for each `i`.
@@ -190,7 +207,7 @@ struct VisionBench: ParsableCommand {
         return 2 * 49 * 3072 * 768 + 12 * perLayer + 2 * 768 * 512
     }
 
-    private func compareWithReference(folder: String, results: [String: Double]) throws {
+    private func compareWithReference(folder: String, model: CLIPModel, results: [String: Double]) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
             "../../scripts/bench_clip_reference.py"
         ).standardizedFileURL.path
@@ -207,11 +224,13 @@ struct VisionBench: ParsableCommand {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0,
-            let reference = try? JSONSerialization.jsonObject(with: data) as? [String: Double]
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else {
             print("reference run unavailable (needs torch and transformers in python3)")
             return
         }
+        let reference = json.compactMapValues { $0 as? Double }
+        try checkAgreement(model: model, reference: json)
         print("\nper item, engine vs reference (ratio > 1: engine faster)")
         for key in results.keys.sorted() {
             var line = String(format: "%-14@ engine %7.2f ms", key as NSString, results[key]! * 1000)

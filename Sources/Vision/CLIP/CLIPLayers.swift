@@ -1,3 +1,5 @@
+import Foundation
+
 /// A PyTorch `nn.Linear`: `weight` `[out, in]` (packed for the kernel at load), optional `bias` `[out]`.
 struct Linear {
     let weight: LinearWeight
@@ -41,37 +43,72 @@ struct LayerNorm {
     }
 }
 
-/// Scratch memory for one forward pass of an encoder over `rows = batch × tokens` rows, allocated
-/// once per call and reused by every layer.
+/// Scratch memory for forward passes of an encoder over up to `rows` rows (`batch × tokens`),
+/// reused by every layer. `hidden` also serves before the first layer (the vision tower's im2col
+/// patches), so it holds at least `minimumHidden` floats.
 final class Workspace {
+    let rows: Int
     let normed: UnsafeMutablePointer<Float>
     let query: UnsafeMutablePointer<Float>
     let key: UnsafeMutablePointer<Float>
     let value: UnsafeMutablePointer<Float>
     let context: UnsafeMutablePointer<Float>
     let hidden: UnsafeMutablePointer<Float>
+    let hiddenCapacity: Int
     private let base: UnsafeMutablePointer<Float>
 
-    init(rows: Int, width: Int, intermediate: Int) {
-        let sizes = [
-            rows * width, rows * width, rows * width, rows * width, rows * width, rows * max(intermediate, width),
-        ]
-        base = .allocate(capacity: sizes.reduce(0, +))
-        var offsets: [Int] = []
-        var offset = 0
-        for size in sizes {
-            offsets.append(offset)
-            offset += size
-        }
-        normed = base + offsets[0]
-        query = base + offsets[1]
-        key = base + offsets[2]
-        value = base + offsets[3]
-        context = base + offsets[4]
-        hidden = base + offsets[5]
+    init(rows: Int, width: Int, intermediate: Int, minimumHidden: Int = 0) {
+        self.rows = rows
+        hiddenCapacity = max(rows * max(intermediate, width), minimumHidden)
+        base = .allocate(capacity: 5 * rows * width + hiddenCapacity)
+        normed = base
+        query = base + rows * width
+        key = base + 2 * rows * width
+        value = base + 3 * rows * width
+        context = base + 4 * rows * width
+        hidden = base + 5 * rows * width
     }
 
     deinit { base.deallocate() }
+}
+
+/// The workspaces of one encoder, kept between forward passes so that steady-state passes touch
+/// no fresh pages (a batch-8 ViT-B pass needs about 17 MB; faulting it in anew cost a few percent).
+/// Thread-safe: a pass takes a free workspace with room enough, or makes one, and gives it back.
+final class WorkspaceCache: @unchecked Sendable {
+    private let width: Int
+    private let intermediate: Int
+    private let lock = NSLock()
+    private var free: [Workspace] = []
+    /// Workspaces kept when idle; more concurrent passes allocate their own.
+    private let keep = 2
+
+    init(width: Int, intermediate: Int) {
+        self.width = width
+        self.intermediate = intermediate
+    }
+
+    /// A free workspace with room for `rows` rows and `minimumHidden` floats of `hidden`, or a new
+    /// one; hand it back with ``give(_:)``.
+    func take(rows: Int, minimumHidden: Int = 0) -> Workspace {
+        let cached: Workspace? = lock.withLock {
+            guard let index = free.firstIndex(where: { $0.rows >= rows && $0.hiddenCapacity >= minimumHidden })
+            else { return nil }
+            return free.remove(at: index)
+        }
+        return cached ?? Workspace(rows: rows, width: width, intermediate: intermediate, minimumHidden: minimumHidden)
+    }
+
+    /// Returns a workspace for later passes; the smallest goes when more than `keep` are idle.
+    func give(_ workspace: Workspace) {
+        lock.withLock {
+            free.append(workspace)
+            if free.count > keep {
+                free.sort { $0.rows > $1.rows }
+                free.removeLast()
+            }
+        }
+    }
 }
 
 /// `self_attn` of a CLIP encoder layer: q/k/v/out projections, multi-head scaled dot product.

@@ -71,7 +71,8 @@ extension CLIPTextTransformer {
             }
             row += run.ids.count
         }
-        let ws = Workspace(rows: rows, width: d, intermediate: config.intermediateSize)
+        let ws = workspaces.take(rows: rows)
+        defer { workspaces.give(ws) }
         let keys = UnsafeMutablePointer<Float>.allocate(capacity: longest * d)
         let values = UnsafeMutablePointer<Float>.allocate(capacity: longest * d)
         defer {

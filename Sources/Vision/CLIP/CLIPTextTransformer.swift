@@ -6,6 +6,7 @@ public final class CLIPTextTransformer: @unchecked Sendable {
     let positionEmbedding: Tensor
     let layers: [CLIPEncoderLayer]
     let finalLayerNorm: LayerNorm
+    let workspaces: WorkspaceCache
 
     /// `prefix` is the tower's key prefix including its dot (`vision_model.`), or empty for
     /// checkpoints that store the tower at the top level.
@@ -22,6 +23,7 @@ public final class CLIPTextTransformer: @unchecked Sendable {
             eps: config.layerNormEps)
         finalLayerNorm = try LayerNorm(
             loading: store, prefix: "\(prefix)final_layer_norm", width: d, eps: config.layerNormEps)
+        workspaces = WorkspaceCache(width: d, intermediate: config.intermediateSize)
     }
 
     struct Output {
@@ -72,7 +74,8 @@ public final class CLIPTextTransformer: @unchecked Sendable {
                 for i in 0..<d { row[i] = token[i] + place[i] }
             }
         }
-        let ws = Workspace(rows: rows, width: d, intermediate: config.intermediateSize)
+        let ws = workspaces.take(rows: rows)
+        defer { workspaces.give(ws) }
         for layer in layers { layer(x, batch: batch, tokens: length, causal: true, workspace: ws) }
         finalLayerNorm(x, rows: rows, into: x)
         let pooled = Tensor(zeros: [batch, d])

@@ -18,6 +18,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
     let preLayrnorm: LayerNorm
     let layers: [CLIPEncoderLayer]
     let postLayernorm: LayerNorm
+    let workspaces: WorkspaceCache
 
     /// `prefix` is the tower's key prefix including its dot (`vision_model.`), or empty for
     /// checkpoints that store the tower at the top level.
@@ -40,6 +41,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
             eps: config.layerNormEps)
         postLayernorm = try LayerNorm(
             loading: store, prefix: "\(prefix)post_layernorm", width: d, eps: config.layerNormEps)
+        workspaces = WorkspaceCache(width: d, intermediate: config.intermediateSize)
     }
 
     /// Tokens per image: the class token and `G²` patches.
@@ -75,7 +77,8 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         let rows = batch * t
         let hidden = Tensor(zeros: [batch, t, d])
         let x = hidden.storage.pointer
-        let ws = Workspace(rows: rows, width: d, intermediate: c.intermediateSize)
+        let ws = workspaces.take(rows: rows, minimumHidden: batch * n * c.numChannels * c.patchSize * c.patchSize)
+        defer { workspaces.give(ws) }
         embed(pixels.pointer, batch: batch, into: x, workspace: ws)
         preLayrnorm(x, rows: rows, into: x)
         for layer in layers.dropLast() { layer(x, batch: batch, tokens: t, causal: false, workspace: ws) }
@@ -119,8 +122,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         let d = c.hiddenSize
         let size = c.imageSize
         let patchLength = 3 * p * p
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: batch * n * patchLength)
-        defer { columns.deallocate() }
+        let columns = ws.hidden
         // Row (b, gy, gx) holds the patch in the weight's (channel, y, x) order.
         for b in 0..<batch {
             for gy in 0..<g {

@@ -63,4 +63,19 @@ import Vision
             Self.expectClose(out.textEmbeds, golden["text_embeds"], "\(name) text_embeds")
         }
     }
+
+    /// Passes running at once (sharing the model's workspaces and the thread pool, which a second
+    /// caller finds busy and runs inline) give the goldens too.
+    @Test func concurrentPassesAgree() async throws {
+        let model = try CLIPModel(folder: Fixtures.path("models/clip-b16-tiny"))
+        let golden = try Self.goldens("clip-b16-tiny")
+        let pixels = try #require(golden["pixel_values"])
+        try await withThrowingTaskGroup(of: ImageEncoding.self) { group in
+            for _ in 0..<6 { group.addTask { try model.encodeImages(pixels, patches: .valuePath) } }
+            for try await encoding in group {
+                Self.expectClose(encoding.imageEmbeds, golden["image_embeds"], "concurrent image_embeds")
+                Self.expectClose(encoding.patchEmbeds, golden["patch_embeds_value"], "concurrent patch embeds")
+            }
+        }
+    }
 }

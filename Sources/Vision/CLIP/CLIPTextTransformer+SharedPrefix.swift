@@ -105,11 +105,11 @@ extension CLIPTextTransformer {
                         capacity: attentionScratch(queries: count, keys: total, headWidth: headWidth))
                     defer { scratch.deallocate() }
                     for h in part {
-                        let rows = offsets[r] * d + h * headWidth
+                        let start = offsets[r] * d + h * headWidth
                         attentionHead(
-                            queries: count, keys: total, headWidth: headWidth, query: ws.query + rows,
+                            queries: count, keys: total, headWidth: headWidth, query: ws.query + start,
                             key: keys + h * headWidth, value: values + h * headWidth, ld: d, causal: true,
-                            offset: prefix, into: ws.context + rows, scratch: scratch)
+                            offset: prefix, into: ws.context + start, scratch: scratch)
                     }
                 }
             }

@@ -77,7 +77,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         let rows = batch * t
         let hidden = Tensor(zeros: [batch, t, d])
         let x = hidden.storage.pointer
-        let ws = workspaces.take(rows: rows, minimumHidden: batch * n * c.numChannels * c.patchSize * c.patchSize)
+        let ws = workspaces.take(rows: rows, minimumHidden: batch * n * 3 * c.patchSize * c.patchSize)
         defer { workspaces.give(ws) }
         embed(pixels.pointer, batch: batch, into: x, workspace: ws)
         preLayrnorm(x, rows: rows, into: x)

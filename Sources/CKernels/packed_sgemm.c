@@ -1,8 +1,10 @@
 #include "CKernels.h"
 
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /* Register tile: MR rows of x broadcast against two 16-wide vectors of one panel, 24 accumulators
  * of the 32 zmm registers. x is read in place (its MR rows of a KC step, 36 KB, stay in L1/L2);
@@ -11,9 +13,13 @@
 enum { MR = 12, NR = GR_PANEL_WIDTH, KC = 768, MC = 96 };
 
 static int default_avx512(void) {
+#if defined(__x86_64__)
     __builtin_cpu_init();
     const char *choice = getenv("GUARDRAIL_KERNELS");
     return __builtin_cpu_supports("avx512f") && !(choice && strcmp(choice, "portable") == 0);
+#else
+    return 0;
+#endif
 }
 
 static _Atomic int avx512_state = -1;
@@ -44,6 +50,7 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
     }
 }
 
+#if defined(__x86_64__)
 #define AVX512 __attribute__((target("avx512f")))
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
@@ -116,6 +123,14 @@ AVX512 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, co
         }
     }
 }
+
+#else
+/* Other architectures never enable the AVX-512 path (default_avx512), so this is not reached. */
+void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
+                     float *c, long ldc, long panel_begin, long panel_end, int accumulate) {
+    abort();
+}
+#endif
 
 size_t gr_attention_scratch(long queries, long keys, long head_width) {
     return gr_packed_size(keys, head_width) + (size_t)queries * keys + gr_packed_size(head_width, keys);

@@ -1,8 +1,11 @@
 #include "CKernels.h"
 
-#include <immintrin.h>
 #include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
+#if defined(__x86_64__)
 #define AVX512 __attribute__((target("avx512f")))
 
 /* e^x for 16 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial
@@ -36,14 +39,19 @@ AVX512 static void quick_gelu_avx512(float *x, long count) {
     }
 }
 
+#endif
+
 void gr_quick_gelu(float *x, long count) {
+#if defined(__x86_64__)
     if (gr_avx512_enabled()) {
         quick_gelu_avx512(x, count);
         return;
     }
+#endif
     for (long i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
+#if defined(__x86_64__)
 AVX512 static void softmax_row_avx512(float *row, long visible, float scale) {
     __m512 top = _mm512_set1_ps(-INFINITY);
     for (long i = 0; i < visible; i += 16)
@@ -64,6 +72,8 @@ AVX512 static void softmax_row_avx512(float *row, long visible, float scale) {
     }
 }
 
+#endif
+
 static void softmax_row(float *row, long visible, float scale) {
     float maximum = -INFINITY, sum = 0;
     for (long i = 0; i < visible; i++) maximum = row[i] > maximum ? row[i] : maximum;
@@ -76,16 +86,19 @@ static void softmax_row(float *row, long visible, float scale) {
 }
 
 void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset) {
-    int vector = gr_avx512_enabled();
+    void (*softmax)(float *, long, float) = softmax_row;
+#if defined(__x86_64__)
+    if (gr_avx512_enabled()) softmax = softmax_row_avx512;
+#endif
     for (long r = 0; r < rows; r++) {
         float *row = x + r * width;
         long visible = causal && offset + r + 1 < width ? offset + r + 1 : width;
-        if (vector) softmax_row_avx512(row, visible, scale);
-        else softmax_row(row, visible, scale);
+        softmax(row, visible, scale);
         for (long i = visible; i < width; i++) row[i] = 0;
     }
 }
 
+#if defined(__x86_64__)
 AVX512 static void layer_norm_avx512(const float *x, long rows, long width, const float *weight, const float *bias,
                                      float eps, float *out) {
     for (long r = 0; r < rows; r++) {
@@ -110,12 +123,16 @@ AVX512 static void layer_norm_avx512(const float *x, long rows, long width, cons
     }
 }
 
+#endif
+
 void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
                    float *out) {
+#if defined(__x86_64__)
     if (gr_avx512_enabled()) {
         layer_norm_avx512(x, rows, width, weight, bias, eps, out);
         return;
     }
+#endif
     for (long r = 0; r < rows; r++) {
         const float *row = x + r * width;
         float *dst = out + r * width;

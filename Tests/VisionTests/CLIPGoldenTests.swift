@@ -64,6 +64,14 @@ import Vision
         }
     }
 
+    /// Weights left in the checkpoint's layout (what `model inspect` loads) give the same results.
+    @Test func unpackedWeightsAgree() throws {
+        let model = try CLIPModel(folder: Fixtures.path("models/clip-b32-tiny"), packWeights: false)
+        let golden = try Self.goldens("clip-b32-tiny")
+        let pixels = try #require(golden["pixel_values"])
+        Self.expectClose(try model.encodeImages(pixels).imageEmbeds, golden["image_embeds"], "unpacked image_embeds")
+    }
+
     /// Passes running at once (sharing the model's workspaces and the thread pool, which a second
     /// caller finds busy and runs inline) give the goldens too.
     @Test func concurrentPassesAgree() async throws {

@@ -10,7 +10,7 @@ struct Linear {
     init(loading store: WeightStore, prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true)
         throws(VisionError)
     {
-        weight = LinearWeight(try store.take("\(prefix).weight", shape: [outFeatures, inFeatures]))
+        weight = try store.linearWeight("\(prefix).weight", shape: [outFeatures, inFeatures])
         self.bias = bias ? try store.take("\(prefix).bias", shape: [outFeatures]) : nil
     }
 

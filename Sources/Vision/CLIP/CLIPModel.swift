@@ -38,12 +38,15 @@ public final class CLIPModel: @unchecked Sendable {
     let visualProjection: Linear?
     let textProjection: Linear?
 
-    /// Loads the model in `folder`, failing with every missing, unused or mis-shaped key.
-    public init(folder: String) throws(VisionError) {
+    /// Loads the model in `folder`, failing with every missing, unused or mis-shaped key. With
+    /// `packWeights` false the linear weights keep the checkpoint's layout (OpenBLAS products,
+    /// pages mapped in on demand) instead of a packed copy for the engine's kernel.
+    public init(folder: String, packWeights: Bool = GEMM.packedKernel) throws(VisionError) {
         self.folder = folder
         let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
         configuration = config
         let store = try WeightStore(folder: folder)
+        store.packsLinearWeights = packWeights
         let p = config.projectionDim
         if let v = config.visionConfig {
             let prefix = store.contains("embeddings.class_embedding") ? "" : "vision_model."

@@ -27,9 +27,8 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         let d = config.hiddenSize
         let p = config.patchSize
         classEmbedding = try store.take("\(prefix)embeddings.class_embedding", shape: [d])
-        patchEmbedding = LinearWeight(
-            try store.take("\(prefix)embeddings.patch_embedding.weight", shape: [d, config.numChannels, p, p])
-                .reshaped([d, config.numChannels * p * p]))
+        patchEmbedding = try store.linearWeight(
+            "\(prefix)embeddings.patch_embedding.weight", shape: [d, config.numChannels, p, p])
         positionEmbedding = try store.take(
             "\(prefix)embeddings.position_embedding.weight", shape: [config.gridSize * config.gridSize + 1, d])
         store.ignore("\(prefix)embeddings.position_ids")

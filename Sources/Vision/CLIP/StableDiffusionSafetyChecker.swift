@@ -26,13 +26,15 @@ public final class StableDiffusionSafetyChecker: @unchecked Sendable {
     public let preprocessor: ImagePreprocessor
 
     /// Loads the checker from a folder holding `config.json` and `model.safetensors` (the
-    /// `safety_checker/` folder of a Stable Diffusion pipeline), strictly.
-    public init(folder: String) throws(VisionError) {
+    /// `safety_checker/` folder of a Stable Diffusion pipeline), strictly; `packWeights` as in
+    /// ``CLIPModel/init(folder:packWeights:)``.
+    public init(folder: String, packWeights: Bool = GEMM.packedKernel) throws(VisionError) {
         let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
         guard let visionConfig = config.visionConfig else {
             throw VisionError.invalidConfiguration(path: folder + "/config.json", message: "no vision_config")
         }
         let store = try WeightStore(folder: folder)
+        store.packsLinearWeights = packWeights
         let p = config.projectionDim
         // The published checkpoint nests CLIPVisionModel's own "vision_model." prefix; transformers 5
         // writes it once.

@@ -27,7 +27,8 @@ public struct ModelReport: Sendable, Encodable {
 
 }
 
-/// Reads a model folder's inventory and runs strict loading on it.
+/// Reads a model folder's inventory and runs strict loading on it (without packing the weights:
+/// nothing is multiplied).
 public enum ModelInspector {
     public static func inspect(folder: String) throws(VisionError) -> ModelReport {
         let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
@@ -40,7 +41,9 @@ public enum ModelInspector {
         var verification: String?
         if store.contains("concept_embeds") {
             architecture = "StableDiffusionSafetyChecker"
-            do { _ = try StableDiffusionSafetyChecker(folder: folder) } catch { verification = "\(error)" }
+            do { _ = try StableDiffusionSafetyChecker(folder: folder, packWeights: false) } catch {
+                verification = "\(error)"
+            }
         } else {
             switch (config.modelType, store.contains("text_projection.weight")) {
             case ("clip", _): architecture = "CLIPModel"
@@ -48,7 +51,7 @@ public enum ModelInspector {
             case ("clip_text_model", true): architecture = "CLIPTextModelWithProjection"
             default: architecture = "CLIPTextModel"
             }
-            do { _ = try CLIPModel(folder: folder) } catch { verification = "\(error)" }
+            do { _ = try CLIPModel(folder: folder, packWeights: false) } catch { verification = "\(error)" }
         }
         return ModelReport(
             architecture: architecture, folder: folder, parameters: parameters, dtypes: dtypes,

@@ -10,6 +10,9 @@ final class WeightStore {
     private var taken: Set<String> = []
     private var missing: [String] = []
     private var misshaped: [String] = []
+    /// Whether ``linearWeight(_:shape:)`` packs weights for the engine's kernel (the default where
+    /// it runs) or keeps the checkpoint's layout.
+    var packsLinearWeights = GEMM.packedKernel
 
     /// Opens `model.safetensors`, or the shards listed by `model.safetensors.index.json`, in `folder`.
     init(folder: String, baseName: String = "model") throws(VisionError) {
@@ -79,6 +82,13 @@ final class WeightStore {
             return Tensor(zeros: shape)
         }
         return try file.tensor(key)
+    }
+
+    /// The weight of a linear layer (`shape` is `[out, in…]`, trailing dimensions flattened), in the
+    /// layout of the kernel that will multiply by it.
+    func linearWeight(_ key: String, shape: [Int]) throws(VisionError) -> LinearWeight {
+        let tensor = try take(key, shape: shape)
+        return LinearWeight(tensor.reshaped([shape[0], tensor.count / shape[0]]), packed: packsLinearWeights)
     }
 
     /// Marks keys the model does not use on purpose (`position_ids` buffers, for example).

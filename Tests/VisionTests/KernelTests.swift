@@ -184,6 +184,7 @@ struct MappedPackingTests {
         try CLIPGoldenTests().imageTower(name: "clip-b16-tiny")
         try CLIPGoldenTests().textTower(name: "sd-tiny")
         ActivationTests().matchesTheFormula(activation: .quickGELU)
+        ActivationTests().matchesTheFormula(activation: .gelu)
         RowKernelTests().softmax(rows: 77, width: 77, causal: true, offset: 0, scale: 0.125)
         RowKernelTests().layerNorm(width: 768)
     }

@@ -34,6 +34,9 @@ void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const flo
 /* x · sigmoid(1.702 x), in place. */
 void gr_quick_gelu(float *x, long count);
 
+/* GELU with erf, 0.5 x (1 + erf(x / √2)), in place. */
+void gr_gelu(float *x, long count);
+
 /* Softmax of scale · x over each row of rows × width (scale > 0), max-subtracted. With causal,
  * row i sees columns 0 ... offset + i only and the rest become 0. */
 void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset);

@@ -46,7 +46,7 @@ public enum Activation: String, Sendable, Codable {
         case .quickGELU:
             gr_quick_gelu(x, count)
         case .gelu:
-            for i in 0..<count { x[i] = 0.5 * x[i] * (1 + erff(x[i] * 0.707_106_77)) }
+            gr_gelu(x, count)
         case .geluTanh:
             for i in 0..<count {
                 let v = x[i]

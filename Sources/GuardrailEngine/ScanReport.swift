@@ -10,10 +10,13 @@ public struct EngineInfo: Sendable, Encodable {
     public var policySet: String
     public var policyVersion: String
     public var policySHA256: String
+    /// What computed the model's products: `avx512-packed` or `openblas` (their results differ in
+    /// the last float bits).
+    public var kernel: String = GEMM.packedKernel ? "avx512-packed" : "openblas"
     public var settings: EngineSettings
 
     enum CodingKeys: String, CodingKey {
-        case version, classifier, model, settings
+        case version, classifier, model, kernel, settings
         case modelSHA256 = "model_sha256"
         case policySet = "policy_set"
         case policyVersion = "policy_version"

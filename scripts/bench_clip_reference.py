@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference timings for `guardrail-bench vision`: the same checkpoint in PyTorch (transformers
-CLIPModel) and, when onnxruntime is installed, in onnxruntime on an ONNX export of the vision tower.
+CLIPModel) and, when onnxruntime is installed, in onnxruntime on ONNX exports of both towers.
 
 Usage: bench_clip_reference.py MODEL_FOLDER REPEATS
 Prints one JSON object of seconds per item (best of REPEATS), keys like torch_image_b8_t2, onnxruntime_image_b1_t1,
@@ -42,24 +42,30 @@ def main():
     out = {}
     ids = torch.tensor([[49406] + [(j * 37 + i * 101) % 49000 + 300 for j in range(20)] + [49407] * 56
                         for i in range(16)])
-    onnx_path = None
+    onnx_paths = None
     try:
         import onnxruntime as ort
 
-        class Vision(torch.nn.Module):
-            def __init__(self, m):
+        class Tower(torch.nn.Module):
+            """One tower's projected features, as get_image_features / get_text_features give them."""
+
+            def __init__(self, m, text):
                 super().__init__()
-                self.m = m
+                self.m, self.text = m, text
 
-            def forward(self, pixel_values):
-                return self.m.get_image_features(pixel_values=pixel_values).pooler_output
+            def forward(self, x):
+                return features(self.m.get_text_features(input_ids=x) if self.text
+                                else self.m.get_image_features(pixel_values=x))
 
-        onnx_path = os.path.join(tempfile.mkdtemp(), "vision.onnx")
-        torch.onnx.export(Vision(model), (torch.zeros(1, 3, 224, 224),), onnx_path, input_names=["pixel_values"],
-                          output_names=["image_embeds"], dynamic_axes={"pixel_values": {0: "batch"}}, dynamo=False)
+        folder_out = tempfile.mkdtemp()
+        onnx_paths = {"image": os.path.join(folder_out, "vision.onnx"), "text": os.path.join(folder_out, "text.onnx")}
+        torch.onnx.export(Tower(model, False), (torch.zeros(1, 3, 224, 224),), onnx_paths["image"],
+                          input_names=["x"], output_names=["embeds"], dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+        torch.onnx.export(Tower(model, True), (ids[:1],), onnx_paths["text"], input_names=["x"],
+                          output_names=["embeds"], dynamic_axes={"x": {0: "batch"}}, dynamo=False)
     except Exception as error:  # onnxruntime absent or export failed: report PyTorch only
         print(f"onnxruntime reference unavailable: {error}", file=sys.stderr)
-        onnx_path = None
+        onnx_paths = None
     with torch.no_grad():
         pattern = ((torch.arange(2 * 3 * 224 * 224) % 255).float() / 255 - 0.5).reshape(2, 3, 224, 224)
         out["check_image_embeds"] = features(model.get_image_features(pixel_values=pattern)).flatten().tolist()
@@ -75,15 +81,19 @@ def main():
             text = best_time(lambda: model.get_text_features(input_ids=ids), repeats) / 16
             out[f"torch_text_b16_t{threads}"] = text
             out[f"torch_text_embeds_b16_t{threads}"] = text
-        if onnx_path:
+        if onnx_paths:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-            session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(onnx_paths["image"], options, providers=["CPUExecutionProvider"])
             for batch in (1, 8):
                 pixels = (np.random.rand(batch, 3, 224, 224) - 0.5).astype(np.float32)
                 out[f"onnxruntime_image_b{batch}_t{threads}"] = best_time(
-                    lambda: session.run(None, {"pixel_values": pixels}), repeats) / batch
+                    lambda: session.run(None, {"x": pixels}), repeats) / batch
+            session = ort.InferenceSession(onnx_paths["text"], options, providers=["CPUExecutionProvider"])
+            text = best_time(lambda: session.run(None, {"x": ids.numpy()}), repeats) / 16
+            out[f"onnxruntime_text_b16_t{threads}"] = text
+            out[f"onnxruntime_text_embeds_b16_t{threads}"] = text
     print(json.dumps(out))
 
 

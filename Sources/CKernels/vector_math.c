@@ -1,6 +1,7 @@
 #include "CKernels.h"
 
 #include <math.h>
+#include <stddef.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -65,24 +66,29 @@ AVX512 static void gelu_avx512(float *x, long count) {
 
 #endif
 
-void gr_gelu(float *x, long count) {
 #if defined(__x86_64__)
-    if (gr_avx512_enabled()) {
-        gelu_avx512(x, count);
-        return;
-    }
+#define AVX512_ONLY(f) f
+#else
+#define AVX512_ONLY(f) NULL
 #endif
+
+/* Runs the AVX-512 version of an element-wise kernel where enabled, else the portable one. */
+static void elementwise(float *x, long count, void (*portable)(float *, long), void (*avx512)(float *, long)) {
+    (avx512 && gr_avx512_enabled() ? avx512 : portable)(x, count);
+}
+
+static void gelu_portable(float *x, long count) {
     for (long i = 0; i < count; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678f));
 }
 
-void gr_quick_gelu(float *x, long count) {
-#if defined(__x86_64__)
-    if (gr_avx512_enabled()) {
-        quick_gelu_avx512(x, count);
-        return;
-    }
-#endif
+static void quick_gelu_portable(float *x, long count) {
     for (long i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void gr_gelu(float *x, long count) { elementwise(x, count, gelu_portable, AVX512_ONLY(gelu_avx512)); }
+
+void gr_quick_gelu(float *x, long count) {
+    elementwise(x, count, quick_gelu_portable, AVX512_ONLY(quick_gelu_avx512));
 }
 
 #if defined(__x86_64__)

@@ -10,9 +10,9 @@ public struct EngineInfo: Sendable, Encodable {
     public var policySet: String
     public var policyVersion: String
     public var policySHA256: String
-    /// What computed the model's products: `avx512-packed` or `openblas` (their results differ in
-    /// the last float bits).
-    public var kernel: String = GEMM.packedKernel ? "avx512-packed" : "openblas"
+    /// What computed the model's products (``GEMM/kernelName``; the two paths differ in the last
+    /// float bits).
+    public var kernel: String = GEMM.kernelName
     public var settings: EngineSettings
 
     enum CodingKeys: String, CodingKey {

@@ -39,6 +39,9 @@ public enum GEMM {
     /// (which forces OpenBLAS and portable loops, for comparison).
     public static var packedKernel: Bool { gr_avx512_enabled() != 0 }
 
+    /// The name reports give the kernel path: `avx512-packed` or `openblas`.
+    public static var kernelName: String { packedKernel ? "avx512-packed" : "openblas" }
+
     /// Compute threads for one forward pass. The engine keeps one owner of parallelism: with the
     /// packed kernel its own workers split every step and OpenBLAS runs single-threaded; without
     /// it, this is OpenBLAS's thread count. Defaults to the number of cores.

@@ -4,14 +4,6 @@ import Foundation
 // Element-wise and row-wise kernels over raw buffers: free functions, no allocation, no closures
 // in the loops. Rows are contiguous; `rows × width` elements.
 
-/// `x[r, :] += bias` for every row.
-func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>) {
-    for r in 0..<rows {
-        let row = x + r * width
-        for i in 0..<width { row[i] += bias[i] }
-    }
-}
-
 /// `x += y`, element-wise over `count` elements.
 func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
     for i in 0..<count { x[i] += y[i] }

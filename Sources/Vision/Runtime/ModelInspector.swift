@@ -13,8 +13,7 @@ public struct ModelReport: Sendable, Encodable {
     public var verified: Bool
     /// nil when strict loading succeeded; otherwise the error.
     @NullEncodable public var verificationError: String?
-    /// What runs the linear layers here: `avx512-packed` (the engine's kernel, weights packed at
-    /// load) or `openblas`.
+    /// What runs the linear layers here (``GEMM/kernelName``).
     public var kernel: String
     /// Compute threads per forward pass (``GEMM/threads``).
     public var threads: Int
@@ -57,6 +56,6 @@ public enum ModelInspector {
             architecture: architecture, folder: folder, parameters: parameters, dtypes: dtypes,
             f32Bytes: parameters * 4,
             verified: verification == nil, verificationError: verification,
-            kernel: GEMM.packedKernel ? "avx512-packed" : "openblas", threads: GEMM.threads)
+            kernel: GEMM.kernelName, threads: GEMM.threads)
     }
 }

@@ -30,7 +30,6 @@ int gr_avx512_enabled(void) {
     return state;
 }
 
-void gr_set_avx512_enabled(int enabled) { avx512_state = enabled ? default_avx512() : 0; }
 
 size_t gr_packed_size(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 

@@ -173,19 +173,12 @@ struct MappedPackingTests {
     }
 }
 
-/// The same checks and the PyTorch goldens once more with the AVX-512 kernels switched off (BLAS
-/// linear layers, portable loops), so the path CPUs without AVX-512 take stays tested here.
-/// Serialized: it flips a process-wide switch (other suites stay correct either way).
-@Suite(.serialized) struct PortableKernelTests {
-    @Test func goldensAndKernels() throws {
-        GEMM.usePortableKernels(true)
-        defer { GEMM.usePortableKernels(false) }
+/// `.ci/run` runs the model tests a second time with `GUARDRAIL_KERNELS=portable` (BLAS linear
+/// layers, portable loops: the path CPUs without AVX-512 take); there the variable must take effect.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["GUARDRAIL_KERNELS"] == "portable"))
+struct PortableKernelTests {
+    @Test func environmentSwitchesTheKernelsOff() {
         #expect(!GEMM.packedKernel)
-        try CLIPGoldenTests().imageTower(name: "clip-b16-tiny")
-        try CLIPGoldenTests().textTower(name: "sd-tiny")
-        ActivationTests().matchesTheFormula(activation: .quickGELU)
-        ActivationTests().matchesTheFormula(activation: .gelu)
-        RowKernelTests().softmax(rows: 77, width: 77, causal: true, offset: 0, scale: 0.125)
-        RowKernelTests().layerNorm(width: 768)
+        #expect(GEMM.kernelName == "openblas")
     }
 }

@@ -13,9 +13,6 @@
  * GUARDRAIL_KERNELS is not "portable". Decided on first call. */
 int gr_avx512_enabled(void);
 
-/* Turns the AVX-512 kernels off (0) or back to the default (1), for tests comparing both paths. */
-void gr_set_avx512_enabled(int enabled);
-
 /* Floats needed to pack an [n, k] weight. */
 size_t gr_packed_size(long n, long k);
 

@@ -158,9 +158,7 @@ struct CLIPAttention {
         let width = qProj.outFeatures
         let headWidth = width / heads
         GEMM.parallel(batch * heads) { pairs in
-            let scratch = UnsafeMutablePointer<Float>.allocate(
-                capacity: attentionScratch(queries: queries, keys: keys, headWidth: headWidth))
-            defer { scratch.deallocate() }
+            let scratch = AttentionScratch(queries: queries, keys: keys, headWidth: headWidth)
             for pair in pairs {
                 let (b, column) = (pair / heads, pair % heads * headWidth)
                 let q = b * queryStride + column

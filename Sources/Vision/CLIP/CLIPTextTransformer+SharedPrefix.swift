@@ -101,9 +101,7 @@ extension CLIPTextTransformer {
                 (keys + prefix * d).update(from: ws.key + offsets[r] * d, count: count * d)
                 (values + prefix * d).update(from: ws.value + offsets[r] * d, count: count * d)
                 GEMM.parallel(heads) { part in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(
-                        capacity: attentionScratch(queries: count, keys: total, headWidth: headWidth))
-                    defer { scratch.deallocate() }
+                    let scratch = AttentionScratch(queries: count, keys: total, headWidth: headWidth)
                     for h in part {
                         let start = offsets[r] * d + h * headWidth
                         attentionHead(

@@ -54,13 +54,6 @@ public enum GEMM {
         }
     }
 
-    /// Switches the AVX-512 kernels off (`true`) or back to the default, for tests that compare
-    /// both paths. Weights packed earlier stay packed.
-    static func usePortableKernels(_ portable: Bool) {
-        gr_set_avx512_enabled(portable ? 0 : 1)
-        settings.applyToBLAS()
-    }
-
     /// Runs `body` with OpenBLAS on `threads` threads, then restores the engine's setting; for
     /// benchmarks measuring `cblas_sgemm` itself next to the engine's kernel.
     public static func withBLASThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {

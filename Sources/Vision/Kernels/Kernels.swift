@@ -57,30 +57,42 @@ func softmaxRows(
     gr_softmax_rows(x, rows, width, scale, causal ? 1 : 0, offset)
 }
 
-/// Scratch floats for one ``attentionHead(queries:keys:headWidth:query:key:value:ld:causal:offset:into:scratch:)``.
-func attentionScratch(queries: Int, keys: Int, headWidth: Int) -> Int {
-    GEMM.packedKernel ? gr_attention_scratch(queries, keys, headWidth) : queries * keys
+/// Scratch for ``attentionHead(queries:keys:headWidth:query:key:value:ld:causal:offset:into:scratch:)``,
+/// sized for the kernel path (``GEMM/packedKernel``) and owning its memory; the head runs on the
+/// path the scratch was sized for.
+final class AttentionScratch {
+    let packed: Bool
+    let pointer: UnsafeMutablePointer<Float>
+
+    init(queries: Int, keys: Int, headWidth: Int) {
+        packed = GEMM.packedKernel
+        pointer = .allocate(capacity: packed ? gr_attention_scratch(queries, keys, headWidth) : queries * keys)
+    }
+
+    deinit { pointer.deallocate() }
 }
 
 /// One head of scaled dot-product attention, `context = softmax(q kᵀ / √headWidth) v` (causal as
 /// in ``softmaxRows(_:rows:width:scale:causal:offset:)``): `q`, `context` have `queries` rows,
-/// `key`, `value` have `keys` rows, all `ld` apart. The packed kernel where enabled, else BLAS.
+/// `key`, `value` have `keys` rows, all `ld` apart. The packed kernel or BLAS, as `scratch` was made.
 func attentionHead(
     queries: Int, keys: Int, headWidth: Int, query: UnsafePointer<Float>, key: UnsafePointer<Float>,
     value: UnsafePointer<Float>, ld: Int, causal: Bool, offset: Int = 0, into context: UnsafeMutablePointer<Float>,
-    scratch: UnsafeMutablePointer<Float>
+    scratch: AttentionScratch
 ) {
     let scale = 1 / Float(headWidth).squareRoot()
-    if GEMM.packedKernel {
+    if scratch.packed {
         gr_attention(
-            queries, keys, headWidth, query, ld, key, value, ld, scale, causal ? 1 : 0, offset, context, ld, scratch)
+            queries, keys, headWidth, query, ld, key, value, ld, scale, causal ? 1 : 0, offset, context, ld,
+            scratch.pointer)
         return
     }
+    let scores = scratch.pointer
     GEMM.strided(
-        query, lda: ld, key, ldb: ld, into: scratch, ldc: keys, m: queries, n: keys, k: headWidth, transposeB: true)
-    softmaxRows(scratch, rows: queries, width: keys, scale: scale, causal: causal, offset: offset)
+        query, lda: ld, key, ldb: ld, into: scores, ldc: keys, m: queries, n: keys, k: headWidth, transposeB: true)
+    softmaxRows(scores, rows: queries, width: keys, scale: scale, causal: causal, offset: offset)
     GEMM.strided(
-        scratch, lda: keys, value, ldb: ld, into: context, ldc: ld, m: queries, n: headWidth, k: keys,
+        scores, lda: keys, value, ldb: ld, into: context, ldc: ld, m: queries, n: headWidth, k: keys,
         transposeB: false)
 }
 

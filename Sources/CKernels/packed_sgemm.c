@@ -34,16 +34,16 @@ int gr_avx512_enabled(void) {
 size_t gr_packed_size(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
 void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed) {
+    enum { STEP = 64 }; /* a 64 × 32 block of the panel (8 KB) is written while it sits in L1 */
     long panels = (n + NR - 1) / NR;
     for (long p = 0; p < panels; p++) {
         float *panel = packed + p * k * NR;
-        for (long j = 0; j < NR; j++) {
-            long row = p * NR + j;
-            if (row < n) {
-                const float *src = weight + row * ldw;
-                for (long kk = 0; kk < k; kk++) panel[kk * NR + j] = src[kk];
-            } else {
-                for (long kk = 0; kk < k; kk++) panel[kk * NR + j] = 0;
+        long rows = n - p * NR < NR ? n - p * NR : NR;
+        for (long k0 = 0; k0 < k; k0 += STEP) {
+            long k1 = k0 + STEP < k ? k0 + STEP : k;
+            for (long j = 0; j < NR; j++) {
+                const float *src = weight + (p * NR + j) * ldw;
+                for (long kk = k0; kk < k1; kk++) panel[kk * NR + j] = j < rows ? src[kk] : 0;
             }
         }
     }

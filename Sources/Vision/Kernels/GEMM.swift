@@ -109,34 +109,51 @@ public enum GEMM {
 }
 
 /// A linear layer's weight `[out, in]`, kept in the layout of the kernel that multiplies by it:
-/// panels packed once at load for the AVX-512 kernel, or the checkpoint's tensor for BLAS.
+/// panels packed for the AVX-512 kernel on first use, or the checkpoint's tensor for BLAS.
 ///
 /// Packing gives up zero-copy loading on purpose: OpenBLAS (under the Haswell kernel this
-/// workplace forces) reaches about half of an AVX-512 core's peak, the packed kernel 96-99 %, and
-/// packing ViT-B/32 costs 0.4 s once per process.
+/// workplace forces) reaches about half of an AVX-512 core's peak, the packed kernel 96-99 %.
+/// It happens on first use rather than at load, so a tower a run never calls (the text tower of a
+/// scan whose policies are cached) costs neither time nor memory.
 public final class LinearWeight: @unchecked Sendable {
     public let outFeatures: Int
     public let inFeatures: Int
-    private let tensor: Tensor?
-    private let packed: UnsafeMutablePointer<Float>?
+    private let packs: Bool
+    private let lock = NSLock()
+    /// The checkpoint's tensor until packed (then nil, its mapped pages released).
+    private var tensor: Tensor?
+    private var packed: UnsafeMutablePointer<Float>?
 
-    /// Packs `weight` when `packed` is true (the default where the CPU allows); the checkpoint's
-    /// pages are then released, so the model holds one copy.
+    /// With `packed` true (the default where the CPU allows) the weight is packed on first use
+    /// and the checkpoint's pages are then released, so the model holds one copy.
     public init(_ weight: Tensor, packed: Bool = GEMM.packedKernel) {
         precondition(weight.shape.count == 2, "a linear weight is [out, in]")
         outFeatures = weight.shape[0]
         inFeatures = weight.shape[1]
-        if packed {
-            let count = gr_packed_size(outFeatures, inFeatures)
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
-                .bindMemory(to: Float.self, capacity: count)
-            gr_pack_weight(weight.pointer, inFeatures, outFeatures, inFeatures, buffer)
-            weight.storage.dropMappedPages()
-            self.packed = buffer
-            tensor = nil
-        } else {
-            self.packed = nil
-            tensor = weight
+        packs = packed
+        tensor = weight
+    }
+
+    /// The weight as the kernel wants it, packing it the first time (concurrent callers wait).
+    private func layout() -> (tensor: Tensor?, packed: UnsafeMutablePointer<Float>?) {
+        lock.withLock {
+            if packs, packed == nil, let weight = tensor {
+                let count = gr_packed_size(outFeatures, inFeatures)
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+                    .bindMemory(to: Float.self, capacity: count)
+                // Panels are contiguous, so workers pack disjoint runs of them.
+                let (n, k, width) = (outFeatures, inFeatures, Int(GR_PANEL_WIDTH))
+                GEMM.parallel((n + width - 1) / width) { panels in
+                    let first = panels.lowerBound * width
+                    gr_pack_weight(
+                        weight.pointer + first * k, k, min(panels.upperBound * width, n) - first, k,
+                        buffer + panels.lowerBound * k * width)
+                }
+                weight.storage.dropMappedPages()
+                packed = buffer
+                tensor = nil
+            }
+            return (tensor, packed)
         }
     }
 
@@ -159,6 +176,7 @@ public final class LinearWeight: @unchecked Sendable {
         precondition(lda >= inFeatures && ldc >= outFeatures, "linear leading dimensions too small")
         precondition(!(accumulate && activation != nil), "an activation applies to a fresh product only")
         guard rows > 0 else { return }
+        let (tensor, packed) = layout()
         guard let packed else {
             GEMM.strided(
                 x, lda: lda, tensor!.pointer, ldb: inFeatures, into: out, ldc: ldc, m: rows, n: outFeatures,

@@ -8,6 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 let package = Package(
     name: "guardrail",
     products: [
+        .library(name: "GuardrailCore", targets: ["GuardrailCore"]),
         .library(name: "Media", targets: ["Media"]),
         .library(name: "Vision", targets: ["Vision"]),
         .library(name: "Policy", targets: ["Policy"]),
@@ -17,7 +18,8 @@ let package = Package(
         .executable(name: "guardrail-bench", targets: ["guardrail-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -46,28 +48,33 @@ let package = Package(
         ),
         .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         .target(
+            name: "GuardrailCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Media",
-            dependencies: ["CFFmpeg", "CImageCodecs", "CGuardrailShims"],
+            dependencies: ["GuardrailCore", "CFFmpeg", "CImageCodecs", "CGuardrailShims"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Vision",
-            dependencies: ["COpenBLAS", "CKernels", "CZlib", "Media"],
+            dependencies: ["GuardrailCore", "COpenBLAS", "CKernels", "CZlib"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Policy",
-            dependencies: ["Vision"],
+            dependencies: ["GuardrailCore"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Sanitizer",
-            dependencies: ["Vision"],
+            dependencies: ["GuardrailCore", "Vision", "COpenBLAS"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "GuardrailEngine",
-            dependencies: ["Media", "Vision", "Policy"],
+            dependencies: ["GuardrailCore", "Media", "Vision", "Policy"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -88,27 +95,32 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Media", "Vision"],
+            dependencies: ["GuardrailCore", "Media", "Vision"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CoreTests",
+            dependencies: ["GuardrailCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MediaTests",
-            dependencies: ["Media", "CGuardrailShims", "TestSupport"],
+            dependencies: ["GuardrailCore", "Media", "CGuardrailShims", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PolicyTests",
-            dependencies: ["Policy", "Vision", "GuardrailEngine", "TestSupport"],
+            dependencies: ["GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SanitizerTests",
-            dependencies: ["Sanitizer", "Vision", "TestSupport"],
+            dependencies: ["GuardrailCore", "Sanitizer", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "VisionTests",
-            dependencies: ["Vision", "TestSupport"],
+            dependencies: ["GuardrailCore", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

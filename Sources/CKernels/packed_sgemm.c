@@ -12,22 +12,25 @@
  * next panel. KC = 768 measured best on ViT-B shapes (2-15% above 256 and 384 on Zen 5). */
 enum { MR = 12, NR = GR_PANEL_WIDTH, KC = 768, MC = 96 };
 
-static int default_avx512(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    const char *choice = getenv("GUARDRAIL_KERNELS");
-    return __builtin_cpu_supports("avx512f") && !(choice && strcmp(choice, "portable") == 0);
-#else
-    return 0;
-#endif
-}
-
 static _Atomic int avx512_state = -1;
 
-int gr_avx512_enabled(void) {
+int gr_avx512_supported(void) {
     int state = avx512_state;
-    if (state < 0) avx512_state = state = default_avx512();
+    if (state < 0) {
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        state = __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+        state = 0;
+#endif
+        avx512_state = state;
+    }
     return state;
+}
+
+int gr_avx512_enabled(void) {
+    const char *choice = getenv("GUARDRAIL_KERNELS");
+    return gr_avx512_supported() && !(choice && strcmp(choice, "portable") == 0);
 }
 
 
@@ -142,7 +145,7 @@ void gr_attention(long queries, long keys, long head_width, const float *q, long
     float *packed_values = scores + queries * keys;
     gr_pack_weight(k, ldk, keys, head_width, packed_keys);
     gr_packed_sgemm(queries, keys, head_width, q, ldq, packed_keys, NULL, scores, keys, 0, (keys + NR - 1) / NR, 0);
-    gr_softmax_rows(scores, queries, keys, scale, causal, offset);
+    gr_softmax_rows(scores, queries, keys, scale, causal, offset, 1);
     /* v is [keys, head_width] = Wᵀ for W [head_width, keys]: a panel is 32 consecutive columns of
      * each row of v, zero-padded past head_width. */
     for (long p = 0; p < (head_width + NR - 1) / NR; p++) {

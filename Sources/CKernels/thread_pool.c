@@ -49,11 +49,29 @@ static void *worker(void *argument) {
     return NULL;
 }
 
+/* A forked child has none of the parent's pool threads: it starts with an empty pool (and fresh
+ * locks, which the fork may have copied while held) and starts its own threads on first use.
+ * Each process's pool is correct on its own; a forking parent keeps its threads. */
+static void reset_in_child(void) {
+    pthread_mutex_t fresh_mutex = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
+    callers = fresh_mutex;
+    sleep_lock = fresh_mutex;
+    wake = fresh_cond;
+    started = 0;
+    atomic_store(&pending, 0);
+}
+
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, reset_in_child); }
+
 void gr_parallel(long parts, void (*fn)(void *context, long part), void *context) {
     if (parts <= 1 || pthread_mutex_trylock(&callers) != 0) {
         for (long part = 0; part < parts; part++) fn(context, part);
         return;
     }
+    pthread_once(&fork_handler_once, install_fork_handler);
     long wanted = parts - 1 < MAX_WORKERS ? parts - 1 : MAX_WORKERS;
     while (started < wanted) {
         pthread_t thread;

@@ -72,9 +72,11 @@ AVX512 static void gelu_avx512(float *x, long count) {
 #define AVX512_ONLY(f) NULL
 #endif
 
-/* Runs the AVX-512 version of an element-wise kernel where enabled, else the portable one. */
-static void elementwise(float *x, long count, void (*portable)(float *, long), void (*avx512)(float *, long)) {
-    (avx512 && gr_avx512_enabled() ? avx512 : portable)(x, count);
+/* Runs the AVX-512 version of an element-wise kernel when asked for and the CPU has it, else the
+ * portable one. */
+static void elementwise(float *x, long count, int vectorised, void (*portable)(float *, long),
+                        void (*avx512)(float *, long)) {
+    (avx512 && vectorised && gr_avx512_supported() ? avx512 : portable)(x, count);
 }
 
 static void gelu_portable(float *x, long count) {
@@ -85,10 +87,12 @@ static void quick_gelu_portable(float *x, long count) {
     for (long i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-void gr_gelu(float *x, long count) { elementwise(x, count, gelu_portable, AVX512_ONLY(gelu_avx512)); }
+void gr_gelu(float *x, long count, int vectorised) {
+    elementwise(x, count, vectorised, gelu_portable, AVX512_ONLY(gelu_avx512));
+}
 
-void gr_quick_gelu(float *x, long count) {
-    elementwise(x, count, quick_gelu_portable, AVX512_ONLY(quick_gelu_avx512));
+void gr_quick_gelu(float *x, long count, int vectorised) {
+    elementwise(x, count, vectorised, quick_gelu_portable, AVX512_ONLY(quick_gelu_avx512));
 }
 
 #if defined(__x86_64__)
@@ -125,10 +129,10 @@ static void softmax_row(float *row, long visible, float scale) {
     for (long i = 0; i < visible; i++) row[i] *= inverse;
 }
 
-void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset) {
+void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset, int vectorised) {
     void (*softmax)(float *, long, float) = softmax_row;
 #if defined(__x86_64__)
-    if (gr_avx512_enabled()) softmax = softmax_row_avx512;
+    if (vectorised && gr_avx512_supported()) softmax = softmax_row_avx512;
 #endif
     for (long r = 0; r < rows; r++) {
         float *row = x + r * width;
@@ -166,9 +170,9 @@ AVX512 static void layer_norm_avx512(const float *x, long rows, long width, cons
 #endif
 
 void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
-                   float *out) {
+                   float *out, int vectorised) {
 #if defined(__x86_64__)
-    if (gr_avx512_enabled()) {
+    if (vectorised && gr_avx512_supported()) {
         layer_norm_avx512(x, rows, width, weight, bias, eps, out);
         return;
     }

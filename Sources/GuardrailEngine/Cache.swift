@@ -1,33 +1,28 @@
 import Foundation
+import GuardrailCore
 import Policy
 import Vision
 
-/// The on-disk cache for model hashes and encoded policies: `$GUARDRAIL_CACHE`, else
-/// `$XDG_CACHE_HOME/guardrail`, else `~/.cache/guardrail`. Every file is written to a temporary
-/// name and renamed, so concurrent writers and crashes never leave a half-written entry.
-public struct EngineCache: Sendable {
-    public let folder: String
+/// Encoded policies in the artifact cache, keyed by everything that changes their bits: the
+/// model's and tokenizer's content hashes, the policy file's hash, the kernel path and the engine
+/// version (part of every ``ArtifactKey``).
+struct PolicyEncodingCache {
+    let cache: ArtifactCache
+    let key: ArtifactKey
 
-    public init(folder: String) {
-        self.folder = folder
+    init(cache: ArtifactCache, model: ModelBundle, policies: PolicySet, compute: ComputeConfiguration) {
+        self.cache = cache
+        key = ArtifactKey(
+            kind: "policies",
+            parts: [
+                "model": model.sha256, "tokenizer": model.tokenizerSHA256 ?? "none", "policies": policies.sha256,
+                "kernel": compute.kernel.rawValue, "piece_budget": String(PolicyEncoder.pieceBudget),
+            ])
     }
 
-    /// The default cache folder for `environment`.
-    public static func defaultFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let folder = environment["GUARDRAIL_CACHE"], !folder.isEmpty { return folder }
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/guardrail" }
-        return (environment["HOME"] ?? NSHomeDirectory()) + "/.cache/guardrail"
-    }
-
-    /// SHA-256 of a model folder (``ModelHash``), remembered in this cache.
-    public func modelSHA256(folder model: String) throws -> String {
-        try ModelHash.sha256(folder: model, cacheFolder: folder + "/models")
-    }
-
-    /// The encoded policies for this model and policy file, if cached.
-    public func policies(key: String, set: PolicySet) -> EncodedPolicySet? {
-        let path = policyPath(key)
-        guard FileManager.default.fileExists(atPath: path), let tensors = try? SafeTensors.read(path: path),
+    /// The encoded policies, if cached and of the set's shape.
+    func load(_ set: PolicySet) -> EncodedPolicySet? {
+        guard let path = cache.lookup(key, extension: "safetensors"), let tensors = try? SafeTensors.read(path: path),
             let prototypes = tensors["prototypes"], prototypes.shape.count == 2,
             prototypes.shape[0] == set.policies.count
         else { return nil }
@@ -60,8 +55,8 @@ public struct EngineCache: Sendable {
         return encoded
     }
 
-    /// Stores encoded policies under `key`.
-    public func store(_ encoded: EncodedPolicySet, key: String) throws {
+    /// Stores encoded policies (the entry's metadata records its key).
+    func store(_ encoded: EncodedPolicySet) throws(CoreError) {
         let d = encoded.dimension
         var entries: [String: SafeTensorsWriter.Entry] = [:]
         func entry(_ rows: [[Float]]) -> SafeTensorsWriter.Entry {
@@ -75,10 +70,7 @@ public struct EngineCache: Sendable {
             let pieces = (encoded.blocked[p] + encoded.allowed[p]).map { Float($0.pieces) }
             entries["pieces.\(p)"] = .init(Tensor(shape: [pieces.count], scalars: pieces))
         }
-        try FileManager.default.createDirectory(atPath: folder + "/policies", withIntermediateDirectories: true)
-        try SafeTensorsWriter.write(entries, metadata: ["key": key], to: policyPath(key))
+        let bytes = SafeTensorsWriter.encode(entries, metadata: ["key": key.description])
+        try cache.store(key, extension: "safetensors", data: Data(bytes))
     }
-
-    private func policyPath(_ key: String) -> String { folder + "/policies/" + key + ".safetensors" }
-
 }

@@ -1,3 +1,4 @@
+import GuardrailCore
 import Media
 
 /// A sampled frame's place in the media: what the report lists under `frames_sampled`.
@@ -28,13 +29,13 @@ struct FrameWalk {
 /// size while converting (cheaper than converting full HD and resampling it afterwards); the
 /// model's own Pillow-exact resize then works from there. Still images keep their full resolution.
 func walkFrames(
-    path: String, sampling: SamplingOptions, limits: MediaLimits, batch: Int, shortestSide: Int,
+    _ source: MediaSource, sampling: SamplingOptions, batch: Int, shortestSide: Int,
     _ body: ([FrameInfo], [RGBImage]) throws -> Bool
 ) throws -> FrameWalk {
-    let info = try MediaProbe.probe(path: path, limits: limits)
+    let info = source.info
     var walk = FrameWalk(kind: info.kind, duration: info.durationSeconds)
     if info.kind == .image {
-        let image = try ImageDecoder(limits: limits).decode(path: path)
+        let image = try source.decodeImage()
         let frame = FrameInfo(index: 0, timestamp: 0, interval: [0, 0])
         walk.frames = [frame]
         _ = try body([frame], [image])
@@ -46,7 +47,7 @@ func walkFrames(
         options.outputSize = FrameSize(
             width: max(1, Int((Double(w) * scale).rounded())), height: max(1, Int((Double(h) * scale).rounded())))
     }
-    let sampler = try VideoSampler(path: path, options: options, limits: limits)
+    let sampler = try VideoSampler(source: source, options: options)
     var pendingInfo: [FrameInfo] = []
     var pendingImages: [RGBImage] = []
     func flush() throws -> Bool {

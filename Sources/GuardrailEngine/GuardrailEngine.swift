@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import GuardrailCore
 import Media
 import Policy
 import Vision
@@ -18,6 +19,8 @@ public struct ScanSettings: Sendable {
     public var batch = 8
     /// Thresholds by policy id or name, overriding calibrated ones.
     public var thresholdOverrides: [String: Float] = [:]
+    /// Threads and kernel path of the model's forward passes.
+    public var compute = ComputeConfiguration.default
 
     public init() {}
 }
@@ -34,51 +37,51 @@ public struct ScanTimings: Sendable {
     public var score = 0.0
 }
 
-/// The engine's version, reported with every result.
-public let engineVersion = "0.1.0"
-
 /// Policy-following moderation with a CLIP model (SafeWatch mechanisms A and B, spec §3, §5–§7):
 /// policies encoded once (and cached), frames sampled, encoded in batches, scored per policy,
 /// aggregated into verdicts with evidence.
-public final class GuardrailEngine: @unchecked Sendable {
-    public let modelFolder: String
+public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
+    public let bundle: ModelBundle
     public let model: CLIPModel
     public let preprocessor: ImagePreprocessor
     public let policySet: PolicySet
     public let encoded: EncodedPolicySet
-    public let modelSHA256: String
     /// θ per policy (override, else a calibration made for this model, else nil).
     public let thresholds: [Float?]
     public let settings: ScanSettings
     /// True when the policy embeddings came from the cache.
     public let policiesFromCache: Bool
 
-    /// Loads the model (folder or Hugging Face repo id) and the policies (file or folder), encoding
-    /// the policies unless the cache already holds them for this model, file and encoder.
-    public init(model reference: String, policies path: String, settings: ScanSettings, cache: EngineCache?) throws {
-        modelFolder = ModelLocator.modelFolder(try ModelLocator.resolve(reference))
-        model = try CLIPModel(folder: modelFolder)
+    /// The model folder the engine runs.
+    public var modelFolder: String { bundle.folder }
+    /// The model's content hash (``ModelBundle/sha256``), whether or not a cache is used.
+    public var modelSHA256: String { bundle.sha256 }
+
+    /// Loads a resolved model and a policy set, encoding the policies unless `cache` already holds
+    /// them for this model, tokenizer, policy file, kernel path and engine version.
+    public init(model bundle: ModelBundle, policies: PolicySet, settings: ScanSettings, cache: ArtifactCache?) throws {
+        self.bundle = bundle
+        model = try bundle.loadCLIP(compute: settings.compute)
         guard let vision = model.vision, model.text != nil else {
             throw VisionError.invalidInput(
-                "\(modelFolder): scanning needs a CLIP model with both towers and projections")
+                "\(bundle.folder): scanning needs a CLIP model with both towers and projections")
         }
-        preprocessor = try ImagePreprocessor(
-            contentsOf: modelFolder + "/preprocessor_config.json", imageSize: vision.config.imageSize)
-        policySet = try PolicySet.load(path)
+        preprocessor = try bundle.loadPreprocessor(imageSize: vision.config.imageSize)
+        policySet = policies
         self.settings = settings
-        modelSHA256 = try cache?.modelSHA256(folder: modelFolder) ?? "not computed (no cache)"
-        let key = SHA256.hex(Array("policy-encoding-v1|\(modelSHA256)|\(policySet.sha256)".utf8))
-        if let cached = cache?.policies(key: key, set: policySet) {
+        let policyCache = cache.map {
+            PolicyEncodingCache(cache: $0, model: bundle, policies: policies, compute: settings.compute)
+        }
+        if let cached = policyCache?.load(policies) {
             encoded = cached
             policiesFromCache = true
         } else {
-            let tokenizer = try CLIPTokenizer(folder: ModelLocator.tokenizerFolder(forModel: modelFolder))
-            encoded = try PolicyEncoder(model: model, tokenizer: tokenizer).encode(policySet)
+            encoded = try PolicyEncoder(model: model, tokenizer: try bundle.loadTokenizer()).encode(policies)
             policiesFromCache = false
-            try? cache?.store(encoded, key: key)
+            try? policyCache?.store(encoded)
         }
-        let sha = modelSHA256
-        thresholds = policySet.policies.map { policy in
+        let sha = bundle.sha256
+        thresholds = policies.policies.map { policy in
             if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
                 return value
             }
@@ -88,10 +91,32 @@ public final class GuardrailEngine: @unchecked Sendable {
         }
     }
 
-    /// Moderates one image or video; `timings`, when given, receives where the time went.
-    public func scan(
-        _ path: String, progress: (Int) -> Void = { _ in }, timings: ((ScanTimings) -> Void)? = nil
-    ) throws -> ScanReport {
+    /// Resolves the model (folder, pipeline folder or Hugging Face repo id) and loads the policies
+    /// (file or folder); errors say which of the two failed.
+    public convenience init(
+        model reference: String, policies path: String, settings: ScanSettings, cache: ArtifactCache?
+    )
+        throws(EngineError)
+    {
+        do {
+            let bundle = try ModelBundle(reference, hashCache: cache)
+            let policies = try PolicySet.load(path)
+            try self.init(model: bundle, policies: policies, settings: settings, cache: cache)
+        } catch {
+            throw EngineError(wrapping: error, file: reference)
+        }
+    }
+
+    /// Moderates one opened image or video; `progress` gets the frames done so far.
+    public func scan(_ source: MediaSource, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
+        try scan(source, progress: progress, timings: nil)
+    }
+
+    /// ``scan(_:progress:)``, telling `timings` where the time went.
+    public func scan(_ source: MediaSource, progress: (Int) -> Void, timings: ((ScanTimings) -> Void)?) throws
+        -> ScanReport
+    {
+        let path = source.path
         var spent = ScanTimings()
         var mark = DispatchTime.now().uptimeNanoseconds
         func lap() -> Double {
@@ -107,8 +132,7 @@ public final class GuardrailEngine: @unchecked Sendable {
             explainAll: settings.explainAll)
         var done = 0
         let walk = try walkFrames(
-            path: path, sampling: settings.sampling, limits: settings.limits, batch: settings.batch,
-            shortestSide: preprocessor.shortestEdge
+            source, sampling: settings.sampling, batch: settings.batch, shortestSide: preprocessor.shortestEdge
         ) { frames, images in
             spent.decode += lap()
             let (pixels, transforms) = preprocessor(images)
@@ -121,7 +145,7 @@ public final class GuardrailEngine: @unchecked Sendable {
             for (i, frame) in frames.enumerated() {
                 let features = FrameFeatures(
                     index: frame.index, timestamp: frame.timestamp, interval: frame.interval[0]...frame.interval[1],
-                    global: normalized(Array(globals[(i * d)..<((i + 1) * d)])),
+                    global: Vectors.normalized(Array(globals[(i * d)..<((i + 1) * d)])),
                     patches: Array(patches[(i * n * d)..<((i + 1) * n * d)]), grid: grid, patchSize: patchSize,
                     transform: transforms[i])
                 aggregator.add(features, scores: scoreFrame(features, policies: encoded, settings: settings.scoring))
@@ -145,6 +169,7 @@ public final class GuardrailEngine: @unchecked Sendable {
         EngineInfo(
             version: engineVersion, classifier: "clip-policy", model: modelFolder, modelSHA256: modelSHA256,
             policySet: policySet.name, policyVersion: policySet.version, policySHA256: policySet.sha256,
+            kernel: settings.compute.kernel.rawValue,
             settings: engineSettings(settings, variant: settings.variant.rawValue))
     }
 }

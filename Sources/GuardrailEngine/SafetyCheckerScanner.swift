@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Media
 import Policy
 import Vision
@@ -6,27 +7,36 @@ import Vision
 /// The second classifier path: diffusers' Stable Diffusion safety checker on every sampled frame,
 /// reported as a `Sexual` policy (UnsafeBench's "SD_Filter") so it can be compared with the
 /// policy engine on the same media.
-public final class SafetyCheckerScanner: @unchecked Sendable {
-    public let folder: String
+public final class SafetyCheckerScanner: MediaClassifier, @unchecked Sendable {
+    public let bundle: ModelBundle
     public let checker: StableDiffusionSafetyChecker
-    public let modelSHA256: String
     public let settings: ScanSettings
 
-    public init(model reference: String, settings: ScanSettings, cache: EngineCache?) throws {
-        folder = try ModelLocator.resolve(reference)
-        checker = try StableDiffusionSafetyChecker(folder: folder)
-        modelSHA256 = try cache?.modelSHA256(folder: folder) ?? "not computed (no cache)"
+    /// Loads the checker of a bundle resolved with ``ModelRole/safetyChecker``.
+    public init(model bundle: ModelBundle, settings: ScanSettings) throws {
+        self.bundle = bundle
+        checker = try bundle.loadSafetyChecker(compute: settings.compute)
         self.settings = settings
     }
 
-    public func scan(_ path: String, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
+    /// Resolves the checker (its folder, a Stable Diffusion pipeline folder, or a repo id) and loads it.
+    public convenience init(model reference: String, settings: ScanSettings, cache: ArtifactCache?) throws(EngineError)
+    {
+        do {
+            try self.init(model: ModelBundle(reference, role: .safetyChecker, hashCache: cache), settings: settings)
+        } catch {
+            throw EngineError(wrapping: error, file: reference)
+        }
+    }
+
+    public func scan(_ source: MediaSource, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
+        let path = source.path
         var flagged: [FrameInfo] = []
         var best: (score: Float, frame: FrameInfo, concepts: [Int])?
         var evidence: [EvidenceReport] = []
         var done = 0
         let walk = try walkFrames(
-            path: path, sampling: settings.sampling, limits: settings.limits, batch: settings.batch,
-            shortestSide: checker.preprocessor.shortestEdge
+            source, sampling: settings.sampling, batch: settings.batch, shortestSide: checker.preprocessor.shortestEdge
         ) { frames, images in
             let (pixels, _) = checker.preprocessor(images)
             for (frame, result) in zip(frames, try checker.check(pixels)) {
@@ -64,8 +74,9 @@ public final class SafetyCheckerScanner: @unchecked Sendable {
         return ScanReport(
             path: path,
             engine: EngineInfo(
-                version: engineVersion, classifier: "sd-safety-checker", model: folder, modelSHA256: modelSHA256,
-                policySet: "sd-safety-checker", policyVersion: "diffusers", policySHA256: "none",
+                version: engineVersion, classifier: "sd-safety-checker", model: bundle.folder,
+                modelSHA256: bundle.sha256, policySet: "sd-safety-checker", policyVersion: "diffusers",
+                policySHA256: "none", kernel: settings.compute.kernel.rawValue,
                 settings: engineSettings(settings, variant: "none", scoring: false)),
             media: MediaSection(
                 path: path, kind: walk.kind.rawValue, durationSeconds: walk.duration, framesSampled: walk.frames,

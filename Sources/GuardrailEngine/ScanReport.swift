@@ -1,5 +1,5 @@
+import GuardrailCore
 import Policy
-import Vision
 
 /// What produced a report: versions, hashes and every setting that changes a number (§6.8).
 public struct EngineInfo: Sendable, Encodable {
@@ -10,9 +10,9 @@ public struct EngineInfo: Sendable, Encodable {
     public var policySet: String
     public var policyVersion: String
     public var policySHA256: String
-    /// What computed the model's products (``GEMM/kernelName``; the two paths differ in the last
-    /// float bits).
-    public var kernel: String = GEMM.kernelName
+    /// What computed the model's products (``ComputeConfiguration/Kernel``; the two paths differ
+    /// in the last float bits).
+    public var kernel: String
     public var settings: EngineSettings
 
     enum CodingKeys: String, CodingKey {

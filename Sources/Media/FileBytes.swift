@@ -1,18 +1,11 @@
 import Glibc
 
-/// Reads a whole file after checking that it is a regular file within `maxBytes`.
-/// With `prefix`, reads at most that many bytes from the start (no size limit applies then).
-func readFileBytes(_ path: String, maxBytes: Int64, prefix: Int? = nil) throws(MediaError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw posixError(path, "open") }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw posixError(path, "fstat") }
-    try checkRegularFile(info, maxBytes: maxBytes, path: path, function: "fstat")
-    var bytes = [UInt8](repeating: 0, count: min(Int(info.st_size), prefix ?? .max))
+/// Reads exactly `count` bytes (fewer only at the end of the file) from `descriptor`'s position.
+func readBytes(_ descriptor: Int32, count: Int, path: String) throws(MediaError) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: count)
     var filled = 0
     while filled < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
+        let n = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
         if n < 0 && errno == EINTR { continue }
         guard n >= 0 else { throw posixError(path, "read") }
         if n == 0 { break }
@@ -22,18 +15,7 @@ func readFileBytes(_ path: String, maxBytes: Int64, prefix: Int? = nil) throws(M
     return bytes
 }
 
-/// Checks that `path` is a readable regular file within `maxBytes` without reading it.
-func checkFile(_ path: String, maxBytes: Int64) throws(MediaError) -> Int64 {
-    var info = stat()
-    guard stat(path, &info) == 0 else { throw posixError(path, "stat") }
-    try checkRegularFile(info, maxBytes: maxBytes, path: path, function: "stat")
-    guard info.st_size > 0 else {
-        throw MediaError(.truncated, path: path, function: "stat", message: "empty file")
-    }
-    return Int64(info.st_size)
-}
-
-private func checkRegularFile(_ info: stat, maxBytes: Int64, path: String, function: String) throws(MediaError) {
+func checkRegularFile(_ info: stat, maxBytes: Int64, path: String, function: String) throws(MediaError) {
     guard info.st_mode & S_IFMT == S_IFREG else {
         throw MediaError(.io, path: path, function: function, message: "not a regular file")
     }
@@ -44,7 +26,7 @@ private func checkRegularFile(_ info: stat, maxBytes: Int64, path: String, funct
     }
 }
 
-private func posixError(_ path: String, _ function: String) -> MediaError {
+func posixError(_ path: String, _ function: String) -> MediaError {
     let code = errno
     return MediaError(.io, path: path, function: function, code: code, message: String(cString: strerror(code)))
 }

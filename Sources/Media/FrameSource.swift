@@ -1,3 +1,5 @@
+import GuardrailCore
+
 /// A frame's place in its stream.
 struct FrameStamp {
     /// 0-based index among the frames the decoder produced.

@@ -1,6 +1,7 @@
 import CFFmpeg
 import CGuardrailShims
 import CImageCodecs
+import GuardrailCore
 
 /// Decodes a still image (or the first frame of an animation) to RGB the way the reference
 /// pipeline does: `ImageOps.exif_transpose(Image.open(p)).convert("RGB")` in Pillow.
@@ -18,39 +19,26 @@ public struct ImageDecoder: Sendable {
         self.limits = limits
     }
 
-    /// Decodes the image at `path`, orientation applied.
+    /// Decodes the image at `path`, orientation applied (``MediaSource/decodeImage()``).
     public func decode(path: String) throws(MediaError) -> RGBImage {
-        let bytes = try readFileBytes(path, maxBytes: limits.maxFileBytes)
-        guard !bytes.isEmpty else { throw MediaError(.truncated, path: path, function: "read", message: "empty file") }
-        return try withRawBytes(bytes) { (raw) throws(MediaError) -> RGBImage in
-            let format = SniffedFormat(raw)
+        try MediaSource(path: path, limits: limits).decodeImage()
+    }
+
+    /// Decodes a PNG (its default image), JPEG or WebP (its first frame) held in memory, orientation applied.
+    func decode(bytes: [UInt8], format: SniffedFormat, path: String) throws(MediaError) -> RGBImage {
+        try withRawBytes(bytes) { (raw) throws(MediaError) -> RGBImage in
             let image: RGBImage
             switch format {
             case .png: image = try decodePNG(raw, path: path)
             case .jpeg: image = try decodeJPEG(raw, path: path)
             case .webp: image = try decodeWebP(raw, path: path)
-            case .tiff, .other: image = try decodeWithFFmpeg(path: path)
+            case .tiff, .other: preconditionFailure("\(format) is decoded by FFmpeg")
             }
             return EXIFOrientation.read(from: raw, format: format).apply(to: image)
         }
     }
 
-    /// Dimensions and orientation of a PNG or JPEG file, from its header.
-    func header(path: String) throws(MediaError) -> ImageHeader {
-        let bytes = try readFileBytes(path, maxBytes: limits.maxFileBytes)
-        return try withRawBytes(bytes) { (raw) throws(MediaError) -> ImageHeader in
-            let format = SniffedFormat(raw)
-            let size: FrameSize
-            switch format {
-            case .png: size = try pngSize(raw, path: path)
-            case .jpeg: size = try jpegInfo(raw, path: path).size
-            default: throw MediaError(.unsupportedFormat, path: path, function: "header", message: "not PNG or JPEG")
-            }
-            return ImageHeader(size: size, orientation: EXIFOrientation.read(from: raw, format: format))
-        }
-    }
-
-    private func pngSize(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> FrameSize {
+    func pngSize(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> FrameSize {
         var message = [CChar](repeating: 0, count: Int(GR_MESSAGE_CAPACITY))
         var width: UInt32 = 0
         var height: UInt32 = 0
@@ -74,7 +62,7 @@ public struct ImageDecoder: Sendable {
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 
-    private func jpegInfo(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> (
+    func jpegInfo(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> (
         size: FrameSize, cmyk: Bool
     ) {
         var message = [CChar](repeating: 0, count: Int(GR_MESSAGE_CAPACITY))
@@ -145,16 +133,6 @@ public struct ImageDecoder: Sendable {
             throw MediaError(.corrupt, path: path, function: "WebPAnimDecoderGetNext", message: "no frame")
         }
         return frame.image
-    }
-
-    private func decodeWithFFmpeg(path: String) throws(MediaError) -> RGBImage {
-        let source = try FFmpegVideoSource(path: path, limits: limits, threads: 1, keyframesOnly: false)
-        guard try source.advance() != nil else {
-            throw MediaError(
-                .corrupt, path: path, function: "avcodec_receive_frame",
-                message: "no decodable frame (\(source.corruptPackets) corrupt packets)")
-        }
-        return try source.currentImage(outputSize: nil)
     }
 
     private func check(_ status: Int32, _ message: [CChar], path: String, function: String) throws(MediaError) {

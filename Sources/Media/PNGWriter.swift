@@ -1,5 +1,6 @@
 import CImageCodecs
 import Glibc
+import GuardrailCore
 
 extension RGBImage {
     /// Writes the image as an 8-bit RGB PNG. The file appears complete or not at all: it is

@@ -1,3 +1,5 @@
+import GuardrailCore
+
 /// Cut detection settings (SafeWatch §6.1, a model-free stand-in for TransNetV2).
 public struct ShotDetection: Sendable, Hashable {
     /// Frames per second scanned for cuts.
@@ -30,15 +32,15 @@ struct ShotDetector {
     /// Frames are reduced to this size before their histogram is taken.
     static let thumbnail = FrameSize(width: 64, height: 64)
 
-    func shots(path: String, limits: MediaLimits, end: Double?) throws(MediaError) -> [Shot] {
-        let opened = try MediaProbe.openFrameSource(path: path, limits: limits, threads: 2, keyframesOnly: false)
-        let source = opened.source
+    func shots(_ media: MediaSource, start: Double, end: Double?) throws(MediaError) -> [Shot] {
+        let source = try media.frameSource(threads: 2, keyframesOnly: false)
+        let path = media.path
         let step = 1 / detection.scanRate
-        var next = opened.start
+        var next = start
         var scanned: [Double] = []
         var cuts: [Double] = []
         var previous: [Float]?
-        var last = opened.start
+        var last = start
         while let stamp = try source.advance() {
             if let end, stamp.timestamp > end { break }
             last = stamp.timestamp

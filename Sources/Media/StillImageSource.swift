@@ -1,3 +1,5 @@
+import GuardrailCore
+
 /// A still PNG or JPEG as a one-frame stream, decoded by ``ImageDecoder`` so that sampling an
 /// image gives exactly the pixels (and the size checks) of decoding it.
 final class StillImageSource: FrameSource {
@@ -8,9 +10,9 @@ final class StillImageSource: FrameSource {
     var decodedFrames: Int { consumed ? 1 : 0 }
     var endTime: Double? { nil }
 
-    init(path: String, limits: MediaLimits) throws(MediaError) {
+    init(image: RGBImage, path: String) {
+        self.image = image
         self.path = path
-        image = try ImageDecoder(limits: limits).decode(path: path)
     }
 
     func advance() throws(MediaError) -> FrameStamp? {

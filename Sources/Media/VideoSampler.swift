@@ -1,3 +1,5 @@
+import GuardrailCore
+
 /// Which frames of a video the engine looks at.
 public enum SamplingStrategy: Sendable, Hashable {
     /// The first frame at or after each multiple of `seconds` from the stream start.
@@ -66,27 +68,32 @@ public final class VideoSampler {
     private var reportedEmpty = false
 
     /// Opens `path` for sampling. Throws for files without a decodable video stream.
-    public init(path: String, options: SamplingOptions = SamplingOptions(), limits: MediaLimits = .default)
+    public convenience init(path: String, options: SamplingOptions = SamplingOptions(), limits: MediaLimits = .default)
         throws(MediaError)
     {
+        try self.init(source: MediaSource(path: path, limits: limits), options: options)
+    }
+
+    /// Samples an opened source; the sampler takes it over (a source serves one pass at a time).
+    /// Counting keyframes and finding shots are passes of their own over the same opened input,
+    /// before the sampling pass. Throws for files without a decodable video stream.
+    public init(source media: MediaSource, options: SamplingOptions = SamplingOptions()) throws(MediaError) {
         self.options = options
-        let opened = try MediaProbe.openFrameSource(
-            path: path, limits: limits, threads: options.decoderThreads, keyframesOnly: options.strategy == .keyframes)
-        source = opened.source
-        info = opened.info
-        let start = opened.start
-        let end = source.endTime.map { min($0, start + (options.maxDuration ?? .infinity)) }
+        info = media.info
+        let start = media.startSeconds
+        let end = media.containerEnd.map { min($0, start + (options.maxDuration ?? .infinity)) }
         switch options.strategy {
         case .every(let seconds):
             targets = .every(TargetPlan.grid(start: start, end: end, step: seconds, maxFrames: options.maxFrames))
         case .keyframes:
-            let count = try opened.countKeyframes()
+            let count = try media.countKeyframes()
             targets = .keyframes(selected: count.map { TargetPlan.thinned(count: $0, maxFrames: options.maxFrames) })
         case .shots(let detection):
-            let shots = try ShotDetector(detection: detection).shots(path: path, limits: limits, end: end)
-            let kept = TargetPlan.thin(shots, maxFrames: options.maxFrames)
-            targets = .shots(kept[...])
+            let shots = try ShotDetector(detection: detection).shots(media, start: start, end: end)
+            targets = .shots(TargetPlan.thin(shots, maxFrames: options.maxFrames)[...])
         }
+        source = try media.frameSource(
+            threads: options.decoderThreads, keyframesOnly: options.strategy == .keyframes)
         self.end = end
         self.start = start
     }

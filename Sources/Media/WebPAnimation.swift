@@ -1,4 +1,5 @@
 import CImageCodecs
+import GuardrailCore
 
 /// Owns a libwebp `WebPAnimDecoder` over in-memory bytes; decodes still and animated WebP
 /// exactly as Pillow does (it uses the same decoder), compositing frames on the canvas.

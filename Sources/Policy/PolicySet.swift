@@ -1,5 +1,5 @@
 import Foundation
-import Vision
+import GuardrailCore
 
 /// A rule of a policy: one visual statement, encoded as its own chunk (SafeWatch §3.2).
 public struct PolicyRule: Sendable, Hashable, Codable {
@@ -62,7 +62,7 @@ public struct PolicySet: Sendable, Hashable {
     /// Parses policy JSON; `path` names the source in errors.
     public init(data: Data, path: String) throws(PolicyError) {
         self.path = path
-        sha256 = SHA256.hex([UInt8](data))
+        sha256 = ContentHash.hex([UInt8](data))
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: data)
@@ -78,11 +78,18 @@ public struct PolicySet: Sendable, Hashable {
         guard !list.isEmpty else { throw PolicyError(path: path, keyPath: "policies", reason: "no policies") }
         var policies: [Policy] = []
         var ids = Set<String>()
+        var names = Set<String>()
         for (index, item) in list.enumerated() {
             let node = try Node(item, path: path, keyPath: "policies[\(index)]")
             let id = try node.string("id")
             guard ids.insert(id).inserted else {
                 throw PolicyError(path: path, keyPath: "policies[\(index)].id", reason: "duplicate policy id \(id)")
+            }
+            // Reports key verdicts and scores by name (`categories`, `category_scores`).
+            let name = try node.string("name")
+            guard names.insert(name).inserted else {
+                throw PolicyError(
+                    path: path, keyPath: "policies[\(index)].name", reason: "duplicate policy name \(name)")
             }
             let blocked = try node.rules("blocked", policy: id)
             guard !blocked.isEmpty else {
@@ -106,7 +113,7 @@ public struct PolicySet: Sendable, Hashable {
             }
             policies.append(
                 Policy(
-                    id: id, name: try node.string("name"), coreValue: try node.optionalString("core_value"),
+                    id: id, name: name, coreValue: try node.optionalString("core_value"),
                     severity: try node.optionalString("severity"), blocked: blocked, allowed: allowed,
                     threshold: threshold))
         }
@@ -129,16 +136,21 @@ public struct PolicySet: Sendable, Hashable {
         merged.path = path
         merged.name = (path as NSString).lastPathComponent
         var ids = Set(merged.policies.map(\.id))
+        var names = Set(merged.policies.map(\.name))
         for set in sets.dropFirst() {
             for policy in set.policies {
                 guard ids.insert(policy.id).inserted else {
                     throw PolicyError(
                         path: set.path, keyPath: "policies", reason: "policy id \(policy.id) also in another file")
                 }
+                guard names.insert(policy.name).inserted else {
+                    throw PolicyError(
+                        path: set.path, keyPath: "policies", reason: "policy name \(policy.name) also in another file")
+                }
                 merged.policies.append(policy)
             }
         }
-        merged.sha256 = SHA256.hex(Array(sets.map(\.sha256).joined().utf8))
+        merged.sha256 = ContentHash.hex(Array(sets.map(\.sha256).joined().utf8))
         return merged
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Vision
+import GuardrailCore
 
 /// The constants of SafeWatch §5–§6, recorded in every report.
 public struct ScoringSettings: Sendable, Hashable, Codable {
@@ -102,17 +102,17 @@ public func scoreFrame(_ frame: FrameFeatures, policies: EncodedPolicySet, setti
             let weight = w / total
             for i in 0..<d { pooled[i] += weight * frame.patches[j * d + i] }
         }
-        pooled = normalized(pooled)
-        let local = dot(pooled, u)
-        let global = dot(frame.global, u)
+        pooled = Vectors.normalized(pooled)
+        let local = Vectors.dot(pooled, u)
+        let global = Vectors.dot(frame.global, u)
         var override: Int?
         let allowed = policies.allowed[p]
         if !allowed.isEmpty {
             let bestAllowed = allowed.indices.max {
-                dot(frame.global, allowed[$0].embedding) < dot(frame.global, allowed[$1].embedding)
+                Vectors.dot(frame.global, allowed[$0].embedding) < Vectors.dot(frame.global, allowed[$1].embedding)
             }!
-            let blockedMax = policies.blocked[p].map { dot(frame.global, $0.embedding) }.max() ?? -.infinity
-            if dot(frame.global, allowed[bestAllowed].embedding) > blockedMax + settings.delta {
+            let blockedMax = policies.blocked[p].map { Vectors.dot(frame.global, $0.embedding) }.max() ?? -.infinity
+            if Vectors.dot(frame.global, allowed[bestAllowed].embedding) > blockedMax + settings.delta {
                 override = bestAllowed
             }
         }

@@ -1,5 +1,5 @@
 import Foundation
-import Vision
+import GuardrailCore
 
 /// A rule as reported in evidence.
 public struct MatchedRule: Sendable, Hashable, Encodable {
@@ -243,7 +243,7 @@ public struct VideoAggregator {
 
     private func evidence(_ frame: FrameFeatures, _ score: FrameScore, policy p: Int) -> EvidenceReport {
         let rules = encoded.blocked[p]
-        let similarities = rules.map { dot(score.pooled, $0.embedding) }
+        let similarities = rules.map { Vectors.dot(score.pooled, $0.embedding) }
         let matched = topIndices(similarities, count: 1)[0]
         let regions = zip(score.selected, score.relevances).prefix(settings.evidenceRegions).map { token, relevance in
             let row = Double(token / frame.grid)

@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Vision
 
 /// A named list of toxic concept phrases whose pooled text embeddings span the subspace SAFREE
@@ -12,7 +13,7 @@ public struct ConceptSet: Sendable, Hashable {
     public init(name: String, concepts: [String]) {
         self.name = name
         self.concepts = concepts
-        sha256 = SHA256.hex(Array(concepts.joined(separator: "\n").utf8))
+        sha256 = ContentHash.hex(Array(concepts.joined(separator: "\n").utf8))
     }
 
     /// A shipped set by name (`nudity`, `violence`, `hate`, `self-harm`, `illegal-activity`,

@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Vision
 
 /// One prompt after SAFREE.
@@ -28,7 +29,7 @@ public final class PromptSanitizer: @unchecked Sendable {
     public let tokenizer: CLIPTokenizer
     public let concepts: ConceptSet
     public let settings: SAFREESettings
-    public let modelSHA256: String?
+    public let modelSHA256: String
     public let toxic: Subspace
     /// `E_neg`: the encoding of the concepts joined by ", " (the reference's negative prompt), `[77, D]`.
     public let negative: [[Float]]
@@ -37,30 +38,32 @@ public final class PromptSanitizer: @unchecked Sendable {
     /// The token id that hides a content token (CLIP's "!", as the reference writes a literal 0).
     public static let maskID = 0
 
-    /// Loads a text encoder (a folder, a Stable Diffusion pipeline folder, or a repo id in the local
-    /// Hugging Face cache) and builds the concept subspace, reusing `cacheFolder` when given.
-    public init(textEncoder reference: String, concepts: ConceptSet, settings: SAFREESettings, cacheFolder: String?)
-        throws
-    {
-        folder = ModelLocator.modelFolder(try ModelLocator.resolve(reference))
-        model = try CLIPModel(folder: folder)
+    /// Loads the text encoder of `bundle` (a folder, a Stable Diffusion pipeline folder, or a repo
+    /// id in the local Hugging Face cache) and builds the concept subspace, reusing `cache` when given.
+    public init(
+        bundle: ModelBundle, concepts: ConceptSet, settings: SAFREESettings, compute: ComputeConfiguration = .default,
+        cache: ArtifactCache?
+    ) throws {
+        folder = bundle.folder
+        model = try bundle.loadCLIP(compute: compute)
         guard let text = model.text else {
             throw VisionError.invalidInput("\(folder) has no text tower: SAFREE needs a CLIP text encoder")
         }
-        let folder = self.folder
-        let tokenizer = try CLIPTokenizer(folder: ModelLocator.tokenizerFolder(forModel: folder))
+        let tokenizer = try bundle.loadTokenizer()
         self.tokenizer = tokenizer
         self.concepts = concepts
         self.settings = settings
-        let modelSHA256 = try cacheFolder.map { try ModelHash.sha256(folder: folder, cacheFolder: $0 + "/models") }
-        self.modelSHA256 = modelSHA256
+        modelSHA256 = bundle.sha256
         let d = text.config.hiddenSize
-        let key = SHA256.hex(Array("safree-concepts-v1|\(modelSHA256 ?? folder)|\(concepts.sha256)".utf8))
-        let cachePath = cacheFolder.map { $0 + "/concepts/" + key + ".safetensors" }
+        let key = ArtifactKey(
+            kind: "concepts",
+            parts: [
+                "model": bundle.sha256, "tokenizer": bundle.tokenizerSHA256 ?? "none", "concepts": concepts.sha256,
+                "kernel": compute.kernel.rawValue,
+            ])
         var pooled: [[Float]]?
         var negativeRows: [[Float]]?
-        if let cachePath, FileManager.default.fileExists(atPath: cachePath),
-            let cached = try? SafeTensors.read(path: cachePath),
+        if let path = cache?.lookup(key, extension: "safetensors"), let cached = try? SafeTensors.read(path: path),
             let c = cached["concepts"], c.shape == [concepts.concepts.count, d], let n = cached["negative"],
             n.shape == [77, d]
         {
@@ -74,14 +77,12 @@ public final class PromptSanitizer: @unchecked Sendable {
             pooled = try model.encodeTexts(conceptIDs, hiddenStates: false).pooled.rows
             let negativeIDs = tokenizer.encodePadded(concepts.negativePrompt).ids
             negativeRows = try model.encodeTexts([negativeIDs]).lastHiddenState!.rows
-            if let cachePath {
-                try? SafeTensorsWriter.write(
-                    [
-                        "concepts": .init(
-                            Tensor(shape: [concepts.concepts.count, d], scalars: pooled!.flatMap { $0 })),
-                        "negative": .init(Tensor(shape: [77, d], scalars: negativeRows!.flatMap { $0 })),
-                    ], to: cachePath)
-            }
+            let bytes = SafeTensorsWriter.encode(
+                [
+                    "concepts": .init(Tensor(shape: [concepts.concepts.count, d], scalars: pooled!.flatMap { $0 })),
+                    "negative": .init(Tensor(shape: [77, d], scalars: negativeRows!.flatMap { $0 })),
+                ], metadata: ["key": key.description])
+            _ = try? cache?.store(key, extension: "safetensors", data: Data(bytes))
         }
         toxic = Subspace(spanning: pooled!.map { $0.map(Double.init) }, dimension: d)
         negative = negativeRows!
@@ -104,19 +105,7 @@ public final class PromptSanitizer: @unchecked Sendable {
             return SanitizedPrompt(
                 prompt: prompt, inputIDs: ids, tokens: content.map { tokenizer.token($0) ?? "?" }, truncated: truncated,
                 original: original, result: result,
-                cosine: cosine(original.flatMap { $0 }, result.sanitized.flatMap { $0 }))
+                cosine: Vectors.cosine(original.flatMap { $0 }, result.sanitized.flatMap { $0 }))
         }
     }
-}
-
-func cosine(_ a: [Float], _ b: [Float]) -> Double {
-    var dot = 0.0
-    var na = 0.0
-    var nb = 0.0
-    for i in a.indices {
-        dot += Double(a[i]) * Double(b[i])
-        na += Double(a[i]) * Double(a[i])
-        nb += Double(b[i]) * Double(b[i])
-    }
-    return na > 0 && nb > 0 ? dot / (na.squareRoot() * nb.squareRoot()) : 0
 }

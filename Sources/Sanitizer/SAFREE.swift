@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Vision
 
 /// SAFREE's settings (spec `safree.md` §5, §7, §10 defaults).
@@ -69,7 +70,7 @@ public func applySAFREE(
             sanitized: embeddings, triggerPositions: [], distances: [], thresholds: [], beta: 0, tPrime: -1,
             looUndefined: false, skipped: "empty_prompt")
     }
-    let distances = masked.map { norm(toxic.reject($0)) }
+    let distances = masked.map { Vectors.norm(toxic.reject($0)) }
     let total = distances.reduce(0, +)
     let thresholds = distances.map { (1 + settings.alpha) * (n > 1 ? (total - $0) / Double(n - 1) : .nan) }
     // "Kept" is the strict comparison, so NaN (one token) and equality count as triggers.
@@ -84,7 +85,7 @@ public func applySAFREE(
     let cosines = (0...(n + 1)).map { p -> Double in
         let e = embeddings[p].map(Double.init)
         let q = projected(embeddings[p])
-        let denominator = norm(e) * norm(q)
+        let denominator = Vectors.norm(e) * Vectors.norm(q)
         return denominator < 1e-8 ? 0 : zip(e, q).reduce(0) { $0 + $1.0 * $1.1 } / denominator
     }
     let beta = 1 - cosines.reduce(0, +) / Double(cosines.count)
@@ -92,5 +93,3 @@ public func applySAFREE(
         sanitized: sanitized, triggerPositions: replace, distances: distances, thresholds: thresholds, beta: beta,
         tPrime: settings.tPrime(beta: beta), looUndefined: n == 1, skipped: nil)
 }
-
-func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }

@@ -12,6 +12,9 @@ public enum VisionError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidConfiguration(path: String, message: String)
     /// No model was found at a path or for a Hugging Face repo id; lists where it looked.
     case modelNotFound(reference: String, searched: [String])
+    /// A model folder lacks a part a caller needs: `part` is `config`, `weights` or `tokenizer`,
+    /// `message` names the file and where it was looked for.
+    case incompleteModel(part: String, message: String)
     /// Input the model cannot take (wrong pixel tensor size, empty batch, …).
     case invalidInput(String)
 
@@ -31,6 +34,7 @@ public enum VisionError: Error, Hashable, Sendable, CustomStringConvertible {
         case .modelNotFound(let reference, let searched):
             return "model \(reference) not found; looked in: " + searched.joined(separator: ", ")
                 + ". Place a folder with config.json and model.safetensors there, or pass its path."
+        case .incompleteModel(let part, let message): return "\(part): \(message)"
         case .invalidInput(let message): return message
         }
     }

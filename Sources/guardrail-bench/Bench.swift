@@ -123,20 +123,21 @@ struct GEMMBench: ParsableCommand {
 
     func run() {
         for threads in [1, 2] {
-            GEMM.threads = threads
-            let rates = Self.rates(threads: threads)
+            let compute = ComputeConfiguration(threads: threads)
+            let rates = Self.rates(compute)
             print(
                 String(
                     format: "%d thread(s): cblas_sgemm %6.1f GFLOPS   engine kernel%@ %6.1f GFLOPS (%.2fx)", threads,
-                    rates.blas / 1e9, GEMM.packedKernel ? " (AVX-512, packed)" : " (BLAS)", rates.engine / 1e9,
+                    rates.blas / 1e9, compute.packed ? " (AVX-512, packed)" : " (BLAS)", rates.engine / 1e9,
                     rates.engine / rates.blas))
         }
     }
 
     /// GFLOPS over the linear-layer shapes of one batch-8 vision forward pass: `cblas_sgemm` with
-    /// OpenBLAS on `threads` threads, and the engine's linear kernel (packed where the CPU allows);
-    /// each the best of three trials.
-    static func rates(threads: Int) -> (blas: Double, engine: Double) {
+    /// OpenBLAS on `compute`'s thread count, and the engine's linear kernel on `compute`; each the
+    /// best of three trials.
+    static func rates(_ compute: ComputeConfiguration) -> (blas: Double, engine: Double) {
+        let threads = compute.threads
         let shapes = [(400, 768, 768), (400, 3072, 768), (400, 768, 3072)]
         let reps = 10
         var flops = 0.0
@@ -146,7 +147,7 @@ struct GEMMBench: ParsableCommand {
             let a = [Float](repeating: 0.5, count: m * k)
             let b = [Float](repeating: 0.25, count: n * k)
             var c = [Float](repeating: 0, count: m * n)
-            let weight = LinearWeight(Tensor(shape: [n, k], scalars: b))
+            let weight = LinearWeight(Tensor(shape: [n, k], scalars: b), compute: compute)
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
                     c.withUnsafeMutableBufferPointer { c in

@@ -40,12 +40,13 @@ struct SanitizeBench: ParsableCommand {
                 atPath: repository + "/fixtures/models/sd-tiny/tokenizer/" + file, toPath: folder + "/" + file)
         }
         let concepts = try ConceptSet.load("nudity", folder: repository + "/policies/concepts")
-        let sanitizer = try PromptSanitizer(
-            textEncoder: folder, concepts: concepts, settings: SAFREESettings(), cacheFolder: nil)
-        let n = sanitizer.tokenizer.encode(Self.prompt).count - 2
+        let bundle = try ModelBundle(folder)
         var report: [String: Double] = [:]
         for threads in [1, 2] {
-            GEMM.threads = threads
+            let compute = ComputeConfiguration(threads: threads)
+            let sanitizer = try PromptSanitizer(
+                bundle: bundle, concepts: concepts, settings: SAFREESettings(), compute: compute, cache: nil)
+            let n = sanitizer.tokenizer.encode(Self.prompt).count - 2
             _ = try sanitizer.sanitize([Self.prompt])
             var times: [Double] = []
             for _ in 0..<repeats { times.append(try time { _ = try sanitizer.sanitize([Self.prompt]) }) }
@@ -55,7 +56,7 @@ struct SanitizeBench: ParsableCommand {
             let shared =
                 Self.flops(queries: 77, keys: 77)
                 + (0..<n).reduce(0) { $0 + Self.flops(queries: n + 1 - $1, keys: n + 2) }
-            let rate = GEMMBench.rates(threads: threads).engine
+            let rate = GEMMBench.rates(compute).engine
             report["t\(threads)"] = median
             print(
                 String(

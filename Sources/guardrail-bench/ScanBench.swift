@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuardrailCore
 import GuardrailEngine
 import Media
 import Vision
@@ -40,7 +41,7 @@ struct ScanBench: ParsableCommand {
         let video = clip ?? folder + "/clip.mp4"
         if clip == nil { try generateClip(video, seconds: seconds) }
         let policies = repository + "/policies/unsafebench.json"
-        let cache = EngineCache(folder: folder + "/cache")
+        let cache = ArtifactCache(folder: folder + "/cache")
         var setup = ScanSettings()
         let start = Date()
         _ = try GuardrailEngine(model: model, policies: policies, settings: setup, cache: cache)
@@ -57,7 +58,7 @@ struct ScanBench: ParsableCommand {
             let engine = try GuardrailEngine(model: model, policies: policies, settings: setup, cache: cache)
             var timings = ScanTimings()
             let t0 = Date()
-            let report = try engine.scan(video, timings: { timings = $0 })
+            let report = try engine.scan(MediaSource(path: video), progress: { _ in }, timings: { timings = $0 })
             let wall = Date().timeIntervalSince(t0)
             let frames = report.media.framesSampled.count
             print(

@@ -132,12 +132,12 @@ struct VisionBench: ParsableCommand {
             print("writing a random ViT-B/32 CLIP to \(folder) …")
             try RandomCLIP.write(to: folder)
         }
-        let model = try CLIPModel(folder: folder)
         let imageFLOPs = Self.visionFLOPs()
         var results: [String: Double] = [:]
         for threads in threads {
-            GEMM.threads = threads
-            let rates = GEMMBench.rates(threads: threads)
+            let compute = ComputeConfiguration(threads: threads)
+            let model = try CLIPModel(folder: folder, compute: compute)
+            let rates = GEMMBench.rates(compute)
             print(
                 String(
                     format: "threads %d  linear-layer GEMM: cblas_sgemm %.0f GFLOPS, engine kernel %.0f GFLOPS",
@@ -172,7 +172,7 @@ struct VisionBench: ParsableCommand {
         print(
             String(
                 format: "peak memory %.0f MB (weights %.0f MB as f32)", peakMemoryMB(), Double(151_277_313 * 4) / 1e6))
-        if !noReference { try compareWithReference(folder: folder, model: model, results: results) }
+        if !noReference { try compareWithReference(folder: folder, model: CLIPModel(folder: folder), results: results) }
     }
 
     /// The engine's embeddings of the reference's check inputs against PyTorch's, at full size.

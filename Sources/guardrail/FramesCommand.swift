@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuardrailEngine
 import Media
 
 struct FramesCommand: ParsableCommand {
@@ -114,7 +115,7 @@ struct FramesCommand: ParsableCommand {
                 frames.append(report)
             }
             if json {
-                Output.jsonLine(
+                try Output.jsonLine(
                     Report(
                         path: file, media: sampler.info, sampling: description, maxFrames: max,
                         frames: frames, corruptFrames: sampler.corruptFrames))
@@ -122,7 +123,7 @@ struct FramesCommand: ParsableCommand {
                 Output.error("\(file): skipped \(sampler.corruptFrames) corrupt packets or frames")
             }
         } catch let error as MediaError {
-            if json { Output.jsonLine(ErrorReport(error)) } else { Output.error(error.description) }
+            if json { try Output.jsonLine(ErrorReport(error)) } else { Output.error(error.description) }
             throw ExitCode(1)
         }
     }

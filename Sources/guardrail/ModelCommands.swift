@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Media
+import GuardrailCore
+import GuardrailEngine
 import Vision
 
 /// Where to find a model, shared by the model commands.
@@ -18,12 +19,29 @@ struct ModelOptions: ParsableArguments {
     )
     var threads: Int?
 
-    func folder() throws -> String {
-        if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be positive") }
-            GEMM.threads = threads
+    func validate() throws {
+        guard (threads ?? 1) > 0 else { throw ValidationError("--threads must be positive") }
+    }
+
+    var compute: ComputeConfiguration { ComputeConfiguration(threads: threads) }
+
+    /// The model, resolved; a failure is printed and exits with status 2.
+    func bundle(role: ModelRole = .clip) throws -> ModelBundle {
+        try loadOrExit(model) {
+            try ModelBundle(model, role: role, hashCache: ArtifactCache(folder: ArtifactCache.defaultFolder()))
         }
-        return ModelLocator.modelFolder(try ModelLocator.resolve(model))
+    }
+}
+
+/// Runs `body`; an error (a model or policy that does not load) is printed and exits with status 2.
+func loadOrExit<T>(_ file: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        Output.error(EngineError(wrapping: error, file: file).description)
+        throw ExitCode(2)
     }
 }
 
@@ -76,96 +94,37 @@ struct EmbedCommand: ParsableCommand {
         }
     }
 
-    struct ImageLine: Encodable {
-        var path: String
-        var imageEmbeds: [Float]?
-        var patchEmbeds: [[Float]]?
-
-        enum CodingKeys: String, CodingKey {
-            case path
-            case imageEmbeds = "image_embeds"
-            case patchEmbeds = "patch_embeds"
-        }
-    }
-
-    struct TextLine: Encodable {
-        var text: String
-        var inputIds: [Int]
-        var truncated: Bool
-        var textEmbeds: [Float]?
-        var pooled: [Float]
-        var lastHiddenState: [[Float]]?
-
-        enum CodingKeys: String, CodingKey {
-            case text, truncated, pooled
-            case inputIds = "input_ids"
-            case textEmbeds = "text_embeds"
-            case lastHiddenState = "last_hidden_state"
-        }
-    }
-
     func run() throws {
-        let folder = try modelOptions.folder()
-        let model = try CLIPModel(folder: folder)
-        var failed = false
-        if !images.isEmpty {
-            failed = try embedImages(model, folder: folder)
-        }
+        let bundle = try modelOptions.bundle()
         var texts = text
         if let textFile {
-            texts += try String(contentsOfFile: textFile, encoding: .utf8).split(separator: "\n").map(String.init)
+            texts += try loadOrExit(textFile) {
+                try String(contentsOfFile: textFile, encoding: .utf8).split(separator: "\n").map(String.init)
+            }
+        }
+        let embedder = try loadOrExit(modelOptions.model) { try Embedder(model: bundle, compute: modelOptions.compute) }
+        var failed = false
+        if !images.isEmpty {
+            let variant = patches ? PatchEmbeddingVariant(rawValue: patchVariant) : nil
+            try loadOrExit(modelOptions.model) {
+                try embedder.embedImages(images, batch: batch, patches: variant) { result in
+                    switch result {
+                    case .success(let line): try Output.jsonLine(line)
+                    case .failure(let error):
+                        failed = true
+                        try Output.jsonLine(ErrorReport(error))
+                    }
+                }
+            }
         }
         if !texts.isEmpty {
-            let tokenizer = try CLIPTokenizer(folder: ModelLocator.tokenizerFolder(forModel: folder))
-            for start in stride(from: 0, to: texts.count, by: batch) {
-                let chunk = Array(texts[start..<min(start + batch, texts.count)])
-                let encoded = chunk.map(tokenizer.encodePadded)
-                let out = try model.encodeTexts(encoded.map(\.ids), hiddenStates: hidden)
-                let (embeds, pooled, states) = (out.textEmbeds?.rows, out.pooled.rows, out.lastHiddenState?.rows)
-                let length = out.lastHiddenState?.shape[1] ?? 0
-                for (i, line) in chunk.enumerated() {
-                    Output.jsonLine(
-                        TextLine(
-                            text: line, inputIds: encoded[i].ids, truncated: encoded[i].truncated,
-                            textEmbeds: embeds?[i], pooled: pooled[i],
-                            lastHiddenState: states.map { Array($0[(i * length)..<((i + 1) * length)]) }))
-                }
+            for line in try loadOrExit(
+                modelOptions.model, { try embedder.embedTexts(texts, batch: batch, hiddenStates: hidden) })
+            {
+                try Output.jsonLine(line)
             }
         }
         if failed { throw ExitCode(1) }
-    }
-
-    /// Returns true when some image could not be read.
-    private func embedImages(_ model: CLIPModel, folder: String) throws -> Bool {
-        guard let vision = model.vision else { throw ValidationError("\(folder) has no vision tower") }
-        let preprocessor = try ImagePreprocessor(
-            contentsOf: folder + "/preprocessor_config.json", imageSize: vision.config.imageSize)
-        let variant = patches ? PatchEmbeddingVariant(rawValue: patchVariant) : nil
-        var failed = false
-        for start in stride(from: 0, to: images.count, by: batch) {
-            var decoded: [(String, RGBImage)] = []
-            for path in images[start..<min(start + batch, images.count)] {
-                do {
-                    decoded.append((path, try ImageDecoder().decode(path: path)))
-                } catch {
-                    failed = true
-                    Output.jsonLine(ErrorReport(error))
-                }
-            }
-            guard !decoded.isEmpty else { continue }
-            let (pixels, _) = preprocessor(decoded.map(\.1))
-            let out = try model.encodeImages(pixels, patches: variant, hiddenStates: false)
-            let embeds = out.imageEmbeds?.rows
-            let patchRows = out.patchEmbeds?.rows
-            let n = out.patchEmbeds?.shape[1] ?? 0
-            for (i, (path, _)) in decoded.enumerated() {
-                Output.jsonLine(
-                    ImageLine(
-                        path: path, imageEmbeds: embeds?[i],
-                        patchEmbeds: patchRows.map { Array($0[(i * n)..<((i + 1) * n)]) }))
-            }
-        }
-        return failed
     }
 }
 
@@ -198,12 +157,11 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let folder = ModelLocator.modelFolder(try ModelLocator.resolve(model))
-        let tokenizer = try CLIPTokenizer(folder: ModelLocator.tokenizerFolder(forModel: folder))
+        let tokenizer = try loadOrExit(model) { try ModelBundle(model).loadTokenizer() }
         for text in texts {
             let full = tokenizer.encode(text)
             let ids = pad ? tokenizer.encodePadded(text).ids : full
-            Output.jsonLine(Line(text: text, inputIds: ids, truncated: full.count > tokenizer.contextLength))
+            try Output.jsonLine(Line(text: text, inputIds: ids, truncated: full.count > tokenizer.contextLength))
         }
     }
 }
@@ -222,9 +180,11 @@ struct ModelCommand: ParsableCommand {
         var model: String
 
         func run() throws {
-            let folder = ModelLocator.modelFolder(try ModelLocator.resolve(model))
-            let report = try ModelInspector.inspect(folder: folder)
-            Output.jsonLine(report)
+            let report = try loadOrExit(model) {
+                try ModelInspector.inspect(
+                    ModelBundle(model, hashCache: ArtifactCache(folder: ArtifactCache.defaultFolder())))
+            }
+            try Output.jsonLine(report)
             if report.verificationError != nil { throw ExitCode(1) }
         }
     }

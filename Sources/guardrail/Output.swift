@@ -1,49 +1,42 @@
 import ArgumentParser
 import Foundation
+import GuardrailCore
 import Media
 
-/// JSON lines on standard output: one object per line, keys sorted, so scripts can rely on it.
+/// JSON on standard output, keys sorted (``JSONText``), so scripts can rely on it. A value that
+/// cannot be encoded is an error (exit status 2), never an empty object.
 enum Output {
-    static func jsonLine<T: Encodable>(_ value: T) {
-        FileHandle.standardOutput.write(Data((jsonString(value) + "\n").utf8))
+    /// One object per line.
+    static func jsonLine<T: Encodable>(_ value: T) throws {
+        write(try json(value) + "\n")
     }
 
-    /// `value` as compact JSON with sorted keys.
-    static func jsonString<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    /// One pretty-printed document.
+    static func jsonDocument<T: Encodable>(_ value: T) throws {
+        do {
+            write(try JSONText.pretty(value) + "\n")
+        } catch {
+            Output.error("cannot encode the result as JSON: \(error)")
+            throw ExitCode(2)
+        }
     }
 
-    /// One pretty-printed JSON document, keys sorted.
-    static func jsonDocument<T: Encodable>(_ value: T) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    /// `value` as compact JSON; an encoding failure becomes a message on stderr and exit status 2.
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        do {
+            return try JSONText.compact(value)
+        } catch {
+            Output.error("cannot encode the result as JSON: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("guardrail: \(message)\n".utf8))
-    }
-}
-
-/// The JSON shape of a failure: `{"path": …, "error": {"kind": …, "function": …, "message": …}}`.
-struct ErrorReport: Encodable {
-    struct Detail: Encodable {
-        var kind: String
-        var function: String
-        var code: Int32
-        var message: String
-    }
-
-    var path: String
-    var error: Detail
-
-    init(_ error: MediaError) {
-        path = error.path
-        self.error = Detail(
-            kind: error.kind.rawValue, function: error.function, code: error.code, message: error.message)
     }
 }
 

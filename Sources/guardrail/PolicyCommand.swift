@@ -50,10 +50,12 @@ struct PolicyCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             // Without a tokenizer the rules are still validated and listed, only the chunking is missing.
-            let tokenizer = try? CLIPTokenizer(
-                folder: ModelLocator.tokenizerFolder(
-                    forModel: ModelLocator.modelFolder(try ModelLocator.resolve(model))))
-            if tokenizer == nil { Output.error("no tokenizer for \(model): token counts and pieces are not shown") }
+            var tokenizer: CLIPTokenizer?
+            do {
+                tokenizer = try ModelBundle(model).loadTokenizer()
+            } catch {
+                Output.error("no tokenizer for \(model) (\(error)): token counts and pieces are not shown")
+            }
             let lines = set.policies.map { policy in
                 PolicyLine(
                     id: policy.id, name: policy.name, threshold: policy.threshold?.value,
@@ -66,7 +68,7 @@ struct PolicyCommand: ParsableCommand {
                     })
             }
             if json {
-                Output.jsonLine(lines)
+                try Output.jsonLine(lines)
                 return
             }
             print("\(set.name) \(set.version) (\(set.policies.count) policies, sha256 \(set.sha256.prefix(12)))")

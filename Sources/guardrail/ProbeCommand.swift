@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuardrailEngine
 import Media
 
 struct ProbeCommand: ParsableCommand {
@@ -25,13 +26,15 @@ struct ProbeCommand: ParsableCommand {
     func run() throws {
         var failed = false
         for path in files {
+            let info: MediaInfo
             do {
-                let info = try MediaProbe.probe(path: path, limits: limitOptions.limits)
-                if json { Output.jsonLine(info) } else { print(Self.describe(info)) }
+                info = try MediaProbe.probe(path: path, limits: limitOptions.limits)
             } catch {
                 failed = true
-                if json { Output.jsonLine(ErrorReport(error)) } else { Output.error(error.description) }
+                if json { try Output.jsonLine(ErrorReport(error)) } else { Output.error(error.description) }
+                continue
             }
+            if json { try Output.jsonLine(info) } else { print(Self.describe(info)) }
         }
         if failed { throw ExitCode(1) }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuardrailCore
 import GuardrailEngine
 import Policy
 import Sanitizer
@@ -60,15 +61,13 @@ struct SanitizeCommand: ParsableCommand {
     @Flag(help: "Do not read or write the cache.")
     var noCache = false
 
+    @Option(help: "Compute threads per forward pass (default: the number of cores).")
+    var threads: Int?
+
     func validate() throws {
         guard !prompts.isEmpty || promptFile != nil else { throw ValidationError("give prompts or --prompt-file") }
         guard alpha >= 0, alpha.isFinite else { throw ValidationError("--alpha must be a non-negative number") }
-    }
-
-    /// Shipped concept sets: `$GUARDRAIL_POLICIES/concepts`, beside the executable's checkout, or `./policies/concepts`.
-    static func conceptFolder() -> String {
-        ((ScanCommand.defaultPolicy() as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
-            "concepts")
+        guard (threads ?? 1) > 0 else { throw ValidationError("--threads must be positive") }
     }
 
     func run() throws {
@@ -79,24 +78,25 @@ struct SanitizeCommand: ParsableCommand {
             )
             .map(String.init).filter { !$0.isEmpty }
         }
-        let sanitizer: PromptSanitizer
-        do {
+        if all.isEmpty {
+            Output.error("no prompts: \(promptFile ?? "the prompt file") has only empty lines")
+            throw ExitCode(2)
+        }
+        let artifacts = noCache ? nil : ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder())
+        let sanitizer = try loadOrExit(textEncoder) {
             let packConcepts = try policy.map { try PolicySet.load($0).concepts } ?? nil
-            let set = try ConceptSet.load(concepts ?? packConcepts ?? "nudity", folder: Self.conceptFolder())
+            let set = try ConceptSet.load(concepts ?? packConcepts ?? "nudity", folder: PolicyPacks.concepts)
             var settings = SAFREESettings(conceptSet: set.name)
             settings.alpha = alpha
             settings.projectEOSAndPadding = projectEOS
-            sanitizer = try PromptSanitizer(
-                textEncoder: textEncoder, concepts: set, settings: settings,
-                cacheFolder: noCache ? nil : (cache ?? EngineCache.defaultFolder()))
-        } catch {
-            Output.error("\(error)")
-            throw ExitCode(2)
+            return try PromptSanitizer(
+                bundle: ModelBundle(textEncoder, hashCache: artifacts), concepts: set, settings: settings,
+                compute: ComputeConfiguration(threads: threads), cache: artifacts)
         }
-        let results = try sanitizer.sanitize(all)
+        let results = try loadOrExit(textEncoder) { try sanitizer.sanitize(all) }
         for result in results {
             if json {
-                Output.jsonLine(Report(result, sanitizer: sanitizer))
+                try Output.jsonLine(Report(result, sanitizer: sanitizer))
             } else {
                 let triggers = result.result.triggerPositions.map { p in
                     p <= result.tokens.count ? displayToken(result.tokens[p - 1]) : "#\(p)"
@@ -109,33 +109,9 @@ struct SanitizeCommand: ParsableCommand {
                 )
             }
         }
-        if let out { try write(results, sanitizer: sanitizer, to: out) }
-    }
-
-    /// `[B, 77, D]` tensors plus metadata (JSON strings) in one safetensors file.
-    func write(_ results: [SanitizedPrompt], sanitizer: PromptSanitizer, to path: String) throws {
-        let length = results[0].original.count
-        let d = results[0].original[0].count
-        func tensor(_ rows: [[[Float]]]) -> SafeTensorsWriter.Entry {
-            .init(Tensor(shape: [rows.count, length, d], scalars: rows.flatMap { $0.flatMap { $0 } }), half: half)
+        if let out {
+            try loadOrExit(out) { try DiffusersEmbeddings.write(results, sanitizer: sanitizer, half: half, to: out) }
         }
-        let metadata: [String: String] = [
-            "prompts": Output.jsonString(results.map(\.prompt)),
-            "t_prime": Output.jsonString(results.map(\.result.tPrime)),
-            "beta": Output.jsonString(results.map(\.result.beta)),
-            "trigger_positions": Output.jsonString(results.map(\.result.triggerPositions)),
-            "concept_set": sanitizer.concepts.name,
-            "concept_sha256": sanitizer.concepts.sha256,
-            "model_sha256": sanitizer.modelSHA256 ?? "not computed (no cache)",
-            "alpha": String(sanitizer.settings.alpha),
-            "num_inference_steps_reference": "50",
-        ]
-        try SafeTensorsWriter.write(
-            [
-                "prompt_embeds": tensor(results.map(\.result.sanitized)),
-                "original_prompt_embeds": tensor(results.map(\.original)),
-                "negative_prompt_embeds": tensor(Array(repeating: sanitizer.negative, count: results.count)),
-            ], metadata: metadata, to: path)
     }
 
     /// A BPE token as text: byte-level characters decoded loosely, `</w>` shown as a space.

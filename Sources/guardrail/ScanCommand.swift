@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import GuardrailCore
 import GuardrailEngine
 import Media
-import Policy
 import Vision
 
 struct ScanCommand: ParsableCommand {
@@ -113,21 +113,6 @@ struct ScanCommand: ParsableCommand {
         return result
     }
 
-    /// The shipped UnsafeBench pack: `$GUARDRAIL_POLICIES`, beside the executable's checkout, or `./policies`.
-    static func defaultPolicy() -> String {
-        if let folder = ProcessInfo.processInfo.environment["GUARDRAIL_POLICIES"] {
-            return folder + "/unsafebench.json"
-        }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var url = executable.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = url.appendingPathComponent("policies/unsafebench.json").path
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
-            url.deleteLastPathComponent()
-        }
-        return "policies/unsafebench.json"
-    }
-
     func run() throws {
         var settings = ScanSettings()
         let (strategy, _) = try sampling.strategy()
@@ -139,64 +124,37 @@ struct ScanCommand: ParsableCommand {
         settings.earlyExit = earlyExit
         settings.batch = batch
         settings.thresholdOverrides = try parsedThresholds()
-        if let threads {
-            GEMM.threads = threads
-        } else if jobs > 1 {
-            GEMM.threads = 1
-        }
-        let engineCache = noCache ? nil : EngineCache(folder: cache ?? EngineCache.defaultFolder())
-        let scan: @Sendable (String, (Int) -> Void) throws -> ScanReport
+        settings.compute = ComputeConfiguration(threads: threads ?? (jobs > 1 ? 1 : nil))
+        let artifacts = noCache ? nil : ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder())
+        let scanner: any MediaClassifier
+        let files: [String]
         do {
+            files = try MediaFiles.expand(paths)
             if classifier == "sd-safety-checker" {
-                let scanner = try SafetyCheckerScanner(model: safetyChecker!, settings: settings, cache: engineCache)
-                scan = { try scanner.scan($0, progress: $1) }
+                scanner = try SafetyCheckerScanner(model: safetyChecker!, settings: settings, cache: artifacts)
             } else {
-                let engine = try GuardrailEngine(
-                    model: model, policies: policy ?? Self.defaultPolicy(), settings: settings, cache: engineCache)
-                scan = { try engine.scan($0, progress: $1) }
+                scanner = try GuardrailEngine(
+                    model: model, policies: policy ?? PolicyPacks.unsafeBench, settings: settings, cache: artifacts)
             }
         } catch {
-            Output.error("\(error)")
+            Output.error(error.description)
             throw ExitCode(2)
         }
-        let files = Self.expand(paths)
         let progress = Progress(total: files.count)
-        let output = OrderedOutput(format: format)
-        let scanOne: @Sendable (Int) -> Void = { i in
-            let file = files[i]
-            do {
-                output.finish(i, .success(try scan(file) { frames in progress.update(file: i, frames: frames) }))
-            } catch let error as MediaError {
-                output.finish(i, .failure(error))
-            } catch {
-                output.finish(i, .failure(MediaError(.io, path: file, function: "scan", message: "\(error)")))
-            }
-        }
-        if jobs > 1 {
-            DispatchQueue.concurrentPerform(iterations: files.count) { scanOne($0) }
-        } else {
-            for i in files.indices { scanOne(i) }
+        let output = ScanOutput(format: format)
+        do {
+            try scanner.scan(
+                paths: files, jobs: jobs, progress: { file, frames in progress.update(file: file, frames: frames) },
+                deliver: { output.deliver($0) })
+        } catch {
+            Output.error(error.description)
+            throw ExitCode(2)
         }
         progress.finish()
-        let (reports, failed) = output.close()
+        let (reports, failed) = try output.close()
+        if reports.isEmpty && !failed { Output.error("no files to scan in \(paths.joined(separator: ", "))") }
         if failed { throw ExitCode(2) }
         if failOnFlag && reports.contains(where: \.flagged) { throw ExitCode(1) }
-    }
-
-    /// Files below the given paths, folders walked recursively in name order.
-    static func expand(_ paths: [String]) -> [String] {
-        paths.flatMap { path -> [String] in
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
-                return [path]
-            }
-            let entries = (FileManager.default.subpaths(atPath: path) ?? []).sorted()
-            return entries.map { path + "/" + $0 }.filter {
-                var sub: ObjCBool = false
-                return FileManager.default.fileExists(atPath: $0, isDirectory: &sub) && !sub.boolValue
-                    && !($0 as NSString).lastPathComponent.hasPrefix(".")
-            }
-        }
     }
 
     static func table(_ report: ScanReport) -> String {
@@ -228,16 +186,19 @@ final class Progress: @unchecked Sendable {
     private let total: Int
     private let enabled = isatty(STDERR_FILENO) != 0
     private let start = Date()
+    private let lock = NSLock()
 
     init(total: Int) { self.total = total }
 
     func update(file: Int, frames: Int) {
         guard enabled else { return }
-        let elapsed = Date().timeIntervalSince(start)
-        let line = String(
-            format: "\rfile %d/%d  frames %d  %.1f frames/s ", file + 1, total, frames,
-            Double(frames) / max(elapsed, 1e-3))
-        FileHandle.standardError.write(Data(line.utf8))
+        lock.withLock {
+            let elapsed = Date().timeIntervalSince(start)
+            let line = String(
+                format: "\rfile %d/%d  frames %d  %.1f frames/s ", file + 1, total, frames,
+                Double(frames) / max(elapsed, 1e-3))
+            FileHandle.standardError.write(Data(line.utf8))
+        }
     }
 
     func finish() {
@@ -251,42 +212,43 @@ struct Document: Encodable {
     var errors: [ErrorReport]
 }
 
-/// Prints results in input order as soon as each one and all before it are done, whatever order
-/// the workers finish in.
-final class OrderedOutput: @unchecked Sendable {
+/// Prints each outcome as it arrives (the engine delivers them in input order): a JSON line, a
+/// table, or, for `json`, one document at the end. An outcome that cannot be encoded is recorded
+/// as a failure.
+final class ScanOutput: @unchecked Sendable {
     private let format: String
     private let lock = NSLock()
-    private var pending: [Int: Result<ScanReport, MediaError>] = [:]
-    private var next = 0
     private var reports: [ScanReport] = []
     private var errors: [ErrorReport] = []
+    private var failed = false
 
     init(format: String) { self.format = format }
 
-    func finish(_ index: Int, _ result: Result<ScanReport, MediaError>) {
-        lock.lock()
-        defer { lock.unlock() }
-        pending[index] = result
-        while let ready = pending.removeValue(forKey: next) {
-            next += 1
-            switch ready {
+    func deliver(_ outcome: ScanOutcome) {
+        lock.withLock {
+            switch outcome.result {
             case .success(let report):
                 reports.append(report)
-                if format == "jsonl" { Output.jsonLine(report) }
+                if format == "jsonl" { line(report) }
                 if format == "table" { print(ScanCommand.table(report)) }
             case .failure(let error):
+                failed = true
                 errors.append(ErrorReport(error))
                 if format == "table" { Output.error(error.description) }
-                if format == "jsonl" { Output.jsonLine(ErrorReport(error)) }
+                if format == "jsonl" { line(ErrorReport(error)) }
             }
         }
     }
 
+    private func line<T: Encodable>(_ value: T) {
+        do { try Output.jsonLine(value) } catch { failed = true }
+    }
+
     /// All reports in order, and whether any file failed; prints the json document if asked for.
-    func close() -> ([ScanReport], Bool) {
-        lock.lock()
-        defer { lock.unlock() }
-        if format == "json" { Output.jsonDocument(Document(results: reports, errors: errors)) }
-        return (reports, !errors.isEmpty)
+    func close() throws -> ([ScanReport], Bool) {
+        try lock.withLock {
+            if format == "json" { try Output.jsonDocument(Document(results: reports, errors: errors)) }
+            return (reports, failed)
+        }
     }
 }

@@ -44,7 +44,7 @@ import Vision
     @Test func imagesMatchTheReference() throws {
         let engine = try Self.engine()
         for (name, expected) in Self.golden.images.sorted(by: { $0.key < $1.key }) {
-            let report = try engine.scan(Fixtures.path("images/\(name)"))
+            let report = try engine.scan(path: Fixtures.path("images/\(name)")).get()
             for policy in report.policies {
                 let e = try #require(expected[policy.id])
                 let label = "\(name) \(policy.id)"

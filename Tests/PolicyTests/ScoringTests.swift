@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Policy
 import Testing
 import Vision

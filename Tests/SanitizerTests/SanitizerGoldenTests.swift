@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Sanitizer
 import TestSupport
 import Testing
@@ -46,8 +47,8 @@ import Vision
         var conceptSet = try ConceptSet.load(conceptPath(set), folder: "")
         if let concepts { conceptSet = ConceptSet(name: conceptSet.name, concepts: concepts) }
         return try PromptSanitizer(
-            textEncoder: Fixtures.path("models/sd-tiny"), concepts: conceptSet, settings: SAFREESettings(),
-            cacheFolder: nil)
+            bundle: ModelBundle(Fixtures.path("models/sd-tiny")), concepts: conceptSet, settings: SAFREESettings(),
+            cache: nil)
     }
 
     static func matrix(_ name: String) -> [[Float]] {
@@ -143,8 +144,8 @@ import Vision
         let set = try ConceptSet.load(Self.conceptPath("small"), folder: "")
         func make(_ concepts: ConceptSet) throws -> PromptSanitizer {
             try PromptSanitizer(
-                textEncoder: Fixtures.path("models/sd-tiny"), concepts: concepts, settings: SAFREESettings(),
-                cacheFolder: folder)
+                bundle: ModelBundle(Fixtures.path("models/sd-tiny")), concepts: concepts, settings: SAFREESettings(),
+                cache: ArtifactCache(folder: folder))
         }
         let first = try make(set)
         let second = try make(set)
@@ -163,9 +164,8 @@ import Vision
         #expect(throws: VisionError.self) { try ConceptSet.load("no-such-set", folder: Fixtures.path("concepts")) }
         #expect(throws: (any Error).self) {
             try PromptSanitizer(
-                textEncoder: Fixtures.path("models/safety-checker-tiny"),
-                concepts: ConceptSet(name: "x", concepts: ["a"]),
-                settings: SAFREESettings(), cacheFolder: nil)
+                bundle: ModelBundle(Fixtures.path("models/safety-checker-tiny")),
+                concepts: ConceptSet(name: "x", concepts: ["a"]), settings: SAFREESettings(), cache: nil)
         }
     }
 }

@@ -33,11 +33,11 @@ import Vision
         }
     }
 
-    @Test func threadCountIsASetting() {
-        let before = GEMM.threads
-        GEMM.threads = 1
-        #expect(GEMM.threads == 1)
-        GEMM.threads = before
+    @Test func computeConfigurationIsAValue() {
+        let one = ComputeConfiguration(threads: 1, kernel: .openblas)
+        #expect(one.threads == 1 && one.kernel == .openblas)
+        #expect(ComputeConfiguration(threads: 3).threads == 3)
+        #expect(one.description == "openblas × 1 thread")
     }
 }
 
@@ -53,16 +53,18 @@ import Vision
     /// Each activation against its formula in Double over a wide range: within 1e-6 of
     /// max(1, |value|) (the float formulas lose relative precision in the far negative tail, as
     /// PyTorch's do).
-    @Test(arguments: [Activation.quickGELU, .gelu, .geluTanh])
-    func matchesTheFormula(activation: Activation) {
+    @Test(arguments: [Activation.quickGELU, .gelu, .geluTanh], kernels)
+    func matchesTheFormula(activation: Activation, kernel: ComputeConfiguration.Kernel) {
         let count = 20_001
         var values = (0..<count).map { Float($0 - 10_000) / 500 }
         let expected = values.map { Self.reference(activation, Double($0)) }
-        values.withUnsafeMutableBufferPointer { activation.applyForTesting($0.baseAddress!, count: count) }
+        values.withUnsafeMutableBufferPointer {
+            activation.applyForTesting($0.baseAddress!, count: count, compute: ComputeConfiguration(kernel: kernel))
+        }
         var worst = 0.0
         for i in 0..<count {
             worst = max(worst, abs(Double(values[i]) - expected[i]) / max(abs(expected[i]), 1))
         }
-        #expect(worst < 1e-6, "\(activation): worst error \(worst)")
+        #expect(worst < 1e-6, "\(activation) \(kernel): worst error \(worst)")
     }
 }

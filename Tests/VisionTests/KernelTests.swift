@@ -4,29 +4,32 @@ import Testing
 
 @testable import Vision
 
-/// The packed AVX-512 linear kernel against a Float64 triple loop: every edge of its register tile
-/// (rows around multiples of 12, columns around multiples of 32, depths around its 256 block),
-/// strided operands, bias, residual accumulation, the fused activation and both thread counts.
-@Suite(.enabled(if: GEMM.packedKernel, "needs AVX-512F"))
-struct PackedLinearTests {
+/// The kernel paths this CPU runs: both where it has AVX-512F.
+let kernels: [ComputeConfiguration.Kernel] =
+    ComputeConfiguration(kernel: .avx512Packed).packed ? [.avx512Packed, .openblas] : [.openblas]
+
+/// Both linear kernels against a Float64 triple loop: every edge of the packed kernel's register
+/// tile (rows around multiples of 12, columns around multiples of 32, depths around its 256 block),
+/// strided operands, bias, residual accumulation, the fused activation and both thread counts; the
+/// BLAS path split into row blocks the same way.
+@Suite struct LinearKernelTests {
     static let shapes = [
         (1, 1, 1), (2, 16, 7), (11, 31, 255), (12, 32, 256), (13, 33, 257), (50, 77, 64), (145, 96, 600),
         (301, 40, 33),
     ]
 
-    @Test(arguments: shapes)
-    func matchesNaiveProduct(m: Int, n: Int, k: Int) {
+    @Test(arguments: kernels, shapes)
+    func matchesNaiveProduct(kernel: ComputeConfiguration.Kernel, shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
         var rng = SeededGenerator(seed: UInt64(m * 1_000_000 + n * 1000 + k))
         let (lda, ldc) = (k + 3, n + 5)
         let x = (0..<m * lda).map { _ in Float.random(in: -1...1, using: &rng) }
         let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
         let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
         let start = (0..<m * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
-        let weight = LinearWeight(Tensor(shape: [n, k], scalars: w), packed: true)
-        let before = GEMM.threads
-        defer { GEMM.threads = before }
         for threads in [1, 2] {
-            GEMM.threads = threads
+            let weight = LinearWeight(
+                Tensor(shape: [n, k], scalars: w), compute: ComputeConfiguration(threads: threads, kernel: kernel))
             for (useBias, accumulate, activation) in [
                 (false, false, nil), (true, false, nil), (true, true, nil), (true, false, Activation.quickGELU),
             ] as [(Bool, Bool, Activation?)] {
@@ -57,7 +60,7 @@ struct PackedLinearTests {
                 }
                 #expect(
                     worst <= 1e-5 * Double(k + 1),
-                    "\(m)x\(n)x\(k) threads \(threads) bias \(useBias) accumulate \(accumulate) \(String(describing: activation)): worst \(worst)"
+                    "\(kernel) \(m)x\(n)x\(k) threads \(threads) bias \(useBias) accumulate \(accumulate) \(String(describing: activation)): worst \(worst)"
                 )
             }
         }
@@ -66,7 +69,7 @@ struct PackedLinearTests {
 
 /// Packing a weight borrowed from a memory-mapped checkpoint drops the mapping's pages; they read
 /// back from the file unchanged, and the packed product matches the values.
-@Suite(.enabled(if: GEMM.packedKernel, "needs AVX-512F"))
+@Suite(.enabled(if: kernels.contains(.avx512Packed), "needs AVX-512F"))
 struct MappedPackingTests {
     @Test func droppedPagesReadBackFromTheFile() throws {
         let (n, k) = (256, 300)
@@ -76,7 +79,7 @@ struct MappedPackingTests {
             .write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let tensor = try #require(try SafeTensors.read(path: path)["w"])
-        let weight = LinearWeight(tensor)
+        let weight = LinearWeight(tensor, compute: ComputeConfiguration(kernel: .avx512Packed))
         let x = [Float](repeating: 1, count: k)
         var out = [Float](repeating: 0, count: n)
         // The first product packs the weight and drops the pages.
@@ -94,16 +97,14 @@ struct MappedPackingTests {
 @Suite struct ParallelTests {
     @Test(arguments: [1, 2, 3, 5])
     func coversEveryIndexOnce(threads: Int) {
-        let before = GEMM.threads
-        GEMM.threads = threads
-        defer { GEMM.threads = before }
+        let compute = ComputeConfiguration(threads: threads)
         for count in [1, 2, 7, 100] {
             let hits = UnsafeMutablePointer<Int>.allocate(capacity: count * count)
             hits.initialize(repeating: 0, count: count * count)
             defer { hits.deallocate() }
-            GEMM.parallel(count) { outer in
+            compute.parallel(count) { outer in
                 for i in outer {
-                    GEMM.parallel(count) { inner in
+                    compute.parallel(count) { inner in
                         for j in inner { hits[i * count + j] += 1 }
                     }
                 }
@@ -113,19 +114,23 @@ struct MappedPackingTests {
     }
 }
 
-/// Softmax and LayerNorm against Float64 formulas.
+/// Softmax and LayerNorm against Float64 formulas, on each kernel path.
 @Suite struct RowKernelTests {
     @Test(
-        arguments: [
+        arguments: kernels,
+        [
             (3, 1, false, 0, 1), (5, 77, false, 0, 0.125), (77, 77, true, 0, 1), (4, 21, true, 17, 0.5),
             (2, 300, false, 0, 1),
         ] as [(Int, Int, Bool, Int, Float)])
-    func softmax(rows: Int, width: Int, causal: Bool, offset: Int, scale: Float) {
+    func softmax(kernel: ComputeConfiguration.Kernel, shape: (Int, Int, Bool, Int, Float)) {
+        let (rows, width, causal, offset, scale) = shape
         var rng = SeededGenerator(seed: UInt64(rows * 1000 + width))
         var x = (0..<rows * width).map { _ in Float.random(in: -30...30, using: &rng) }
         let input = x
         x.withUnsafeMutableBufferPointer {
-            softmaxRows($0.baseAddress!, rows: rows, width: width, scale: scale, causal: causal, offset: offset)
+            softmaxRows(
+                $0.baseAddress!, rows: rows, width: width, scale: scale, causal: causal, offset: offset,
+                vectorised: kernel == .avx512Packed)
         }
         var worst = 0.0
         for r in 0..<rows {
@@ -138,11 +143,11 @@ struct MappedPackingTests {
                 worst = max(worst, abs(expected - Double(x[r * width + i])))
             }
         }
-        #expect(worst < 1e-6, "worst \(worst)")
+        #expect(worst < 1e-6, "\(kernel): worst \(worst)")
     }
 
-    @Test(arguments: [1, 15, 32, 768, 1000])
-    func layerNorm(width: Int) {
+    @Test(arguments: kernels, [1, 15, 32, 768, 1000])
+    func layerNorm(kernel: ComputeConfiguration.Kernel, width: Int) {
         var rng = SeededGenerator(seed: UInt64(width))
         let rows = 5
         let x = (0..<rows * width).map { _ in Float.random(in: -4...6, using: &rng) }
@@ -155,7 +160,7 @@ struct MappedPackingTests {
                     out.withUnsafeMutableBufferPointer {
                         Vision.layerNorm(
                             x.baseAddress!, rows: rows, width: width, weight: w.baseAddress!, bias: b.baseAddress!,
-                            eps: 1e-5, out: $0.baseAddress!)
+                            eps: 1e-5, out: $0.baseAddress!, compute: ComputeConfiguration(threads: 2, kernel: kernel))
                     }
                 }
             }
@@ -170,16 +175,16 @@ struct MappedPackingTests {
                 worst = max(worst, abs(expected - Double(out[r * width + i])))
             }
         }
-        #expect(worst < 1e-5, "worst \(worst)")
+        #expect(worst < 1e-5, "\(kernel): worst \(worst)")
     }
 }
 
-/// `.ci/run` runs the model tests a second time with `GUARDRAIL_KERNELS=portable` (BLAS linear
-/// layers, portable loops: the path CPUs without AVX-512 take); there the variable must take effect.
+/// `.ci/run` runs the model tests a second time with `GUARDRAIL_KERNELS=portable` (the default
+/// path of CPUs without AVX-512); there the variable must choose the default kernel.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["GUARDRAIL_KERNELS"] == "portable"))
 struct PortableKernelTests {
-    @Test func environmentSwitchesTheKernelsOff() {
-        #expect(!GEMM.packedKernel)
-        #expect(GEMM.kernelName == "openblas")
+    @Test func environmentChoosesTheDefaultKernel() {
+        #expect(ComputeConfiguration.preferredKernel == .openblas)
+        #expect(ComputeConfiguration.default.kernel == .openblas)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Media
 import TestSupport
 import Testing
@@ -26,7 +27,7 @@ import Vision
     /// `preprocessor_config.json`.
     @Test func pixelValuesMatchTheProcessor() throws {
         let folder = Fixtures.path("models/clip-b32-tiny")
-        let processor = try ImagePreprocessor(contentsOf: folder + "/preprocessor_config.json", imageSize: 224)
+        let processor = try ModelBundle(folder).loadPreprocessor(imageSize: 96)
         #expect(processor.shortestEdge == 96 && processor.cropWidth == 96)
         let images = try Self.images.prefix(4).map { try ImageDecoder().decode(path: Fixtures.path("images/\($0)")) }
         let (pixels, _) = processor(images)

@@ -5,12 +5,16 @@
 /* A single-precision GEMM for linear layers, y = x · Wᵀ (+ bias) (+ y), whose weight W [n, k] is
  * packed once into panels of GR_PANEL_WIDTH output features: panel p holds, for every k, the
  * GR_PANEL_WIDTH weights W[p·32 + j, k] side by side (zero-padded past n). The kernel is AVX-512F:
- * callers use it only while gr_avx512_enabled() and fall back to BLAS otherwise. */
+ * callers use it only where gr_avx512_supported() and fall back to BLAS otherwise. */
 
 #define GR_PANEL_WIDTH 32
 
-/* Nonzero when the AVX-512 kernels run: the CPU has AVX-512F and the environment variable
- * GUARDRAIL_KERNELS is not "portable". Decided on first call. */
+/* Nonzero when the CPU has AVX-512F (checked once). */
+int gr_avx512_supported(void);
+
+/* The default kernel path: nonzero when the CPU has AVX-512F and the environment variable
+ * GUARDRAIL_KERNELS is not "portable". Callers read it once, when a compute configuration is made;
+ * the kernels below take the path as an argument. */
 int gr_avx512_enabled(void);
 
 /* Floats needed to pack an [n, k] weight. */
@@ -25,32 +29,32 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
                      float *c, long ldc, long panel_begin, long panel_end, int accumulate);
 
-/* Row-wise and element-wise kernels of the encoders, AVX-512 where the CPU has it (chosen at run
- * time), portable C otherwise. Results agree with PyTorch's to float rounding. */
+/* Row-wise and element-wise kernels of the encoders: AVX-512 when `vectorised` is nonzero and the
+ * CPU has it, portable C otherwise. Results agree with PyTorch's to float rounding. */
 
 /* x · sigmoid(1.702 x), in place. */
-void gr_quick_gelu(float *x, long count);
+void gr_quick_gelu(float *x, long count, int vectorised);
 
 /* GELU with erf, 0.5 x (1 + erf(x / √2)), in place. */
-void gr_gelu(float *x, long count);
+void gr_gelu(float *x, long count, int vectorised);
 
 /* Softmax of scale · x over each row of rows × width (scale > 0), max-subtracted. With causal,
  * row i sees columns 0 ... offset + i only and the rest become 0. */
-void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset);
+void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset, int vectorised);
 
 /* Floats of scratch gr_attention needs. */
 size_t gr_attention_scratch(long queries, long keys, long head_width);
 
 /* One attention head with the packed kernel: context = softmax(scale · q kᵀ) v, causal as in
  * gr_softmax_rows. q is [queries, head_width], k and v [keys, head_width], context
- * [queries, head_width]; rows ldq, ldk, ldc apart. AVX-512 only (see gr_avx512_enabled). */
+ * [queries, head_width]; rows ldq, ldk, ldc apart. AVX-512 only (see gr_avx512_supported). */
 void gr_attention(long queries, long keys, long head_width, const float *q, long ldq, const float *k, const float *v,
                   long ldk, float scale, int causal, long offset, float *context, long ldc, float *scratch);
 
 /* LayerNorm over each row of rows × width (biased variance, eps inside the square root), written
  * to out, which may be x. */
 void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
-                   float *out);
+                   float *out, int vectorised);
 
 /* Runs fn(context, part) for every part in [0, parts): part 0 on the calling thread, the others on
  * pool threads started on first use, and returns when all are done. Pool threads spin briefly

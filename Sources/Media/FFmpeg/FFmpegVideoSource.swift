@@ -1,5 +1,6 @@
 import CFFmpeg
 import CGuardrailShims
+import GuardrailCore
 
 /// The video stream of a file, decoded with FFmpeg's send/receive contract: packets in, frames
 /// out, draining at the end so the decoder's tail (and a single-image file's only frame) is kept.
@@ -30,14 +31,13 @@ final class FFmpegVideoSource: FrameSource {
     private(set) var endTime: Double?
     var path: String { input.path }
 
-    init(path: String, limits: MediaLimits, threads: Int, keyframesOnly: Bool) throws(MediaError) {
-        input = try InputContext(path: path, limits: limits)
-        guard let stream = input.bestVideoStream() else {
-            let audio = input.streams.contains { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
-            throw MediaError(
-                .noVideoStream, path: path, function: "av_find_best_stream",
-                message: audio ? "audio-only file: there is no picture to moderate" : "no video stream")
-        }
+    /// Decodes `stream` of `input` from the input's current position (the caller rewinds).
+    init(
+        input: InputContext, stream: UnsafeMutablePointer<AVStream>, limits: MediaLimits, threads: Int,
+        keyframesOnly: Bool
+    ) throws(MediaError) {
+        self.input = input
+        let path = input.path
         let parameters = stream.pointee.codecpar.pointee
         if parameters.width > 0 && parameters.height > 0 {
             try limits.checkPixels(
@@ -63,9 +63,14 @@ final class FFmpegVideoSource: FrameSource {
     }
 
     /// The stream's first timestamp in seconds (0 when unknown).
-    var startSeconds: Double {
+    var startSeconds: Double { Self.startSeconds(of: stream) }
+
+    /// `stream`'s first timestamp in seconds (0 when unknown).
+    static func startSeconds(of stream: UnsafeMutablePointer<AVStream>) -> Double {
         let start = stream.pointee.start_time
-        return start == gr_av_nopts_value() ? 0 : Double(start) * timeBase
+        let base = stream.pointee.time_base
+        guard start != gr_av_nopts_value(), base.den > 0 else { return 0 }
+        return Double(start) * (Double(base.num) / Double(base.den))
     }
 
     /// Clockwise display rotation from the stream's display matrix: 0, 90, 180 or 270.
@@ -115,7 +120,7 @@ final class FFmpegVideoSource: FrameSource {
     private func feed() throws(MediaError) {
         while true {
             if !packetPending {
-                let read = av_read_frame(input.native, packet.native)
+                let read = input.read(into: packet)
                 if read == gr_averror_exit() {
                     throw MediaError(ffmpeg: read, path: path, function: "av_read_frame")
                 }

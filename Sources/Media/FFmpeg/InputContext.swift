@@ -9,7 +9,9 @@ final class InputContext {
     /// Read by FFmpeg's interrupt callback; owned here so it outlives the context.
     private let deadline: UnsafeMutablePointer<Int64>
 
-    init(path: String, limits: MediaLimits) throws(MediaError) {
+    /// Opens `path`; `head` (its first bytes, already read) names the format in errors when FFmpeg
+    /// does not recognise damaged data.
+    init(path: String, limits: MediaLimits, head: [UInt8]) throws(MediaError) {
         FFmpegLog.configure()
         self.path = path
         let deadline = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
@@ -25,7 +27,7 @@ final class InputContext {
         guard opened >= 0, let context else {
             deadline.deallocate()
             var error = MediaError(ffmpeg: opened, path: path, function: "avformat_open_input")
-            if error.kind == .unsupportedFormat, let format = Self.recognisedFormat(path) {
+            if error.kind == .unsupportedFormat, let format = Self.recognisedFormat(head) {
                 error.kind = .corrupt
                 error.message = "\(format) data is damaged or truncated: \(error.message)"
             }
@@ -48,8 +50,9 @@ final class InputContext {
 
     /// The container FFmpeg recognises from the file's first bytes, when it recognises one, so a
     /// damaged file of a known format is not reported as an unknown format.
-    private static func recognisedFormat(_ path: String) -> String? {
-        guard var head = try? readFileBytes(path, maxBytes: .max, prefix: 1 << 16), !head.isEmpty else { return nil }
+    private static func recognisedFormat(_ head: [UInt8]) -> String? {
+        guard !head.isEmpty else { return nil }
+        var head = head
         let size = Int32(head.count)
         head += [UInt8](repeating: 0, count: Int(AVPROBE_PADDING_SIZE))
         var score: Int32 = 0
@@ -68,6 +71,51 @@ final class InputContext {
         var context: UnsafeMutablePointer<AVFormatContext>? = native
         avformat_close_input(&context)
         deadline.deallocate()
+    }
+
+    /// Goes back to the first packet, for another pass over the same input (FFmpeg's seek to the
+    /// start, or to byte 0 for demuxers that cannot seek by time).
+    func rewind() throws(MediaError) {
+        // Before the first read, the packets probing buffered are still to come: nothing to undo.
+        guard packetsRead else { return }
+        if avformat_seek_file(native, -1, Int64.min, 0, 0, 0) < 0,
+            av_seek_frame(native, -1, 0, AVSEEK_FLAG_BYTE) < 0
+        {
+            throw MediaError(
+                .unsupportedFormat, path: path, function: "avformat_seek_file",
+                message: "cannot go back to the start of the \(formatName) stream for another pass")
+        }
+        avformat_flush(native)
+        packetsRead = false
+    }
+
+    /// True once a pass has read packets (so the next pass must rewind).
+    private(set) var packetsRead = false
+
+    /// Reads the next packet into `packet` (`av_read_frame`), noting that the input has moved.
+    func read(into packet: Packet) -> Int32 {
+        packetsRead = true
+        return av_read_frame(native, packet.native)
+    }
+
+    /// Packets of `stream` in the whole file (only keyframes with `keyframesOnly`), by demuxing
+    /// without decoding; leaves the input at its end (the next pass rewinds).
+    func countPackets(of stream: UnsafeMutablePointer<AVStream>, keyframesOnly: Bool) throws(MediaError) -> Int {
+        try rewind()
+        let packet = Packet()
+        var count = 0
+        while true {
+            let status = read(into: packet)
+            if status == gr_averror_exit() { throw MediaError(ffmpeg: status, path: path, function: "av_read_frame") }
+            if status < 0 { break }
+            if packet.native.pointee.stream_index == stream.pointee.index
+                && (!keyframesOnly || packet.native.pointee.flags & AV_PKT_FLAG_KEY != 0)
+            {
+                count += 1
+            }
+            av_packet_unref(packet.native)
+        }
+        return count
     }
 
     /// The streams of the file.

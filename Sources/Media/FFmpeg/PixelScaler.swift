@@ -1,5 +1,6 @@
 import CFFmpeg
 import CGuardrailShims
+import GuardrailCore
 
 /// Converts decoded frames to packed RGB24 with swscale, honouring the frame's colour matrix
 /// and range, respecting `linesize` padding. One cached `SwsContext` per geometry and format.

@@ -1,4 +1,5 @@
 import CFFmpeg
+import GuardrailCore
 
 /// Scales packed RGB images with swscale (bicubic); used where a decoder hands us RGB already.
 enum RGBResizer {

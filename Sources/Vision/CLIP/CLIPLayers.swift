@@ -14,6 +14,13 @@ struct Linear {
         self.bias = bias ? try store.take("\(prefix).bias", shape: [outFeatures]) : nil
     }
 
+    /// `x[…, in]` projected to `[…, out]` (a new tensor): the joint-space projections of both towers.
+    func project(_ x: Tensor) -> Tensor {
+        let out = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        self(x.pointer, rows: x.count / inFeatures, into: out.storage.pointer)
+        return out
+    }
+
     /// `out[rows, out] = x[rows, in] · weightᵀ + bias`, then `activation`; or `out += …` when
     /// `accumulate` (a residual connection).
     func callAsFunction(
@@ -31,21 +38,27 @@ struct LayerNorm {
     let weight: Tensor
     let bias: Tensor
     let eps: Float
+    let compute: ComputeConfiguration
 
     init(loading store: WeightStore, prefix: String, width: Int, eps: Float) throws(VisionError) {
         weight = try store.take("\(prefix).weight", shape: [width])
         bias = try store.take("\(prefix).bias", shape: [width])
         self.eps = eps
+        compute = store.compute
     }
 
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        layerNorm(x, rows: rows, width: weight.count, weight: weight.pointer, bias: bias.pointer, eps: eps, out: out)
+        layerNorm(
+            x, rows: rows, width: weight.count, weight: weight.pointer, bias: bias.pointer, eps: eps, out: out,
+            compute: compute)
     }
 }
 
 /// Scratch memory for forward passes of an encoder over up to `rows` rows (`batch × tokens`),
 /// reused by every layer. `hidden` also serves before the first layer (the vision tower's im2col
-/// patches), so it holds at least `minimumHidden` floats.
+/// patches), so it holds at least `minimumHidden` floats; `side` holds rows updated apart from the
+/// rest (the class tokens of a last layer run for them only); `attention` has one scratch per
+/// worker, sized by the first pass that needs it.
 final class Workspace {
     let rows: Int
     let normed: UnsafeMutablePointer<Float>
@@ -53,20 +66,24 @@ final class Workspace {
     let key: UnsafeMutablePointer<Float>
     let value: UnsafeMutablePointer<Float>
     let context: UnsafeMutablePointer<Float>
+    let side: UnsafeMutablePointer<Float>
     let hidden: UnsafeMutablePointer<Float>
     let hiddenCapacity: Int
+    let attention: [AttentionScratch]
     private let base: UnsafeMutablePointer<Float>
 
-    init(rows: Int, width: Int, intermediate: Int, minimumHidden: Int = 0) {
+    init(rows: Int, width: Int, intermediate: Int, minimumHidden: Int = 0, compute: ComputeConfiguration) {
         self.rows = rows
         hiddenCapacity = max(rows * max(intermediate, width), minimumHidden)
-        base = .allocate(capacity: 5 * rows * width + hiddenCapacity)
+        base = .allocate(capacity: 6 * rows * width + hiddenCapacity)
         normed = base
         query = base + rows * width
         key = base + 2 * rows * width
         value = base + 3 * rows * width
         context = base + 4 * rows * width
-        hidden = base + 5 * rows * width
+        side = base + 5 * rows * width
+        hidden = base + 6 * rows * width
+        attention = (0..<compute.threads).map { _ in AttentionScratch(packed: compute.packed) }
     }
 
     deinit { base.deallocate() }
@@ -78,14 +95,16 @@ final class Workspace {
 final class WorkspaceCache: @unchecked Sendable {
     private let width: Int
     private let intermediate: Int
+    private let compute: ComputeConfiguration
     private let lock = NSLock()
     private var free: [Workspace] = []
     /// Workspaces kept when idle; more concurrent passes allocate their own.
     private let keep = 2
 
-    init(width: Int, intermediate: Int) {
+    init(width: Int, intermediate: Int, compute: ComputeConfiguration) {
         self.width = width
         self.intermediate = intermediate
+        self.compute = compute
     }
 
     /// A free workspace with room for `rows` rows and `minimumHidden` floats of `hidden`, or a new
@@ -96,7 +115,9 @@ final class WorkspaceCache: @unchecked Sendable {
             else { return nil }
             return free.remove(at: index)
         }
-        return cached ?? Workspace(rows: rows, width: width, intermediate: intermediate, minimumHidden: minimumHidden)
+        return cached
+            ?? Workspace(
+                rows: rows, width: width, intermediate: intermediate, minimumHidden: minimumHidden, compute: compute)
     }
 
     /// Returns a workspace for later passes; the smallest goes when more than `keep` are idle.
@@ -118,6 +139,7 @@ struct CLIPAttention {
     let vProj: Linear
     let outProj: Linear
     let heads: Int
+    let compute: ComputeConfiguration
 
     init(loading store: WeightStore, prefix: String, width: Int, heads: Int) throws(VisionError) {
         qProj = try Linear(loading: store, prefix: "\(prefix).q_proj", in: width, out: width)
@@ -125,47 +147,30 @@ struct CLIPAttention {
         vProj = try Linear(loading: store, prefix: "\(prefix).v_proj", in: width, out: width)
         outProj = try Linear(loading: store, prefix: "\(prefix).out_proj", in: width, out: width)
         self.heads = heads
-    }
-
-    /// Attention over `batch` sequences of `tokens` rows of `x`, written to `out`, or added to it
-    /// when `accumulate` (the residual); `out` may be `x` only then, and never the workspace's
-    /// query, key, value or context.
-    func callAsFunction(
-        _ x: UnsafePointer<Float>, batch: Int, tokens: Int, causal: Bool, workspace ws: Workspace,
-        into out: UnsafeMutablePointer<Float>, accumulate: Bool = false
-    ) {
-        let width = qProj.outFeatures
-        let rows = batch * tokens
-        qProj(x, rows: rows, into: ws.query)
-        kProj(x, rows: rows, into: ws.key)
-        vProj(x, rows: rows, into: ws.value)
-        let sequence = tokens * width
-        attend(
-            query: ws.query, queryStride: sequence, queries: tokens, key: ws.key, value: ws.value, keyStride: sequence,
-            keys: tokens, batch: batch, causal: causal, into: ws.context)
-        outProj(ws.context, rows: rows, into: out, accumulate: accumulate)
+        compute = store.compute
     }
 
     /// Scaled dot-product attention of every head for `batch` sequences: sequence `b`'s `queries`
     /// rows start at `query + b · queryStride` and its `keys` key and value rows at `b · keyStride`;
     /// rows within a sequence are one hidden width apart, and the context goes where the queries
-    /// are. The (sequence, head) pairs are split between the workers.
+    /// are. With `causal`, query `i` sees keys `0...offset + i` (`offset` keys precede the queries'
+    /// own). The (sequence, head) pairs are split between the workers, each with its own `scratch`.
     func attend(
         query: UnsafePointer<Float>, queryStride: Int, queries: Int, key: UnsafePointer<Float>,
-        value: UnsafePointer<Float>, keyStride: Int, keys: Int, batch: Int, causal: Bool,
-        into context: UnsafeMutablePointer<Float>
+        value: UnsafePointer<Float>, keyStride: Int, keys: Int, batch: Int, causal: Bool, offset: Int = 0,
+        into context: UnsafeMutablePointer<Float>, scratch: [AttentionScratch]
     ) {
         let width = qProj.outFeatures
         let headWidth = width / heads
-        GEMM.parallel(batch * heads) { pairs in
-            let scratch = AttentionScratch(queries: queries, keys: keys, headWidth: headWidth)
+        compute.parallel(batch * heads) { part, pairs in
+            let scratch = scratch[part]
             for pair in pairs {
                 let (b, column) = (pair / heads, pair % heads * headWidth)
                 let q = b * queryStride + column
                 let kv = b * keyStride + column
                 attentionHead(
                     queries: queries, keys: keys, headWidth: headWidth, query: query + q, key: key + kv,
-                    value: value + kv, ld: width, causal: causal, into: context + q, scratch: scratch)
+                    value: value + kv, ld: width, causal: causal, offset: offset, into: context + q, scratch: scratch)
             }
         }
     }
@@ -218,9 +223,24 @@ struct CLIPEncoderLayer {
     func callAsFunction(
         _ x: UnsafeMutablePointer<Float>, batch: Int, tokens: Int, causal: Bool, workspace ws: Workspace
     ) {
-        let rows = batch * tokens
+        let sequence = tokens * selfAttn.qProj.outFeatures
+        forward(x, rows: batch * tokens, workspace: ws) { ws in
+            selfAttn.attend(
+                query: ws.query, queryStride: sequence, queries: tokens, key: ws.key, value: ws.value,
+                keyStride: sequence, keys: tokens, batch: batch, causal: causal, into: ws.context,
+                scratch: ws.attention)
+        }
+    }
+
+    /// The layer over `rows` rows of `x`, in place, with the attention step supplied: `attend`
+    /// reads the workspace's query, key and value rows and writes its context rows.
+    func forward(_ x: UnsafeMutablePointer<Float>, rows: Int, workspace ws: Workspace, attend: (Workspace) -> Void) {
         layerNorm1(x, rows: rows, into: ws.normed)
-        selfAttn(ws.normed, batch: batch, tokens: tokens, causal: causal, workspace: ws, into: x, accumulate: true)
+        selfAttn.qProj(ws.normed, rows: rows, into: ws.query)
+        selfAttn.kProj(ws.normed, rows: rows, into: ws.key)
+        selfAttn.vProj(ws.normed, rows: rows, into: ws.value)
+        attend(ws)
+        selfAttn.outProj(ws.context, rows: rows, into: x, accumulate: true)
         layerNorm2(x, rows: rows, into: ws.normed)
         mlp(ws.normed, rows: rows, workspace: ws, into: x, accumulate: true)
     }
@@ -234,8 +254,7 @@ struct CLIPEncoderLayer {
         selfAttn.kProj(ws.normed, rows: rows, into: ws.key)
         selfAttn.vProj(ws.normed, rows: rows, into: ws.value)
         // The class rows of `x`, updated on the side and written back at the end.
-        let classes = UnsafeMutablePointer<Float>.allocate(capacity: batch * d)
-        defer { classes.deallocate() }
+        let classes = ws.side
         for b in 0..<batch {
             (classes + b * d).update(from: x + b * tokens * d, count: d)
             (ws.hidden + b * d).update(from: ws.normed + b * tokens * d, count: d)
@@ -243,7 +262,7 @@ struct CLIPEncoderLayer {
         selfAttn.qProj(ws.hidden, rows: batch, into: ws.query)
         selfAttn.attend(
             query: ws.query, queryStride: d, queries: 1, key: ws.key, value: ws.value, keyStride: tokens * d,
-            keys: tokens, batch: batch, causal: false, into: ws.context)
+            keys: tokens, batch: batch, causal: false, into: ws.context, scratch: ws.attention)
         selfAttn.outProj(ws.context, rows: batch, into: classes, accumulate: true)
         layerNorm2(classes, rows: batch, into: ws.normed)
         mlp(ws.normed, rows: batch, workspace: ws, into: classes, accumulate: true)

@@ -33,20 +33,27 @@ public final class CLIPModel: @unchecked Sendable {
     public let configuration: CLIPConfiguration
     /// The folder the model was loaded from.
     public let folder: String
+    /// Threads and kernel path, fixed at load.
+    public let compute: ComputeConfiguration
     public let vision: CLIPVisionTransformer?
     public let text: CLIPTextTransformer?
     let visualProjection: Linear?
     let textProjection: Linear?
 
-    /// Loads the model in `folder`, failing with every missing, unused or mis-shaped key. With
-    /// `packWeights` false the linear weights keep the checkpoint's layout (OpenBLAS products,
-    /// pages mapped in on demand) instead of a packed copy for the engine's kernel.
-    public init(folder: String, packWeights: Bool = GEMM.packedKernel) throws(VisionError) {
+    /// Loads the model in `folder` (see ``ModelBundle`` for finding one), failing with every
+    /// missing, unused or mis-shaped key. With `packWeights` false the linear weights keep the
+    /// checkpoint's layout (OpenBLAS products, pages mapped in on demand) instead of a packed copy
+    /// for the engine's kernel.
+    public init(folder: String, compute: ComputeConfiguration = .default, packWeights: Bool? = nil)
+        throws(VisionError)
+    {
         self.folder = folder
+        self.compute = compute
         let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
         configuration = config
         let store = try WeightStore(folder: folder)
-        store.packsLinearWeights = packWeights
+        store.compute = compute
+        store.packsLinearWeights = packWeights ?? true
         let p = config.projectionDim
         if let v = config.visionConfig {
             let prefix = store.contains("embeddings.class_embedding") ? "" : "vision_model."
@@ -84,18 +91,13 @@ public final class CLIPModel: @unchecked Sendable {
     {
         guard let vision else { throw VisionError.invalidInput("\(folder) has no vision tower") }
         let out = try vision.forward(pixels, patches: patches, hiddenStates: hiddenStates)
-        let batch = out.pooled.shape[0]
         var embeds: Tensor?
         var patchEmbeds: Tensor?
         if let visualProjection {
-            let e = Tensor(zeros: [batch, visualProjection.outFeatures])
-            visualProjection(out.pooled.pointer, rows: batch, into: e.storage.pointer)
-            embeds = e
+            embeds = visualProjection.project(out.pooled)
             if let features = out.patches {
-                let n = features.shape[1]
-                let z = Tensor(zeros: [batch, n, visualProjection.outFeatures])
-                visualProjection(features.pointer, rows: batch * n, into: z.storage.pointer)
-                normalizeRows(z.storage.pointer, rows: batch * n, width: visualProjection.outFeatures)
+                let z = visualProjection.project(features)
+                normalizeRows(z.storage.pointer, rows: z.count / z.shape.last!, width: visualProjection.outFeatures)
                 patchEmbeds = z
             }
         } else if patches != nil {
@@ -111,14 +113,18 @@ public final class CLIPModel: @unchecked Sendable {
     public func encodeTexts(_ ids: [[Int]], hiddenStates: Bool = true) throws(VisionError) -> TextEncoding {
         guard let text else { throw VisionError.invalidInput("\(folder) has no text tower") }
         let out = try text.forward(ids, hiddenStates: hiddenStates)
-        var embeds: Tensor?
-        if let textProjection {
-            let e = Tensor(zeros: [ids.count, textProjection.outFeatures])
-            textProjection(out.pooled.pointer, rows: ids.count, into: e.storage.pointer)
-            embeds = e
-        }
         return TextEncoding(
-            textEmbeds: embeds, pooled: out.pooled, lastHiddenState: hiddenStates ? out.lastHiddenState : nil,
+            textEmbeds: textProjection?.project(out.pooled), pooled: out.pooled,
+            lastHiddenState: hiddenStates ? out.lastHiddenState : nil,
             poolingPositions: out.poolingPositions)
+    }
+}
+
+extension CLIPModel {
+    /// Loads the model of a resolved ``ModelBundle``.
+    public convenience init(bundle: ModelBundle, compute: ComputeConfiguration = .default, packWeights: Bool? = nil)
+        throws(VisionError)
+    {
+        try self.init(folder: bundle.folder, compute: compute, packWeights: packWeights)
     }
 }

@@ -54,8 +54,6 @@ extension CLIPTextTransformer {
         _ runs: [(start: Int, ids: [Int])], cache: KeyValueCache?, record: inout KeyValueCache
     ) -> UnsafeMutablePointer<Float> {
         let d = config.hiddenSize
-        let heads = config.numAttentionHeads
-        let headWidth = d / heads
         let rows = runs.reduce(0) { $0 + $1.ids.count }
         let longest = runs.map { $0.start + $0.ids.count }.max() ?? 0
         let x = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
@@ -63,12 +61,7 @@ extension CLIPTextTransformer {
         var row = 0
         for run in runs {
             offsets.append(row)
-            for (j, id) in run.ids.enumerated() {
-                let out = x + (row + j) * d
-                let token = tokenEmbedding.pointer + id * d
-                let place = positionEmbedding.pointer + (run.start + j) * d
-                for k in 0..<d { out[k] = token[k] + place[k] }
-            }
+            embed(run.ids, from: run.start, into: x + row * d)
             row += run.ids.count
         }
         let ws = workspaces.take(rows: rows)
@@ -80,40 +73,29 @@ extension CLIPTextTransformer {
             values.deallocate()
         }
         for (l, layer) in layers.enumerated() {
-            let attention = layer.selfAttn
-            layer.layerNorm1(x, rows: rows, into: ws.normed)
-            attention.qProj(ws.normed, rows: rows, into: ws.query)
-            attention.kProj(ws.normed, rows: rows, into: ws.key)
-            attention.vProj(ws.normed, rows: rows, into: ws.value)
-            if record.positions > 0 {
-                record.keys.append(Array(UnsafeBufferPointer(start: ws.key, count: record.positions * d)))
-                record.values.append(Array(UnsafeBufferPointer(start: ws.value, count: record.positions * d)))
-            }
-            for (r, run) in runs.enumerated() {
-                // Keys and values seen by this run: the cached prefix, then its own rows.
-                let prefix = run.start
-                let count = run.ids.count
-                let total = prefix + count
-                if prefix > 0, let cache {
-                    cache.keys[l].withUnsafeBufferPointer { keys.update(from: $0.baseAddress!, count: prefix * d) }
-                    cache.values[l].withUnsafeBufferPointer { values.update(from: $0.baseAddress!, count: prefix * d) }
+            layer.forward(x, rows: rows, workspace: ws) { ws in
+                if record.positions > 0 {
+                    record.keys.append(Array(UnsafeBufferPointer(start: ws.key, count: record.positions * d)))
+                    record.values.append(Array(UnsafeBufferPointer(start: ws.value, count: record.positions * d)))
                 }
-                (keys + prefix * d).update(from: ws.key + offsets[r] * d, count: count * d)
-                (values + prefix * d).update(from: ws.value + offsets[r] * d, count: count * d)
-                GEMM.parallel(heads) { part in
-                    let scratch = AttentionScratch(queries: count, keys: total, headWidth: headWidth)
-                    for h in part {
-                        let start = offsets[r] * d + h * headWidth
-                        attentionHead(
-                            queries: count, keys: total, headWidth: headWidth, query: ws.query + start,
-                            key: keys + h * headWidth, value: values + h * headWidth, ld: d, causal: true,
-                            offset: prefix, into: ws.context + start, scratch: scratch)
+                for (r, run) in runs.enumerated() {
+                    // Keys and values seen by this run: the cached prefix, then its own rows.
+                    let prefix = run.start
+                    let count = run.ids.count
+                    if prefix > 0, let cache {
+                        cache.keys[l].withUnsafeBufferPointer { keys.update(from: $0.baseAddress!, count: prefix * d) }
+                        cache.values[l].withUnsafeBufferPointer {
+                            values.update(from: $0.baseAddress!, count: prefix * d)
+                        }
                     }
+                    (keys + prefix * d).update(from: ws.key + offsets[r] * d, count: count * d)
+                    (values + prefix * d).update(from: ws.value + offsets[r] * d, count: count * d)
+                    layer.selfAttn.attend(
+                        query: ws.query + offsets[r] * d, queryStride: 0, queries: count, key: keys, value: values,
+                        keyStride: 0, keys: prefix + count, batch: 1, causal: true, offset: prefix,
+                        into: ws.context + offsets[r] * d, scratch: ws.attention)
                 }
             }
-            attention.outProj(ws.context, rows: rows, into: x, accumulate: true)
-            layer.layerNorm2(x, rows: rows, into: ws.normed)
-            layer.mlp(ws.normed, rows: rows, workspace: ws, into: x, accumulate: true)
         }
         return x
     }

@@ -23,7 +23,17 @@ public final class CLIPTextTransformer: @unchecked Sendable {
             eps: config.layerNormEps)
         finalLayerNorm = try LayerNorm(
             loading: store, prefix: "\(prefix)final_layer_norm", width: d, eps: config.layerNormEps)
-        workspaces = WorkspaceCache(width: d, intermediate: config.intermediateSize)
+        workspaces = WorkspaceCache(width: d, intermediate: config.intermediateSize, compute: store.compute)
+    }
+
+    /// `embeddings`: token plus position embedding for `ids` at positions `start…`, one row each.
+    func embed(_ ids: some Collection<Int>, from start: Int, into rows: UnsafeMutablePointer<Float>) {
+        let d = config.hiddenSize
+        for (j, id) in ids.enumerated() {
+            add(
+                tokenEmbedding.pointer + id * d, positionEmbedding.pointer + (start + j) * d, into: rows + j * d,
+                count: d)
+        }
     }
 
     struct Output {
@@ -67,12 +77,7 @@ public final class CLIPTextTransformer: @unchecked Sendable {
         let hidden = Tensor(zeros: [batch, length, d])
         let x = hidden.storage.pointer
         for (b, sequence) in ids.enumerated() {
-            for (position, id) in sequence.prefix(length).enumerated() {
-                let row = x + (b * length + position) * d
-                let token = tokenEmbedding.pointer + id * d
-                let place = positionEmbedding.pointer + position * d
-                for i in 0..<d { row[i] = token[i] + place[i] }
-            }
+            embed(sequence.prefix(length), from: 0, into: x + b * length * d)
         }
         let ws = workspaces.take(rows: rows)
         defer { workspaces.give(ws) }

@@ -40,7 +40,7 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
             eps: config.layerNormEps)
         postLayernorm = try LayerNorm(
             loading: store, prefix: "\(prefix)post_layernorm", width: d, eps: config.layerNormEps)
-        workspaces = WorkspaceCache(width: d, intermediate: config.intermediateSize)
+        workspaces = WorkspaceCache(width: d, intermediate: config.intermediateSize, compute: store.compute)
     }
 
     /// Tokens per image: the class token and `G²` patches.
@@ -142,12 +142,11 @@ public final class CLIPVisionTransformer: @unchecked Sendable {
         let t = n + 1
         for b in 0..<batch {
             let sequence = x + b * t * d
-            for i in 0..<d { sequence[i] = classEmbedding.pointer[i] + positionEmbedding.pointer[i] }
+            add(classEmbedding.pointer, positionEmbedding.pointer, into: sequence, count: d)
             for j in 0..<n {
-                let row = sequence + (j + 1) * d
-                let patch = embedded + (b * n + j) * d
-                let position = positionEmbedding.pointer + (j + 1) * d
-                for i in 0..<d { row[i] = patch[i] + position[i] }
+                add(
+                    embedded + (b * n + j) * d, positionEmbedding.pointer + (j + 1) * d, into: sequence + (j + 1) * d,
+                    count: d)
             }
         }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One image's verdict from ``StableDiffusionSafetyChecker``, with the numbers behind it.
 public struct SafetyCheckerResult: Sendable, Hashable {
     /// diffusers' `has_nsfw_concepts` entry: some concept score is above 0.
@@ -26,15 +28,20 @@ public final class StableDiffusionSafetyChecker: @unchecked Sendable {
     public let preprocessor: ImagePreprocessor
 
     /// Loads the checker from a folder holding `config.json` and `model.safetensors` (the
-    /// `safety_checker/` folder of a Stable Diffusion pipeline), strictly; `packWeights` as in
-    /// ``CLIPModel/init(folder:packWeights:)``.
-    public init(folder: String, packWeights: Bool = GEMM.packedKernel) throws(VisionError) {
+    /// `safety_checker/` folder of a Stable Diffusion pipeline), strictly; `compute` and
+    /// `packWeights` as in ``CLIPModel/init(folder:compute:packWeights:)``. The preprocessing comes
+    /// from `preprocessorConfig` (default: the folder's `preprocessor_config.json`, if any).
+    public init(
+        folder: String, preprocessorConfig: String? = nil, compute: ComputeConfiguration = .default,
+        packWeights: Bool? = nil
+    ) throws(VisionError) {
         let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
         guard let visionConfig = config.visionConfig else {
             throw VisionError.invalidConfiguration(path: folder + "/config.json", message: "no vision_config")
         }
         let store = try WeightStore(folder: folder)
-        store.packsLinearWeights = packWeights
+        store.compute = compute
+        store.packsLinearWeights = packWeights ?? true
         let p = config.projectionDim
         // The published checkpoint nests CLIPVisionModel's own "vision_model." prefix; transformers 5
         // writes it once.
@@ -50,17 +57,25 @@ public final class StableDiffusionSafetyChecker: @unchecked Sendable {
         conceptEmbedsWeights = try store.take("concept_embeds_weights", shape: [concepts])
         specialCareEmbedsWeights = try store.take("special_care_embeds_weights", shape: [special])
         try store.verify()
-        preprocessor = try ImagePreprocessor(
-            contentsOf: folder + "/preprocessor_config.json", imageSize: visionConfig.imageSize)
+        let preprocessorPath = preprocessorConfig ?? folder + "/preprocessor_config.json"
+        preprocessor =
+            FileManager.default.fileExists(atPath: preprocessorPath)
+            ? try ImagePreprocessor(contentsOf: preprocessorPath, imageSize: visionConfig.imageSize)
+            : ImagePreprocessor(imageSize: visionConfig.imageSize)
+    }
+
+    /// Loads the checker of a resolved ``ModelBundle`` (resolved with ``ModelRole/safetyChecker``).
+    public convenience init(bundle: ModelBundle, compute: ComputeConfiguration = .default, packWeights: Bool? = nil)
+        throws(VisionError)
+    {
+        try self.init(
+            folder: bundle.folder, preprocessorConfig: bundle.preprocessorConfig, compute: compute,
+            packWeights: packWeights)
     }
 
     /// The projected image embeddings `[batch, projection_dim]` of preprocessed pixels.
     public func imageEmbeds(_ pixels: Tensor) throws(VisionError) -> Tensor {
-        let pooled = try vision.forward(pixels, patches: nil, hiddenStates: false).pooled
-        let batch = pixels.shape[0]
-        let embeds = Tensor(zeros: [batch, visualProjection.outFeatures])
-        visualProjection(pooled.pointer, rows: batch, into: embeds.storage.pointer)
-        return embeds
+        visualProjection.project(try vision.forward(pixels, patches: nil, hiddenStates: false).pooled)
     }
 
     /// The verdict for each image of a preprocessed batch, following diffusers' `forward` step by step.

@@ -9,15 +9,21 @@ func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, cou
     for i in 0..<count { x[i] += y[i] }
 }
 
+/// `out = a + b`, element-wise over `count` elements (embedding rows: token or patch plus position).
+func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = a[i] + b[i] }
+}
+
 /// LayerNorm over the last dimension, as PyTorch computes it (biased variance, eps inside the
-/// square root), written to `out` (which may be `x`); rows are split between the workers.
+/// square root), written to `out` (which may be `x`); rows are split between `compute`'s workers.
 func layerNorm(
     _ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-    eps: Float, out: UnsafeMutablePointer<Float>
+    eps: Float, out: UnsafeMutablePointer<Float>, compute: ComputeConfiguration
 ) {
-    GEMM.parallel(rows) { part in
+    let vectorised: Int32 = compute.packed ? 1 : 0
+    compute.parallel(rows) { part in
         let offset = part.lowerBound * width
-        gr_layer_norm(x + offset, part.count, width, weight, bias, eps, out + offset)
+        gr_layer_norm(x + offset, part.count, width, weight, bias, eps, out + offset, vectorised)
     }
 }
 
@@ -30,15 +36,17 @@ public enum Activation: String, Sendable, Codable {
     /// The tanh approximation of GELU.
     case geluTanh = "gelu_pytorch_tanh"
 
-    /// Applies the activation in place (exposed for the kernel tests).
-    public func applyForTesting(_ x: UnsafeMutablePointer<Float>, count: Int) { apply(x, count: count) }
+    /// Applies the activation in place on `compute`'s kernel path (exposed for the kernel tests).
+    public func applyForTesting(_ x: UnsafeMutablePointer<Float>, count: Int, compute: ComputeConfiguration) {
+        apply(x, count: count, vectorised: compute.packed)
+    }
 
-    func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    func apply(_ x: UnsafeMutablePointer<Float>, count: Int, vectorised: Bool) {
         switch self {
         case .quickGELU:
-            gr_quick_gelu(x, count)
+            gr_quick_gelu(x, count, vectorised ? 1 : 0)
         case .gelu:
-            gr_gelu(x, count)
+            gr_gelu(x, count, vectorised ? 1 : 0)
         case .geluTanh:
             for i in 0..<count {
                 let v = x[i]
@@ -52,21 +60,34 @@ public enum Activation: String, Sendable, Codable {
 /// only attends to columns `0...offset + i` (the rest become 0), `offset` being the number of
 /// cached keys before the rows' own.
 func softmaxRows(
-    _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float = 1, causal: Bool, offset: Int = 0
+    _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float = 1, causal: Bool, offset: Int = 0,
+    vectorised: Bool
 ) {
-    gr_softmax_rows(x, rows, width, scale, causal ? 1 : 0, offset)
+    gr_softmax_rows(x, rows, width, scale, causal ? 1 : 0, offset, vectorised ? 1 : 0)
 }
 
-/// Scratch for ``attentionHead(queries:keys:headWidth:query:key:value:ld:causal:offset:into:scratch:)``,
-/// sized for the kernel path (``GEMM/packedKernel``) and owning its memory; the head runs on the
-/// path the scratch was sized for.
+/// Scratch for ``attentionHead(queries:keys:headWidth:query:key:value:ld:causal:offset:into:scratch:)``
+/// on one kernel path, owning its memory and growing when a pass needs more; the head runs on the
+/// path the scratch was made for. A workspace keeps one per worker, so the layer loop allocates
+/// nothing once the first pass has sized them.
 final class AttentionScratch {
     let packed: Bool
-    let pointer: UnsafeMutablePointer<Float>
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private var capacity: Int
 
-    init(queries: Int, keys: Int, headWidth: Int) {
-        packed = GEMM.packedKernel
-        pointer = .allocate(capacity: packed ? gr_attention_scratch(queries, keys, headWidth) : queries * keys)
+    init(packed: Bool) {
+        self.packed = packed
+        capacity = 0
+        pointer = .allocate(capacity: 0)
+    }
+
+    /// Makes room for one head of `queries` × `keys` with `headWidth`-wide rows.
+    func reserve(queries: Int, keys: Int, headWidth: Int) {
+        let needed = packed ? gr_attention_scratch(queries, keys, headWidth) : queries * keys
+        guard needed > capacity else { return }
+        pointer.deallocate()
+        pointer = .allocate(capacity: needed)
+        capacity = needed
     }
 
     deinit { pointer.deallocate() }
@@ -81,6 +102,7 @@ func attentionHead(
     scratch: AttentionScratch
 ) {
     let scale = 1 / Float(headWidth).squareRoot()
+    scratch.reserve(queries: queries, keys: keys, headWidth: headWidth)
     if scratch.packed {
         gr_attention(
             queries, keys, headWidth, query, ld, key, value, ld, scale, causal ? 1 : 0, offset, context, ld,
@@ -90,7 +112,7 @@ func attentionHead(
     let scores = scratch.pointer
     GEMM.strided(
         query, lda: ld, key, ldb: ld, into: scores, ldc: keys, m: queries, n: keys, k: headWidth, transposeB: true)
-    softmaxRows(scores, rows: queries, width: keys, scale: scale, causal: causal, offset: offset)
+    softmaxRows(scores, rows: queries, width: keys, scale: scale, causal: causal, offset: offset, vectorised: false)
     GEMM.strided(
         scores, lda: keys, value, ldb: ld, into: context, ldc: ld, m: queries, n: headWidth, k: keys,
         transposeB: false)

@@ -1,41 +1,5 @@
 import Foundation
-import Media
-
-/// Where a preprocessed pixel came from, so a patch maps back to the source image:
-/// `source = (crop + offset) / scale` on each axis.
-public struct PreprocessTransform: Sendable, Hashable, Codable {
-    /// Resized size over source size, per axis.
-    public var scaleX: Double
-    public var scaleY: Double
-    /// Top-left corner of the crop in the resized image (negative when the crop was padded).
-    public var offsetX: Int
-    public var offsetY: Int
-    /// The source image size.
-    public var sourceWidth: Int
-    public var sourceHeight: Int
-
-    public init(scaleX: Double, scaleY: Double, offsetX: Int, offsetY: Int, sourceWidth: Int, sourceHeight: Int) {
-        self.scaleX = scaleX
-        self.scaleY = scaleY
-        self.offsetX = offsetX
-        self.offsetY = offsetY
-        self.sourceWidth = sourceWidth
-        self.sourceHeight = sourceHeight
-    }
-
-    /// The source-image rectangle `(x0, y0, x1, y1)` of a rectangle in the crop, clipped to the image.
-    public func sourceBox(cropX0: Double, cropY0: Double, cropX1: Double, cropY1: Double) -> (
-        Double, Double, Double, Double
-    ) {
-        func clamp(_ v: Double, _ limit: Int) -> Double { min(max(v, 0), Double(limit)) }
-        return (
-            clamp((cropX0 + Double(offsetX)) / scaleX, sourceWidth),
-            clamp((cropY0 + Double(offsetY)) / scaleY, sourceHeight),
-            clamp((cropX1 + Double(offsetX)) / scaleX, sourceWidth),
-            clamp((cropY1 + Double(offsetY)) / scaleY, sourceHeight)
-        )
-    }
-}
+import GuardrailCore
 
 /// `CLIPImageProcessor` (its Pillow backend): shortest side to `size` with Pillow's bicubic, centre
 /// crop, rescale by 1/255, normalise with the checkpoint's mean and std, channels first.
@@ -113,6 +77,20 @@ public struct ImagePreprocessor: Sendable, Hashable {
         doRescale = json["do_rescale"] as? Bool ?? true
         doNormalize = json["do_normalize"] as? Bool ?? true
         guard shortestEdge > 0, cropWidth > 0, cropHeight > 0 else { throw fail("size or crop_size") }
+        // The vision tower takes exactly imageSize × imageSize pixels: a configuration that makes
+        // anything else is refused here, at load, not on the first image.
+        guard doCenterCrop else {
+            throw VisionError.invalidConfiguration(
+                path: path,
+                message: "do_center_crop is false: images would keep their own size, but the vision tower takes "
+                    + "\(imageSize)×\(imageSize)")
+        }
+        guard cropWidth == imageSize, cropHeight == imageSize else {
+            throw VisionError.invalidConfiguration(
+                path: path,
+                message: "crop_size \(cropWidth)×\(cropHeight) does not fit the vision tower, which takes "
+                    + "\(imageSize)×\(imageSize) (config.json image_size)")
+        }
     }
 
     /// The resized size for a `width × height` source (`transformers`' `get_resize_output_image_size`).

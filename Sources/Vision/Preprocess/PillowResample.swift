@@ -1,4 +1,4 @@
-import Media
+import GuardrailCore
 
 /// Pillow's `Image.resize` for 8-bit RGB, reproduced to the bit: separable convolution with
 /// support widened when downscaling (antialiasing), coefficients normalised in double and

@@ -1,8 +1,12 @@
+import GuardrailCore
+
 /// What a checkpoint holds and whether it loads strictly (`guardrail model inspect`).
 public struct ModelReport: Sendable, Encodable {
     /// `CLIPModel`, `CLIPVisionModel`, `CLIPTextModel`, `CLIPTextModelWithProjection` or `StableDiffusionSafetyChecker`.
     public var architecture: String
     public var folder: String
+    /// The content hash reports and caches key on (``ModelBundle/sha256``).
+    public var sha256: String
     /// Element count over all tensors.
     public var parameters: Int
     /// Tensor count per stored dtype.
@@ -13,13 +17,13 @@ public struct ModelReport: Sendable, Encodable {
     public var verified: Bool
     /// nil when strict loading succeeded; otherwise the error.
     @NullEncodable public var verificationError: String?
-    /// What runs the linear layers here (``GEMM/kernelName``).
+    /// What runs the linear layers (``ComputeConfiguration/kernel``).
     public var kernel: String
-    /// Compute threads per forward pass (``GEMM/threads``).
+    /// Compute threads per forward pass (``ComputeConfiguration/threads``).
     public var threads: Int
 
     enum CodingKeys: String, CodingKey {
-        case architecture, folder, parameters, dtypes, verified, kernel, threads
+        case architecture, folder, sha256, parameters, dtypes, verified, kernel, threads
         case f32Bytes = "f32_bytes"
         case verificationError = "verification_error"
     }
@@ -29,8 +33,11 @@ public struct ModelReport: Sendable, Encodable {
 /// Reads a model folder's inventory and runs strict loading on it (without packing the weights:
 /// nothing is multiplied).
 public enum ModelInspector {
-    public static func inspect(folder: String) throws(VisionError) -> ModelReport {
-        let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
+    public static func inspect(_ bundle: ModelBundle, compute: ComputeConfiguration = .default) throws(VisionError)
+        -> ModelReport
+    {
+        let folder = bundle.folder
+        let config = bundle.configuration
         let store = try WeightStore(folder: folder)
         let inventory = store.inventory
         let parameters = inventory.reduce(0) { $0 + $1.shape.reduce(1, *) }
@@ -40,7 +47,7 @@ public enum ModelInspector {
         var verification: String?
         if store.contains("concept_embeds") {
             architecture = "StableDiffusionSafetyChecker"
-            do { _ = try StableDiffusionSafetyChecker(folder: folder, packWeights: false) } catch {
+            do { _ = try StableDiffusionSafetyChecker(bundle: bundle, compute: compute, packWeights: false) } catch {
                 verification = "\(error)"
             }
         } else {
@@ -50,12 +57,14 @@ public enum ModelInspector {
             case ("clip_text_model", true): architecture = "CLIPTextModelWithProjection"
             default: architecture = "CLIPTextModel"
             }
-            do { _ = try CLIPModel(folder: folder, packWeights: false) } catch { verification = "\(error)" }
+            do { _ = try CLIPModel(bundle: bundle, compute: compute, packWeights: false) } catch {
+                verification = "\(error)"
+            }
         }
         return ModelReport(
-            architecture: architecture, folder: folder, parameters: parameters, dtypes: dtypes,
+            architecture: architecture, folder: folder, sha256: bundle.sha256, parameters: parameters, dtypes: dtypes,
             f32Bytes: parameters * 4,
             verified: verification == nil, verificationError: verification,
-            kernel: GEMM.kernelName, threads: GEMM.threads)
+            kernel: compute.kernel.rawValue, threads: compute.threads)
     }
 }

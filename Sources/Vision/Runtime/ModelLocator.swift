@@ -1,8 +1,8 @@
 import Foundation
 
-/// Finds a model: a folder path, or a Hugging Face repo id (`org/name`) resolved offline in the
-/// local Hugging Face cache exactly as `transformers` does with `HF_HUB_OFFLINE=1`. Nothing is
-/// ever downloaded.
+/// Finds a model's folder: a folder path, or a Hugging Face repo id (`org/name`) resolved offline
+/// in the local Hugging Face cache exactly as `transformers` does with `HF_HUB_OFFLINE=1`. Nothing
+/// is ever downloaded. ``ModelBundle`` builds on it; callers use the bundle.
 public enum ModelLocator {
     /// The cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
     public static func cacheFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -42,29 +42,5 @@ public enum ModelLocator {
                 reference, repo + "/refs/main",
                 snapshots + (available.isEmpty ? "" : " (\(available.count) snapshots, no refs/main)"),
             ])
-    }
-
-    /// The folder holding a model's tokenizer files: the model folder, or the `tokenizer/` folder
-    /// beside a Stable Diffusion `text_encoder/`.
-    public static func tokenizerFolder(forModel folder: String) -> String {
-        let fm = FileManager.default
-        for candidate in [folder, folder + "/../tokenizer"] {
-            if fm.fileExists(atPath: candidate + "/vocab.json")
-                || fm.fileExists(atPath: candidate + "/bpe_simple_vocab_16e6.txt.gz")
-            {
-                return (candidate as NSString).standardizingPath
-            }
-        }
-        return folder
-    }
-
-    /// A Stable Diffusion pipeline folder (with `text_encoder/`) stands for its text encoder.
-    public static func modelFolder(_ folder: String) -> String {
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: folder + "/config.json"), fm.fileExists(atPath: folder + "/text_encoder/config.json")
-        {
-            return folder + "/text_encoder"
-        }
-        return folder
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Glibc
+import GuardrailCore
 
 /// Writes safetensors files: the header lists tensors in name order, padded with spaces to a
 /// multiple of 8 bytes so every tensor starts aligned.
@@ -71,17 +71,16 @@ public enum SafeTensorsWriter {
         shapes: [String: [Int]], to path: String, values: (String, [Int]) -> [Float]
     ) throws(VisionError) {
         let layout = shapes.mapValues { (dtype: "F32", shape: $0, byteCount: $0.reduce(1, *) * 4) }
-        let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(header(layout, metadata: [:]))),
-            let handle = FileHandle(forWritingAtPath: temporary)
-        else { throw VisionError.io(path: path, message: "cannot create \(temporary)") }
-        handle.seekToEndOfFile()
-        for name in shapes.keys.sorted() {
-            let data = values(name, shapes[name]!).withUnsafeBufferPointer { Data(buffer: $0) }
-            handle.write(data)
+        do {
+            try AtomicFile.write(to: path) { handle in
+                handle.write(Data(header(layout, metadata: [:])))
+                for name in shapes.keys.sorted() {
+                    handle.write(values(name, shapes[name]!).withUnsafeBufferPointer { Data(buffer: $0) })
+                }
+            }
+        } catch {
+            throw VisionError.io(path: error.path, message: error.message)
         }
-        handle.closeFile()
-        try moveIntoPlace(temporary, path)
     }
 
     /// Writes the file atomically: a temporary file in the same folder, renamed into place.
@@ -89,19 +88,9 @@ public enum SafeTensorsWriter {
         throws(VisionError)
     {
         do {
-            try writeAtomically(Data(encode(entries, metadata: metadata)), to: path)
-        } catch let error as VisionError {
-            throw error
+            try AtomicFile.write(Data(encode(entries, metadata: metadata)), to: path)
         } catch {
-            throw VisionError.io(path: path, message: "cannot write: \(error.localizedDescription)")
-        }
-    }
-
-    private static func moveIntoPlace(_ temporary: String, _ path: String) throws(VisionError) {
-        guard rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw VisionError.io(path: path, message: "cannot rename into place: \(message)")
+            throw VisionError.io(path: error.path, message: error.message)
         }
     }
 }

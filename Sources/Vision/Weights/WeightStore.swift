@@ -10,9 +10,11 @@ final class WeightStore {
     private var taken: Set<String> = []
     private var missing: [String] = []
     private var misshaped: [String] = []
-    /// Whether ``linearWeight(_:shape:)`` packs weights for the engine's kernel (the default where
-    /// it runs) or keeps the checkpoint's layout.
-    var packsLinearWeights = GEMM.packedKernel
+    /// How the layers loaded from here compute; they keep it for their lifetime.
+    var compute = ComputeConfiguration.default
+    /// Whether ``linearWeight(_:shape:)`` packs weights on the packed kernel (the default) or keeps
+    /// the checkpoint's layout.
+    var packsLinearWeights = true
 
     /// Opens `model.safetensors`, or the shards listed by `model.safetensors.index.json`, in `folder`.
     init(folder: String, baseName: String = "model") throws(VisionError) {
@@ -88,7 +90,8 @@ final class WeightStore {
     /// layout of the kernel that will multiply by it.
     func linearWeight(_ key: String, shape: [Int]) throws(VisionError) -> LinearWeight {
         let tensor = try take(key, shape: shape)
-        return LinearWeight(tensor.reshaped([shape[0], tensor.count / shape[0]]), packed: packsLinearWeights)
+        return LinearWeight(
+            tensor.reshaped([shape[0], tensor.count / shape[0]]), compute: compute, packed: packsLinearWeights)
     }
 
     /// Marks keys the model does not use on purpose (`position_ids` buffers, for example).

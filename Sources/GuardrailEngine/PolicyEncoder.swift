@@ -1,42 +1,7 @@
 import Foundation
+import GuardrailCore
+import Policy
 import Vision
-
-/// A rule's unit embedding `ĉ` in the joint space.
-public struct EncodedRule: Sendable, Hashable {
-    public var rule: PolicyRule
-    public var embedding: [Float]
-    /// How many ≤ 75-token pieces the rule was cut into.
-    public var pieces: Int
-
-    public init(rule: PolicyRule, embedding: [Float], pieces: Int) {
-        self.rule = rule
-        self.embedding = embedding
-        self.pieces = pieces
-    }
-}
-
-/// A policy set in the joint space (SafeWatch §3): per policy the blocked prototype `u_p`, the
-/// allowed prototype `a_p` (if any) and every rule embedding, for relevance, scoring and evidence.
-public struct EncodedPolicySet: Sendable, Hashable {
-    public var dimension: Int
-    /// `u_p` per policy, in the set's order.
-    public var prototypes: [[Float]]
-    /// `a_p` per policy, nil without allowed rules.
-    public var allowedPrototypes: [[Float]?]
-    public var blocked: [[EncodedRule]]
-    public var allowed: [[EncodedRule]]
-
-    public init(
-        dimension: Int, prototypes: [[Float]], allowedPrototypes: [[Float]?], blocked: [[EncodedRule]],
-        allowed: [[EncodedRule]]
-    ) {
-        self.dimension = dimension
-        self.prototypes = prototypes
-        self.allowedPrototypes = allowedPrototypes
-        self.blocked = blocked
-        self.allowed = allowed
-    }
-}
 
 /// Encodes policy rules with a CLIP text tower: one chunk per rule (or per ≤ 75-token piece of a
 /// long rule), each its own sequence with positions from 0 — no cross-policy attention, no position
@@ -106,8 +71,8 @@ public struct PolicyEncoder {
         for (i, owner) in owners.enumerated() {
             let key = "\(owner.policy)/\(owner.allowed)/\(owner.rule)"
             // Pieces are summed in piece order, each unit length first.
-            let piece = normalized(Array(rows[(i * d)..<((i + 1) * d)]))
-            sums[key] = add(sums[key] ?? [Float](repeating: 0, count: d), piece)
+            let piece = Vectors.normalized(Array(rows[(i * d)..<((i + 1) * d)]))
+            sums[key] = Vectors.add(sums[key] ?? [Float](repeating: 0, count: d), piece)
             pieceCounts[key, default: 0] += 1
         }
         var result = EncodedPolicySet(dimension: d, prototypes: [], allowedPrototypes: [], blocked: [], allowed: [])
@@ -115,7 +80,7 @@ public struct PolicyEncoder {
             func rules(_ list: [PolicyRule], allowed: Bool) -> [EncodedRule] {
                 list.enumerated().map { r, rule in
                     let key = "\(p)/\(allowed)/\(r)"
-                    return EncodedRule(rule: rule, embedding: normalized(sums[key]!), pieces: pieceCounts[key]!)
+                    return EncodedRule(rule: rule, embedding: Vectors.normalized(sums[key]!), pieces: pieceCounts[key]!)
                 }
             }
             let blocked = rules(policy.blocked, allowed: false)
@@ -131,21 +96,7 @@ public struct PolicyEncoder {
     /// `normalize(Σ ĉ_m)` summed in canonical order (rule text, then id), so file order changes no bit.
     static func prototype(_ rules: [EncodedRule], dimension: Int) -> [Float] {
         let ordered = rules.sorted { ($0.rule.text, $0.rule.id) < ($1.rule.text, $1.rule.id) }
-        return normalized(ordered.reduce([Float](repeating: 0, count: dimension)) { add($0, $1.embedding) })
+        return Vectors.normalized(
+            ordered.reduce([Float](repeating: 0, count: dimension)) { Vectors.add($0, $1.embedding) })
     }
-}
-
-func add(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { $0 + $1 } }
-
-/// `v / max(‖v‖, 1e-12)`, PyTorch's `F.normalize`.
-public func normalized(_ v: [Float]) -> [Float] {
-    let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    let inverse = 1 / max(norm, 1e-12)
-    return v.map { $0 * inverse }
-}
-
-func dot(_ a: [Float], _ b: [Float]) -> Float {
-    var sum: Float = 0
-    for i in a.indices { sum += a[i] * b[i] }
-    return sum
 }

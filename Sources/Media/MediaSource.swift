@@ -1,0 +1,222 @@
+import CFFmpeg
+import CGuardrailShims
+import Glibc
+import GuardrailCore
+
+/// One file, stat'ed, sniffed and opened once: PNG, JPEG and WebP bytes are read into memory, every
+/// other format is opened by FFmpeg exactly once; probing, decoding a still, sampling (every,
+/// keyframes, shots) and counting keyframes all work from what was opened. Not thread-safe: one
+/// scan uses a source at a time.
+public final class MediaSource {
+    /// The path the source was opened from.
+    public let path: String
+    /// What the file is.
+    public let info: MediaInfo
+    public let limits: MediaLimits
+    /// How many times FFmpeg opened the file through this source: 1 for formats FFmpeg reads, 0 for
+    /// PNG, JPEG and WebP, whatever is done with the source afterwards.
+    public var ffmpegOpens: Int { content.isFFmpeg ? 1 : 0 }
+    private let content: Content
+
+    private enum Content {
+        /// A still PNG or JPEG, or a WebP (still or animated), whole in memory.
+        case bytes([UInt8], SniffedFormat)
+        /// Everything else, demuxed by FFmpeg from one input context. `bytes` holds the head, or the
+        /// whole file where a still's metadata may lie anywhere (TIFF's IFD, APNG's default image).
+        case ffmpeg(InputContext, stream: UnsafeMutablePointer<AVStream>?, bytes: [UInt8], format: SniffedFormat)
+
+        var isFFmpeg: Bool {
+            if case .ffmpeg = self { return true }
+            return false
+        }
+
+        var bytesAndFormat: ([UInt8], SniffedFormat) {
+            switch self {
+            case .bytes(let bytes, let format), .ffmpeg(_, _, let bytes, let format): return (bytes, format)
+            }
+        }
+    }
+
+    /// Opens `path`. Throws ``MediaError`` for unreadable, oversized or unrecognised files; an
+    /// audio-only file opens (its ``info`` says `audio`) but has no frames.
+    public init(path: String, limits: MediaLimits = .default) throws(MediaError) {
+        self.path = path
+        self.limits = limits
+        let (head, size, descriptor) = try Self.openAndSniff(path, limits: limits)
+        defer { close(descriptor) }
+        let format = try withRawBytes(head) { (raw) throws(MediaError) in SniffedFormat(raw) }
+        switch format {
+        case .png(animated: false), .jpeg, .webp:
+            let bytes = try Self.readRest(descriptor, head: head, size: size, path: path)
+            content = .bytes(bytes, format)
+            info = try Self.describe(bytes: bytes, format: format, path: path, limits: limits)
+        default:
+            let whole = format == .tiff || format == .png(animated: true)
+            let bytes = whole ? try Self.readRest(descriptor, head: head, size: size, path: path) : head
+            let input = try InputContext(path: path, limits: limits, head: head)
+            let stream = input.bestVideoStream()
+            content = .ffmpeg(input, stream: stream, bytes: bytes, format: format)
+            info = try Self.describe(input, stream: stream, path: path)
+        }
+    }
+
+    /// The picture as `ImageOps.exif_transpose(Image.open(p)).convert("RGB")` gives it: the image
+    /// itself for stills (an APNG's default image), the first frame of an animation or video.
+    public func decodeImage() throws(MediaError) -> RGBImage {
+        let (bytes, format) = content.bytesAndFormat
+        switch format {
+        case .png, .jpeg, .webp:
+            return try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
+        case .tiff, .other:
+            let source = try frameSource(threads: 1, keyframesOnly: false)
+            guard try source.advance() != nil else {
+                throw MediaError(
+                    .corrupt, path: path, function: "avcodec_receive_frame",
+                    message: "no decodable frame (\(source.corruptPackets) corrupt packets)")
+            }
+            let image = try source.currentImage(outputSize: nil)
+            return bytes.withUnsafeBytes { EXIFOrientation.read(from: $0, format: format) }.apply(to: image)
+        }
+    }
+
+    /// A decoder positioned at the start of the stream. Each call starts over (FFmpeg's input is
+    /// rewound, not reopened), so one pass must be finished before the next begins.
+    func frameSource(threads: Int, keyframesOnly: Bool) throws(MediaError) -> any FrameSource {
+        switch content {
+        case .bytes(let bytes, .webp):
+            return try WebPAnimation(bytes: bytes, path: path, limits: limits)
+        case .bytes(let bytes, let format):
+            return StillImageSource(
+                image: try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path), path: path)
+        case .ffmpeg(let input, let stream, _, _):
+            guard let stream else { throw Self.noVideo(input, path: path) }
+            try input.rewind()
+            return try FFmpegVideoSource(
+                input: input, stream: stream, limits: limits, threads: keyframesOnly ? 1 : threads,
+                keyframesOnly: keyframesOnly)
+        }
+    }
+
+    /// The first timestamp of the picture stream, the origin of sampling grids.
+    var startSeconds: Double {
+        guard case .ffmpeg(_, let stream?, _, _) = content else { return 0 }
+        return FFmpegVideoSource.startSeconds(of: stream)
+    }
+
+    /// The stream's end from the container's duration, before anything is decoded; nil when unknown
+    /// (WebP and stills learn it by decoding).
+    var containerEnd: Double? {
+        guard case .ffmpeg(let input, _?, _, _) = content, let duration = input.durationSeconds else { return nil }
+        return roundedToMilliseconds(startSeconds + duration)
+    }
+
+    /// Keyframes of the picture stream, counted by demuxing only (no decoding); nil when unknown.
+    func countKeyframes() throws(MediaError) -> Int? {
+        switch content {
+        case .bytes(_, .webp): return info.frameCount
+        case .bytes: return 1
+        case .ffmpeg(let input, let stream, _, _):
+            guard let stream else { return nil }
+            return try input.countPackets(of: stream, keyframesOnly: true)
+        }
+    }
+
+    // MARK: Opening
+
+    /// Opens, checks and reads the first 64 KiB: the sniffer needs only the first bytes, but PNG's
+    /// acTL may follow long ancillary chunks.
+    private static func openAndSniff(_ path: String, limits: MediaLimits) throws(MediaError) -> (
+        head: [UInt8], size: Int, descriptor: Int32
+    ) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw posixError(path, "open") }
+        do throws(MediaError) {
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else { throw posixError(path, "fstat") }
+            try checkRegularFile(status, maxBytes: limits.maxFileBytes, path: path, function: "fstat")
+            guard status.st_size > 0 else {
+                throw MediaError(.truncated, path: path, function: "stat", message: "empty file")
+            }
+            let head = try readBytes(descriptor, count: min(Int(status.st_size), 1 << 16), path: path)
+            return (head, Int(status.st_size), descriptor)
+        } catch {
+            close(descriptor)
+            throw error
+        }
+    }
+
+    private static func readRest(_ descriptor: Int32, head: [UInt8], size: Int, path: String) throws(MediaError)
+        -> [UInt8]
+    {
+        guard size > head.count else { return head }
+        return head + (try readBytes(descriptor, count: size - head.count, path: path))
+    }
+
+    private static func noVideo(_ input: InputContext, path: String) -> MediaError {
+        let audio = input.streams.contains { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
+        return MediaError(
+            .noVideoStream, path: path, function: "av_find_best_stream",
+            message: audio ? "audio-only file: there is no picture to moderate" : "no video stream")
+    }
+
+    // MARK: Describing
+
+    private static func describe(bytes: [UInt8], format: SniffedFormat, path: String, limits: MediaLimits)
+        throws(MediaError) -> MediaInfo
+    {
+        try withRawBytes(bytes) { (raw) throws(MediaError) -> MediaInfo in
+            let orientation = EXIFOrientation.read(from: raw, format: format)
+            let decoder = ImageDecoder(limits: limits)
+            switch format {
+            case .png:
+                return MediaInfo(
+                    image: ImageHeader(size: try decoder.pngSize(raw, path: path), orientation: orientation),
+                    path: path, container: "png", codec: "png")
+            case .jpeg:
+                return MediaInfo(
+                    image: ImageHeader(size: try decoder.jpegInfo(raw, path: path).size, orientation: orientation),
+                    path: path, container: "jpeg", codec: "mjpeg")
+            default:
+                let animation = try WebPAnimation(raw, path: path, limits: limits)
+                var info = MediaInfo(
+                    image: ImageHeader(size: animation.canvas, orientation: orientation), path: path,
+                    container: "webp", codec: "webp")
+                if animation.frameCount > 1 {
+                    info.kind = .animation
+                    info.frameCount = animation.frameCount
+                    info.durationSeconds = animation.duration
+                }
+                return info
+            }
+        }
+    }
+
+    private static func describe(_ input: InputContext, stream: UnsafeMutablePointer<AVStream>?, path: String)
+        throws(MediaError) -> MediaInfo
+    {
+        guard let stream else {
+            let audio = input.streams.filter { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }.count
+            guard audio > 0 else {
+                throw MediaError(
+                    .noVideoStream, path: path, function: "av_find_best_stream", message: "no video or audio stream")
+            }
+            return MediaInfo(
+                path: path, kind: .audio, container: input.formatName, codec: nil, width: nil, height: nil,
+                displayWidth: nil, displayHeight: nil, rotation: 0, frameRate: nil, variableFrameRate: false,
+                durationSeconds: input.durationSeconds.map(roundedToMilliseconds), frameCount: nil,
+                streamCount: input.streams.count, videoStreams: 0, audioStreams: audio)
+        }
+        var info = MediaProbe.describe(input, stream: stream, path: path)
+        guard let width = info.width, let height = info.height, width > 0, height > 0 else {
+            throw MediaError(
+                .corrupt, path: path, function: "avformat_find_stream_info",
+                message: "the picture size cannot be determined")
+        }
+        if info.kind == .animation {
+            // GIF and APNG do not state their frame count: count packets (cheap, no decoding).
+            info.frameCount = try input.countPackets(of: stream, keyframesOnly: false)
+            if info.frameCount == 1 { info.kind = .image }
+        }
+        return info
+    }
+}

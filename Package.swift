@@ -109,6 +109,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "EngineTests",
+            dependencies: [
+                "GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "TestSupport", "guardrail",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PolicyTests",
             dependencies: ["GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "TestSupport"],
             swiftSettings: swiftSettings
@@ -120,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VisionTests",
-            dependencies: ["GuardrailCore", "Vision", "TestSupport"],
+            dependencies: ["CKernels", "GuardrailCore", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

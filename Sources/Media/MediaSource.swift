@@ -13,10 +13,14 @@ public final class MediaSource {
     /// What the file is.
     public let info: MediaInfo
     public let limits: MediaLimits
-    /// How many times FFmpeg opened the file through this source: 1 for formats FFmpeg reads, 0 for
-    /// PNG, JPEG and WebP, whatever is done with the source afterwards.
-    public var ffmpegOpens: Int { content.isFFmpeg ? 1 : 0 }
     private let content: Content
+
+    /// How many times this process has asked FFmpeg to open `path` (`avformat_open_input`), for
+    /// diagnostics and for tests that hold the one-open rule: a scan opens a file at most once,
+    /// whatever its sampling mode.
+    public static func ffmpegOpens(of path: String) -> Int {
+        InputContext.opens.withLock { $0[path] ?? 0 }
+    }
 
     private enum Content {
         /// A still PNG or JPEG, or a WebP (still or animated), whole in memory.
@@ -24,11 +28,6 @@ public final class MediaSource {
         /// Everything else, demuxed by FFmpeg from one input context. `bytes` holds the head, or the
         /// whole file where a still's metadata may lie anywhere (TIFF's IFD, APNG's default image).
         case ffmpeg(InputContext, stream: UnsafeMutablePointer<AVStream>?, bytes: [UInt8], format: SniffedFormat)
-
-        var isFFmpeg: Bool {
-            if case .ffmpeg = self { return true }
-            return false
-        }
 
         var bytesAndFormat: ([UInt8], SniffedFormat) {
             switch self {

@@ -86,4 +86,33 @@ import Vision
             }
         }
     }
+
+    /// Models with different compute configurations (thread counts and, where the CPU has both,
+    /// kernel paths) run at the same time without touching shared settings, each giving the
+    /// goldens; text and vision towers at once.
+    @Test func differentConfigurationsRunSideBySide() async throws {
+        let golden = try Self.goldens("clip-b16-tiny")
+        let pixels = try #require(golden["pixel_values"])
+        let ids = try #require(golden["input_ids"]).scalars.map { Int($0) }
+        let length = try #require(golden["input_ids"]).shape[1]
+        let sequences = stride(from: 0, to: ids.count, by: length).map { Array(ids[$0..<($0 + length)]) }
+        var configurations: [ComputeConfiguration] = []
+        for kernel in kernels {
+            for threads in [1, 2, 3] { configurations.append(ComputeConfiguration(threads: threads, kernel: kernel)) }
+        }
+        let models = try configurations.map {
+            try CLIPModel(folder: Fixtures.path("models/clip-b16-tiny"), compute: $0)
+        }
+        try await withThrowingTaskGroup(of: (ComputeConfiguration, ImageEncoding, TextEncoding).self) { group in
+            for model in models + models {
+                group.addTask {
+                    (model.compute, try model.encodeImages(pixels), try model.encodeTexts(sequences))
+                }
+            }
+            for try await (compute, image, text) in group {
+                Self.expectClose(image.imageEmbeds, golden["image_embeds"], "\(compute) image_embeds")
+                Self.expectClose(text.textEmbeds, golden["text_embeds"], "\(compute) text_embeds")
+            }
+        }
+    }
 }

@@ -1,4 +1,6 @@
+import CKernels
 import Foundation
+import Glibc
 import TestSupport
 import Testing
 
@@ -111,6 +113,52 @@ struct MappedPackingTests {
             }
             #expect((0..<count * count).allSatisfy { hits[$0] == 1 }, "count \(count), threads \(threads)")
         }
+    }
+}
+
+/// The pool after `fork`: a child starts with none of the parent's threads, and its first parallel
+/// call must start its own instead of waiting for threads that do not exist there. The child runs
+/// only C calls (no Swift runtime work, which other test threads may hold locks of) and reports
+/// through its exit status; the parent kills it if it has not finished after 10 s.
+@Suite struct ForkTests {
+    @Test func poolWorksInAForkedChild() {
+        let parts = 4
+        let marks = UnsafeMutablePointer<Int32>.allocate(capacity: parts)
+        defer { marks.deallocate() }
+        let mark: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, part in
+            context!.assumingMemoryBound(to: Int32.self)[part] += 1
+        }
+        // The parent's pool threads are running when it forks.
+        marks.initialize(repeating: 0, count: parts)
+        gr_parallel(parts, mark, marks)
+        #expect((0..<parts).allSatisfy { marks[$0] == 1 })
+        marks.initialize(repeating: 0, count: parts)
+        let child = fork()
+        if child == 0 {
+            gr_parallel(parts, mark, marks)
+            gr_parallel(parts, mark, marks)
+            var ok: Int32 = 0
+            for part in 0..<parts where marks[part] != 2 { ok = 1 }
+            _exit(ok)
+        }
+        #expect(child > 0)
+        var status: Int32 = 0
+        var waited = 0
+        while waitpid(child, &status, WNOHANG) == 0 {
+            if waited == 1000 {
+                kill(child, SIGKILL)
+                waitpid(child, &status, 0)
+                Issue.record("the forked child hung in gr_parallel")
+                break
+            }
+            usleep(10_000)
+            waited += 1
+        }
+        // Exited normally (no signal) with status 0.
+        #expect(status & 0x7f == 0 && (status >> 8) & 0xff == 0, "child status \(status)")
+        // The parent's pool still works.
+        gr_parallel(parts, mark, marks)
+        #expect((0..<parts).allSatisfy { marks[$0] == 1 })
     }
 }
 

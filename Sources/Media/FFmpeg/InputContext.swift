@@ -1,5 +1,6 @@
 import CFFmpeg
 import CGuardrailShims
+import Synchronization
 
 /// Owns an `AVFormatContext` opened for reading (`avformat_close_input` in `deinit`), with a
 /// wall-clock deadline after which every blocking call fails with `AVERROR_EXIT`.
@@ -13,6 +14,7 @@ final class InputContext {
     /// does not recognise damaged data.
     init(path: String, limits: MediaLimits, head: [UInt8]) throws(MediaError) {
         FFmpegLog.configure()
+        Self.opens.withLock { $0[path, default: 0] += 1 }
         self.path = path
         let deadline = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
         deadline.initialize(to: gr_time_relative_us() + Int64(limits.decodeTimeoutSeconds * 1_000_000))
@@ -72,6 +74,9 @@ final class InputContext {
         avformat_close_input(&context)
         deadline.deallocate()
     }
+
+    /// `avformat_open_input` calls per path, for ``MediaSource/ffmpegOpens(of:)``.
+    static let opens = Mutex<[String: Int]>([:])
 
     /// Goes back to the first packet, for another pass over the same input (FFmpeg's seek to the
     /// start, or to byte 0 for demuxers that cannot seek by time).

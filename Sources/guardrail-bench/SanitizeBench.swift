@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Sanitizer
+import TestSupport
 import Vision
 
 struct SanitizeBench: ParsableCommand {
@@ -31,7 +32,7 @@ struct SanitizeBench: ParsableCommand {
         defer { if checkpoint == nil { try? FileManager.default.removeItem(atPath: folder) } }
         if !FileManager.default.fileExists(atPath: folder + "/model.safetensors") {
             print("writing a random SD-1.x text encoder to \(folder) …")
-            try RandomCLIP.writeSDTextEncoder(to: folder)
+            try RandomCLIP.write(config: RandomCLIP.sdTextEncoder, to: folder)
         }
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
             .standardizedFileURL.path

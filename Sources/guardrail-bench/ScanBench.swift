@@ -3,6 +3,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Media
+import TestSupport
 import Vision
 
 struct ScanBench: ParsableCommand {
@@ -29,7 +30,7 @@ struct ScanBench: ParsableCommand {
         let model = checkpoint ?? folder + "/model"
         if !FileManager.default.fileExists(atPath: model + "/model.safetensors") {
             print("writing a random ViT-B/32 CLIP to \(model) …")
-            try RandomCLIP.write(to: model)
+            try RandomCLIP.write(config: RandomCLIP.vitB32, to: model)
         }
         // The tokenizer files of the tiny fixture model carry the real CLIP vocabulary.
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")

@@ -3,94 +3,6 @@ import Foundation
 import TestSupport
 import Vision
 
-/// A full-size CLIP with random weights, written once to a temporary folder as F32 safetensors so
-/// that both the engine and the Python references load the very same checkpoint.
-enum RandomCLIP {
-    /// ViT-B/32: 12 layers of width 768 (vision) and 512 (text), projection 512.
-    static let config = """
-        {"model_type": "clip", "projection_dim": 512,
-         "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
-                           "num_attention_heads": 12, "image_size": 224, "patch_size": 32, "hidden_act": "quick_gelu"},
-         "text_config": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
-                         "num_attention_heads": 8, "max_position_embeddings": 77, "vocab_size": 49408,
-                         "hidden_act": "quick_gelu", "eos_token_id": 2}}
-        """
-
-    /// Stable Diffusion 1.x's text encoder geometry: 768 wide, 12 layers, no projection.
-    static let sdTextConfig = """
-        {"model_type": "clip_text_model", "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
-         "num_attention_heads": 12, "max_position_embeddings": 77, "vocab_size": 49408, "hidden_act": "quick_gelu",
-         "eos_token_id": 2, "projection_dim": 768}
-        """
-
-    /// A random SD-1.x text encoder (bare `CLIPTextModel`, keys under `text_model.`).
-    static func writeSDTextEncoder(to folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try sdTextConfig.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
-        var shapes: [String: [Int]] = [
-            "text_model.embeddings.token_embedding.weight": [49408, 768],
-            "text_model.embeddings.position_embedding.weight": [77, 768],
-        ]
-        addTower(&shapes, prefix: "text_model.", width: 768, norms: ["final_layer_norm"])
-        try writeRandom(shapes, to: folder)
-    }
-
-    static func addTower(_ shapes: inout [String: [Int]], prefix: String, width: Int, norms: [String]) {
-        for norm in norms {
-            shapes["\(prefix)\(norm).weight"] = [width]
-            shapes["\(prefix)\(norm).bias"] = [width]
-        }
-        for layer in 0..<12 {
-            let p = "\(prefix)encoder.layers.\(layer)."
-            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                shapes[p + "self_attn.\(proj).weight"] = [width, width]
-                shapes[p + "self_attn.\(proj).bias"] = [width]
-            }
-            shapes[p + "mlp.fc1.weight"] = [4 * width, width]
-            shapes[p + "mlp.fc1.bias"] = [4 * width]
-            shapes[p + "mlp.fc2.weight"] = [width, 4 * width]
-            shapes[p + "mlp.fc2.bias"] = [width]
-            for norm in ["layer_norm1", "layer_norm2"] {
-                shapes[p + norm + ".weight"] = [width]
-                shapes[p + norm + ".bias"] = [width]
-            }
-        }
-    }
-
-    /// Norm weights 1, everything else uniform in ±0.02 from a fixed generator.
-    static func writeRandom(_ shapes: [String: [Int]], to folder: String) throws {
-        var state: UInt64 = 0x1234_5678
-        try SafeTensorsWriter.writeStreaming(shapes: shapes, to: folder + "/model.safetensors") { name, shape in
-            let count = shape.reduce(1, *)
-            if name.hasSuffix("norm.weight") || name.contains("layer_norm") && name.hasSuffix(".weight") {
-                return [Float](repeating: 1, count: count)
-            }
-            return (0..<count).map { _ in
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.04
-            }
-        }
-    }
-
-    static func write(to folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try config.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
-        var shapes: [String: [Int]] = [
-            "vision_model.embeddings.class_embedding": [768],
-            "vision_model.embeddings.patch_embedding.weight": [768, 3, 32, 32],
-            "vision_model.embeddings.position_embedding.weight": [50, 768],
-            "text_model.embeddings.token_embedding.weight": [49408, 512],
-            "text_model.embeddings.position_embedding.weight": [77, 512],
-            "visual_projection.weight": [512, 768],
-            "text_projection.weight": [512, 512],
-            "logit_scale": [],
-        ]
-        addTower(&shapes, prefix: "vision_model.", width: 768, norms: ["pre_layrnorm", "post_layernorm"])
-        addTower(&shapes, prefix: "text_model.", width: 512, norms: ["final_layer_norm"])
-        try writeRandom(shapes, to: folder)
-    }
-}
-
 struct VisionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vision",
@@ -130,7 +42,7 @@ struct VisionBench: ParsableCommand {
         defer { if checkpoint == nil { try? FileManager.default.removeItem(atPath: folder) } }
         if !FileManager.default.fileExists(atPath: folder + "/model.safetensors") {
             print("writing a random ViT-B/32 CLIP to \(folder) …")
-            try RandomCLIP.write(to: folder)
+            try RandomCLIP.write(config: RandomCLIP.vitB32, to: folder)
         }
         let imageFLOPs = Self.visionFLOPs()
         var results: [String: Double] = [:]

@@ -44,16 +44,35 @@ public final class CLIPModel: @unchecked Sendable {
     /// missing, unused or mis-shaped key. With `packWeights` false the linear weights keep the
     /// checkpoint's layout (OpenBLAS products, pages mapped in on demand) instead of a packed copy
     /// for the engine's kernel.
-    public init(folder: String, compute: ComputeConfiguration = .default, packWeights: Bool? = nil)
+    public convenience init(folder: String, compute: ComputeConfiguration = .default, packWeights: Bool? = nil)
+        throws(VisionError)
+    {
+        let store = try WeightStore(folder: folder)
+        store.compute = compute
+        store.packsLinearWeights = packWeights ?? true
+        try self.init(
+            configuration: CLIPConfiguration(contentsOf: folder + "/config.json"), store: store, folder: folder,
+            compute: compute)
+    }
+
+    /// The keys and shapes of a checkpoint for `configuration`, read from this loading code (nothing
+    /// is allocated), in the layout of the published checkpoints (a bare text model's keys under
+    /// `text_model.`): what a writer of test or benchmark checkpoints writes, so no second copy of
+    /// the weight-name tree exists.
+    public static func weightShapes(_ configuration: CLIPConfiguration) throws(VisionError) -> [String: [Int]] {
+        let store = WeightStore(recording: ())
+        _ = try CLIPModel(configuration: configuration, store: store, folder: "", compute: .default)
+        return store.recorded ?? [:]
+    }
+
+    private init(
+        configuration config: CLIPConfiguration, store: WeightStore, folder: String, compute: ComputeConfiguration
+    )
         throws(VisionError)
     {
         self.folder = folder
         self.compute = compute
-        let config = try CLIPConfiguration(contentsOf: folder + "/config.json")
         configuration = config
-        let store = try WeightStore(folder: folder)
-        store.compute = compute
-        store.packsLinearWeights = packWeights ?? true
         let p = config.projectionDim
         if let v = config.visionConfig {
             let prefix = store.contains("embeddings.class_embedding") ? "" : "vision_model."

@@ -45,3 +45,20 @@ final class MappedFile: @unchecked Sendable {
         close(descriptor)
     }
 }
+
+/// Zero-filled, read-only anonymous pages: placeholders for tensors whose values are never read.
+/// The kernel maps them lazily, so even a full-size model's worth costs no memory.
+final class ZeroPages: @unchecked Sendable {
+    let floats: UnsafePointer<Float>
+    private let size: Int
+
+    init(bytes: Int) {
+        size = max(bytes, 1)
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
+            fatalError("mmap of \(size) anonymous bytes failed: \(String(cString: strerror(errno)))")
+        }
+        floats = UnsafePointer(base.assumingMemoryBound(to: Float.self))
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: floats), size) }
+}

@@ -44,6 +44,15 @@ final class WeightStore {
         }
     }
 
+    /// A store without a checkpoint that records every key and shape a model asks for, handing out
+    /// zero placeholders that take no memory: the checkpoint layout, read from the loading code.
+    init(recording: ()) {
+        recorded = [:]
+    }
+
+    /// Keys and shapes asked for, in recording mode.
+    private(set) var recorded: [String: [Int]]?
+
     /// A store over one opened file (tests, and tools that name a file directly).
     init(file: SafeTensorsFile) throws(VisionError) {
         try add(file)
@@ -74,6 +83,12 @@ final class WeightStore {
     /// The tensor for `key`, which must have `shape`. A missing or mis-shaped key is recorded
     /// (reported by ``verify()``) and a zero tensor of the expected shape stands in.
     func take(_ key: String, shape: [Int]) throws(VisionError) -> Tensor {
+        if recorded != nil {
+            recorded?[key] = shape
+            let count = shape.reduce(1, *)
+            let pages = ZeroPages(bytes: count * 4)
+            return Tensor(shape: shape, storage: TensorStorage(borrowing: pages.floats, count: count, owner: pages))
+        }
         taken.insert(key)
         guard let file = location[key], let entry = file.entries[key] else {
             missing.append(key)

@@ -16,7 +16,7 @@ struct PolicyEncodingCache {
             kind: "policies",
             parts: [
                 "model": model.sha256, "tokenizer": model.tokenizerSHA256 ?? "none", "policies": policies.sha256,
-                "kernel": compute.kernel.rawValue, "piece_budget": String(PolicyEncoder.pieceBudget),
+                "compute": compute.resultKey, "piece_budget": String(PolicyEncoder.pieceBudget),
             ])
     }
 

@@ -100,3 +100,37 @@ public struct PolicyEncoder {
             ordered.reduce([Float](repeating: 0, count: dimension)) { Vectors.add($0, $1.embedding) })
     }
 }
+
+/// A policy as `guardrail policy check` lists it: its rules with their token counts and the
+/// pieces the encoder cuts them into (nil without a tokenizer).
+public struct PolicySummary: Sendable, Encodable {
+    public struct Rule: Sendable, Encodable {
+        public var id: String
+        /// `blocked` or `allowed`.
+        public var kind: String
+        public var text: String
+        public var tokens: Int?
+        public var pieces: Int?
+    }
+
+    public var id: String
+    public var name: String
+    public var threshold: Float?
+    public var rules: [Rule]
+
+    /// Every policy of `set`, rules in file order, blocked before allowed.
+    public static func summaries(of set: PolicySet, tokenizer: CLIPTokenizer?) -> [PolicySummary] {
+        set.policies.map { policy in
+            PolicySummary(
+                id: policy.id, name: policy.name, threshold: policy.threshold?.value,
+                rules: [("blocked", policy.blocked), ("allowed", policy.allowed)].flatMap { kind, rules in
+                    rules.map { rule in
+                        Rule(
+                            id: rule.id, kind: kind, text: rule.text,
+                            tokens: tokenizer.map { $0.encode(rule.text).count - 2 },
+                            pieces: tokenizer.map { PolicyEncoder.pieces(rule.text, tokenizer: $0).count })
+                    }
+                })
+        }
+    }
+}

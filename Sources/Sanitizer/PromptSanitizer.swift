@@ -59,7 +59,7 @@ public final class PromptSanitizer: @unchecked Sendable {
             kind: "concepts",
             parts: [
                 "model": bundle.sha256, "tokenizer": bundle.tokenizerSHA256 ?? "none", "concepts": concepts.sha256,
-                "kernel": compute.kernel.rawValue,
+                "compute": compute.resultKey,
             ])
         var pooled: [[Float]]?
         var negativeRows: [[Float]]?

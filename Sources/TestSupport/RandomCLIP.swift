@@ -23,6 +23,20 @@ public enum RandomCLIP {
          "eos_token_id": 2, "projection_dim": 768}
         """
 
+    /// A checkpoint for `config` in `folder`, written unless one is there already, with the
+    /// tokenizer files (`vocab.json`, `merges.txt`) of the fixture model `tokenizer` (a folder below
+    /// `fixtures/models/`, which carry the real CLIP vocabulary). For benchmarks.
+    public static func prepare(config: String, in folder: String, tokenizer: String) throws {
+        if !FileManager.default.fileExists(atPath: folder + "/model.safetensors") {
+            print("writing a random checkpoint to \(folder) …")
+            try write(config: config, to: folder)
+        }
+        for file in ["vocab.json", "merges.txt"] where !FileManager.default.fileExists(atPath: folder + "/" + file) {
+            try FileManager.default.copyItem(
+                atPath: Fixtures.path("models/\(tokenizer)/\(file)"), toPath: folder + "/" + file)
+        }
+    }
+
     /// Writes `config` (a `config.json` text) and random weights for it into `folder`: norm weights
     /// 1, everything else uniform in ±0.02 from a fixed generator, tensors in name order. A CLIP
     /// model also gets `logit_scale`, as `transformers` saves it.

@@ -30,16 +30,8 @@ struct SanitizeBench: ParsableCommand {
     func run() throws {
         let folder = checkpoint ?? NSTemporaryDirectory() + "guardrail-sdtext-\(getpid())"
         defer { if checkpoint == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        if !FileManager.default.fileExists(atPath: folder + "/model.safetensors") {
-            print("writing a random SD-1.x text encoder to \(folder) …")
-            try RandomCLIP.write(config: RandomCLIP.sdTextEncoder, to: folder)
-        }
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
-            .standardizedFileURL.path
-        for file in ["vocab.json", "merges.txt"] where !FileManager.default.fileExists(atPath: folder + "/" + file) {
-            try FileManager.default.copyItem(
-                atPath: repository + "/fixtures/models/sd-tiny/tokenizer/" + file, toPath: folder + "/" + file)
-        }
+        try RandomCLIP.prepare(config: RandomCLIP.sdTextEncoder, in: folder, tokenizer: "sd-tiny/tokenizer")
+        let repository = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().path
         let concepts = try ConceptSet.load("nudity", folder: repository + "/policies/concepts")
         let bundle = try ModelBundle(folder)
         var report: [String: Double] = [:]

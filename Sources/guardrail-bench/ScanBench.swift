@@ -28,17 +28,8 @@ struct ScanBench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let model = checkpoint ?? folder + "/model"
-        if !FileManager.default.fileExists(atPath: model + "/model.safetensors") {
-            print("writing a random ViT-B/32 CLIP to \(model) …")
-            try RandomCLIP.write(config: RandomCLIP.vitB32, to: model)
-        }
-        // The tokenizer files of the tiny fixture model carry the real CLIP vocabulary.
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
-            .standardizedFileURL.path
-        for file in ["vocab.json", "merges.txt"] where !FileManager.default.fileExists(atPath: model + "/" + file) {
-            try FileManager.default.copyItem(
-                atPath: repository + "/fixtures/models/clip-b32-tiny/" + file, toPath: model + "/" + file)
-        }
+        try RandomCLIP.prepare(config: RandomCLIP.vitB32, in: model, tokenizer: "clip-b32-tiny")
+        let repository = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().path
         let video = clip ?? folder + "/clip.mp4"
         if clip == nil { try generateClip(video, seconds: seconds) }
         let policies = repository + "/policies/unsafebench.json"

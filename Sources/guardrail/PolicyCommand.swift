@@ -26,21 +26,6 @@ struct PolicyCommand: ParsableCommand {
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
-        struct RuleLine: Encodable {
-            var id: String
-            var kind: String
-            var text: String
-            var tokens: Int?
-            var pieces: Int?
-        }
-
-        struct PolicyLine: Encodable {
-            var id: String
-            var name: String
-            var threshold: Float?
-            var rules: [RuleLine]
-        }
-
         func run() throws {
             let set: PolicySet
             do {
@@ -56,17 +41,7 @@ struct PolicyCommand: ParsableCommand {
             } catch {
                 Output.error("no tokenizer for \(model) (\(error)): token counts and pieces are not shown")
             }
-            let lines = set.policies.map { policy in
-                PolicyLine(
-                    id: policy.id, name: policy.name, threshold: policy.threshold?.value,
-                    rules: [("blocked", policy.blocked), ("allowed", policy.allowed)].flatMap { kind, rules in
-                        rules.map { rule in
-                            let tokens = tokenizer.map { $0.encode(rule.text).count - 2 }
-                            let pieces = tokenizer.map { PolicyEncoder.pieces(rule.text, tokenizer: $0).count }
-                            return RuleLine(id: rule.id, kind: kind, text: rule.text, tokens: tokens, pieces: pieces)
-                        }
-                    })
-            }
+            let lines = PolicySummary.summaries(of: set, tokenizer: tokenizer)
             if json {
                 try Output.jsonLine(lines)
                 return

@@ -96,7 +96,7 @@ struct SanitizeCommand: ParsableCommand {
         let results = try loadOrExit(textEncoder) { try sanitizer.sanitize(all) }
         for result in results {
             if json {
-                try Output.jsonLine(Report(result, sanitizer: sanitizer))
+                try Output.jsonLine(SanitizeReport(result, sanitizer: sanitizer))
             } else {
                 let triggers = result.result.triggerPositions.map { p in
                     p <= result.tokens.count ? displayToken(result.tokens[p - 1]) : "#\(p)"
@@ -117,69 +117,5 @@ struct SanitizeCommand: ParsableCommand {
     /// A BPE token as text: byte-level characters decoded loosely, `</w>` shown as a space.
     func displayToken(_ token: String) -> String {
         token.replacingOccurrences(of: "</w>", with: "")
-    }
-
-    struct Report: Encodable {
-        struct Token: Encodable {
-            var position: Int
-            var token: String
-            var id: Int
-            var distance: Double
-            @NullEncodable var threshold: Double?
-            var trigger: Bool
-        }
-
-        var prompt: String
-        var inputIDs: [Int]
-        var truncated: Bool
-        var tokens: [Token]
-        var triggerPositions: [Int]
-        var beta: Double
-        var tPrime: Int
-        var filteredSteps: Int
-        var changed: Bool
-        var cosine: Double
-        var looUndefined: Bool
-        @NullEncodable var skipped: String?
-        var conceptSet: String
-        var conceptSHA256: String
-        var alpha: Double
-
-        enum CodingKeys: String, CodingKey {
-            case prompt, truncated, tokens, beta, changed, cosine, skipped, alpha
-            case inputIDs = "input_ids"
-            case triggerPositions = "trigger_positions"
-            case tPrime = "t_prime"
-            case filteredSteps = "filtered_steps"
-            case looUndefined = "loo_undefined"
-            case conceptSet = "concept_set"
-            case conceptSHA256 = "concept_sha256"
-        }
-
-        init(_ result: SanitizedPrompt, sanitizer: PromptSanitizer) {
-            prompt = result.prompt
-            inputIDs = result.inputIDs
-            truncated = result.truncated
-            let triggers = Set(result.result.triggerPositions)
-            tokens = result.tokens.indices.map { i in
-                Token(
-                    position: i + 1, token: result.tokens[i], id: result.inputIDs[i + 1],
-                    distance: result.result.distances[i],
-                    threshold: result.result.thresholds[i].isNaN ? nil : result.result.thresholds[i],
-                    trigger: triggers.contains(i + 1))
-            }
-            triggerPositions = result.result.triggerPositions
-            beta = result.result.beta
-            tPrime = result.result.tPrime
-            filteredSteps = result.result.tPrime + 1
-            changed = result.changed
-            cosine = result.cosine
-            looUndefined = result.result.looUndefined
-            skipped = result.result.skipped
-            conceptSet = sanitizer.concepts.name
-            conceptSHA256 = sanitizer.concepts.sha256
-            alpha = sanitizer.settings.alpha
-        }
-
     }
 }

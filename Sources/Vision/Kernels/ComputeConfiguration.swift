@@ -37,6 +37,11 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
     /// The packed kernel where the CPU has AVX-512F, unless `GUARDRAIL_KERNELS=portable` is set.
     public static var preferredKernel: Kernel { gr_avx512_enabled() != 0 ? .avx512Packed : .openblas }
 
+    /// What decides the bits of a result, for cache keys: the packed kernel gives the same bits on
+    /// any thread count (workers split output columns); OpenBLAS's products depend on the row
+    /// blocks the workers hand it, so there the thread count is part of it.
+    public var resultKey: String { packed ? kernel.rawValue : "\(kernel.rawValue)x\(threads)" }
+
     /// True on the packed kernel.
     public var packed: Bool { kernel == .avx512Packed }
 

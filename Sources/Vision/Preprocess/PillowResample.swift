@@ -64,6 +64,29 @@ public enum PillowResample: Int, Sendable, Codable {
         return shifted >= 255 ? 255 : UInt8(shifted)
     }
 
+    /// One output pixel of a pass: `count` RGB pixels `step` bytes apart from `from`, weighted by
+    /// `weights[start…]` in fixed point, rounded (Pillow adds half before shifting) and clipped.
+    @inline(__always)
+    private static func convolve(
+        _ src: UnsafeBufferPointer<UInt8>, from: Int, step: Int, weights: UnsafeBufferPointer<Int32>, start: Int,
+        count: Int, into dst: UnsafeMutableBufferPointer<UInt8>, at d: Int
+    ) {
+        let half = Int32(1 << (precisionBits - 1))
+        var s0 = half
+        var s1 = half
+        var s2 = half
+        for i in 0..<count {
+            let w = weights[start + i]
+            let p = from + i * step
+            s0 &+= Int32(src[p]) &* w
+            s1 &+= Int32(src[p + 1]) &* w
+            s2 &+= Int32(src[p + 2]) &* w
+        }
+        dst[d] = clip8(s0)
+        dst[d + 1] = clip8(s1)
+        dst[d + 2] = clip8(s2)
+    }
+
     /// `image` resized to `width × height`, as `PIL.Image.resize((width, height), resample)`.
     public func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
         precondition(width > 0 && height > 0, "resize to a positive size")
@@ -74,7 +97,6 @@ public enum PillowResample: Int, Sendable, Codable {
         var sourceWidth = image.width
         var verticalBounds = vertical.bounds
         var rowsAvailable = image.height
-        let half = Int32(1 << (Self.precisionBits - 1))
         if width != image.width {
             // Only the rows the vertical pass reads are resampled horizontally.
             let first = vertical.bounds[0].0
@@ -91,20 +113,9 @@ public enum PillowResample: Int, Sendable, Codable {
                             let row = (y + offset) * sourceWidth * 3
                             for xx in 0..<width {
                                 let (xmin, count) = horizontal.bounds[xx]
-                                var s0 = half
-                                var s1 = half
-                                var s2 = half
-                                for x in 0..<count {
-                                    let w = kk[xx * ks + x]
-                                    let p = row + (x + xmin) * 3
-                                    s0 &+= Int32(src[p]) &* w
-                                    s1 &+= Int32(src[p + 1]) &* w
-                                    s2 &+= Int32(src[p + 2]) &* w
-                                }
-                                let d = (y * width + xx) * 3
-                                dst[d] = Self.clip8(s0)
-                                dst[d + 1] = Self.clip8(s1)
-                                dst[d + 2] = Self.clip8(s2)
+                                Self.convolve(
+                                    src, from: row + xmin * 3, step: 3, weights: kk, start: xx * ks, count: count,
+                                    into: dst, at: (y * width + xx) * 3)
                             }
                         }
                     }
@@ -124,20 +135,9 @@ public enum PillowResample: Int, Sendable, Codable {
                     for yy in 0..<height {
                         let (ymin, count) = verticalBounds[yy]
                         for xx in 0..<width {
-                            var s0 = half
-                            var s1 = half
-                            var s2 = half
-                            for y in 0..<count {
-                                let w = kk[yy * ks + y]
-                                let p = ((y + ymin) * sourceWidth + xx) * 3
-                                s0 &+= Int32(src[p]) &* w
-                                s1 &+= Int32(src[p + 1]) &* w
-                                s2 &+= Int32(src[p + 2]) &* w
-                            }
-                            let d = (yy * width + xx) * 3
-                            dst[d] = Self.clip8(s0)
-                            dst[d + 1] = Self.clip8(s1)
-                            dst[d + 2] = Self.clip8(s2)
+                            Self.convolve(
+                                src, from: (ymin * sourceWidth + xx) * 3, step: sourceWidth * 3, weights: kk,
+                                start: yy * ks, count: count, into: dst, at: (yy * width + xx) * 3)
                         }
                     }
                 }

@@ -1,3 +1,4 @@
+import GuardrailCore
 import Vision
 
 /// How far a tensor is from its reference: the worst element and the smallest row cosine.
@@ -28,15 +29,12 @@ public struct TensorComparison: CustomStringConvertible, Sendable {
         let width = expected.shape.last ?? 1
         var cosine = 1.0
         for row in stride(from: 0, to: a.count, by: max(width, 1)) {
-            var dot = 0.0
-            var na = 0.0
-            var ne = 0.0
-            for i in row..<min(row + width, a.count) {
-                dot += Double(a[i]) * Double(e[i])
-                na += Double(a[i]) * Double(a[i])
-                ne += Double(e[i]) * Double(e[i])
+            let end = min(row + width, a.count)
+            let (x, y) = (Array(a[row..<end]), Array(e[row..<end]))
+            // A zero row has no direction: it does not count (Vectors.cosine gives 0 for it).
+            if x.contains(where: { $0 != 0 }) && y.contains(where: { $0 != 0 }) {
+                cosine = min(cosine, Vectors.cosine(x, y))
             }
-            if na > 0 && ne > 0 { cosine = min(cosine, dot / (na.squareRoot() * ne.squareRoot())) }
         }
         maxAbsDiff = worst
         worstIndex = index

@@ -39,8 +39,15 @@ extension MediaClassifier {
         paths: [String], jobs: Int = 1, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
         deliver: @escaping @Sendable (ScanOutcome) -> Void
     ) throws(EngineError) {
+        scan(files: try MediaFiles.expand(paths), jobs: jobs, progress: progress, deliver: deliver)
+    }
+
+    /// ``scan(paths:jobs:progress:deliver:)`` for files already expanded (``MediaFiles/expand(_:)``).
+    public func scan(
+        files: [String], jobs: Int = 1, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
+        deliver: @escaping @Sendable (ScanOutcome) -> Void
+    ) {
         precondition(jobs > 0, "jobs must be positive")
-        let files = try MediaFiles.expand(paths)
         let order = InOrderDelivery(deliver)
         let scanOne: @Sendable (Int) -> Void = { i in
             let result = self.scan(path: files[i]) { frames in progress(i, frames) }

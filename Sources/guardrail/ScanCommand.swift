@@ -142,14 +142,9 @@ struct ScanCommand: ParsableCommand {
         }
         let progress = Progress(total: files.count)
         let output = ScanOutput(format: format)
-        do {
-            try scanner.scan(
-                paths: files, jobs: jobs, progress: { file, frames in progress.update(file: file, frames: frames) },
-                deliver: { output.deliver($0) })
-        } catch {
-            Output.error(error.description)
-            throw ExitCode(2)
-        }
+        scanner.scan(
+            files: files, jobs: jobs, progress: { file, frames in progress.update(file: file, frames: frames) },
+            deliver: { output.deliver($0) })
         progress.finish()
         let (reports, failed) = try output.close()
         if reports.isEmpty && !failed { Output.error("no files to scan in \(paths.joined(separator: ", "))") }

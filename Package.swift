@@ -93,6 +93,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "guardrail-fuzz",
+            dependencies: ["GuardrailCore", "Media"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["GuardrailCore", "Media", "Vision"],

@@ -80,6 +80,14 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             policiesFromCache = false
             try? policyCache?.store(encoded)
         }
+        // Embeddings from a corrupted cache entry or an overflowing model would score as NaN, which
+        // compares false against every threshold: a pass. Refuse them here instead.
+        let rows =
+            encoded.prototypes + encoded.allowedPrototypes.compactMap { $0 }
+            + (encoded.blocked + encoded.allowed).flatMap { $0.map(\.embedding) }
+        guard rows.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
+            throw EngineError(.model, file: bundle.folder, message: "the policy embeddings are not finite numbers")
+        }
         let sha = bundle.sha256
         thresholds = policies.policies.map { policy in
             if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
@@ -141,6 +149,7 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             let d = encoded.dimension
             let globals = encoding.imageEmbeds!.scalars
             let patches = encoding.patchEmbeds!.scalars
+            try requireFinite(globals + patches, "image embeddings", frames: frames, file: path)
             let n = grid * grid
             for (i, frame) in frames.enumerated() {
                 let features = FrameFeatures(
@@ -171,6 +180,17 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             policySet: policySet.name, policyVersion: policySet.version, policySHA256: policySet.sha256,
             kernel: settings.compute.kernel.rawValue,
             settings: engineSettings(settings, variant: settings.variant.rawValue))
+    }
+}
+
+/// Throws when a model output holds NaN or infinity: a non-finite score must fail the file, never
+/// pass it (NaN compares false against every threshold).
+func requireFinite(_ values: [Float], _ what: String, frames: [FrameInfo], file: String) throws(EngineError) {
+    guard values.allSatisfy(\.isFinite) else {
+        throw EngineError(
+            .model, file: file,
+            message: "the model produced \(what) that are not finite numbers for frames at "
+                + frames.map { String(format: "%.3f s", $0.timestamp) }.joined(separator: ", "))
     }
 }
 

@@ -39,7 +39,10 @@ public final class SafetyCheckerScanner: MediaClassifier, @unchecked Sendable {
             source, sampling: settings.sampling, batch: settings.batch, shortestSide: checker.preprocessor.shortestEdge
         ) { frames, images in
             let (pixels, _) = checker.preprocessor(images)
-            for (frame, result) in zip(frames, try checker.check(pixels)) {
+            let results = try checker.check(pixels)
+            try requireFinite(
+                results.flatMap { $0.conceptScores + $0.specialScores }, "concept scores", frames: frames, file: path)
+            for (frame, result) in zip(frames, results) {
                 let score = result.conceptScores.max() ?? -1
                 if best.map({ score > $0.score }) ?? true { best = (score, frame, result.badConcepts) }
                 if result.hasNSFWConcept {

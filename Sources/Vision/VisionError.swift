@@ -8,6 +8,8 @@ public enum VisionError: Error, Hashable, Sendable, CustomStringConvertible {
     case unsupportedDType(key: String, dtype: String)
     /// Strict loading found keys missing, unused or of the wrong shape; every problem is listed.
     case strictLoading(missing: [String], unused: [String], misshaped: [String])
+    /// Tensors holding NaN or infinity, each as `key[index] = value` (the first bad element).
+    case nonFiniteWeights([String])
     /// `config.json`, `preprocessor_config.json` or a tokenizer file is invalid.
     case invalidConfiguration(path: String, message: String)
     /// No model was found at a path or for a Hugging Face repo id; lists where it looked.
@@ -30,6 +32,8 @@ public enum VisionError: Error, Hashable, Sendable, CustomStringConvertible {
             if !unused.isEmpty { parts.append("unused: " + unused.joined(separator: ", ")) }
             if !misshaped.isEmpty { parts.append("wrong shape: " + misshaped.joined(separator: ", ")) }
             return "checkpoint does not match the configuration; " + parts.joined(separator: "; ")
+        case .nonFiniteWeights(let tensors):
+            return "checkpoint holds weights that are not finite numbers: " + tensors.joined(separator: ", ")
         case .invalidConfiguration(let path, let message): return "\(path): \(message)"
         case .modelNotFound(let reference, let searched):
             return "model \(reference) not found; looked in: " + searched.joined(separator: ", ")

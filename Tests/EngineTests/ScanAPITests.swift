@@ -177,6 +177,42 @@ func temporaryFolder(_ label: String) throws -> String {
     }
 }
 
+/// A model whose outputs overflow to infinity fails every file with a model error, in the
+/// library and through the CLI: a score that is not a number never passes a file.
+@Suite struct NonFiniteTests {
+    @Test func overflowingModelFailsFiles() throws {
+        let folder = try temporaryFolder("overflow")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let source = Fixtures.path("models/clip-b32-tiny")
+        for file in ["config.json", "vocab.json", "merges.txt", "preprocessor_config.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: source + "/" + file, toPath: folder + "/" + file)
+        }
+        var entries = try SafeTensors.read(path: source + "/model.safetensors").mapValues {
+            SafeTensorsWriter.Entry($0)
+        }
+        // Finite weights (so loading accepts them) whose products overflow Float.
+        entries["visual_projection.weight"] = .init(
+            Tensor(shape: [16, 32], scalars: [Float](repeating: 3e38, count: 16 * 32)))
+        try SafeTensorsWriter.write(entries, to: folder + "/model.safetensors")
+        var settings = ScanSettings()
+        settings.thresholdOverrides = ["A": 0.5, "B": 0.5, "C": 0.5]
+        let engine = try GuardrailEngine(
+            model: folder, policies: Fixtures.path("policies/test-policies.json"), settings: settings, cache: nil)
+        for file in ["images/rgb8.png", "video/shots.mp4"] {
+            guard case .failure(let error) = engine.scan(path: Fixtures.path(file)) else {
+                Issue.record("\(file) passed with a non-finite model output")
+                continue
+            }
+            #expect(error.kind == .model && error.message.contains("not finite"), "\(error)")
+        }
+        let run = try CLITests.run([
+            "scan", "--model", folder, "--policy", Fixtures.path("policies/test-policies.json"), "--threshold", "A=0.5",
+            Fixtures.path("images/rgb8.png"),
+        ])
+        #expect(run.status == 2 && run.objects.first?["error"] != nil && !run.stdout.contains("{}"))
+    }
+}
+
 /// Outcomes gathered from the delivery callback.
 final class Collected: @unchecked Sendable {
     private let lock = NSLock()

@@ -168,4 +168,32 @@ import Vision
         }
         #expect(key == "text_model.final_layer_norm.bias" && dtype == "I32")
     }
+
+    /// NaN or infinity in any dtype is a load error naming the tensor and the element.
+    @Test(arguments: ["F32", "F16", "BF16"])
+    func nonFiniteWeightsAreRefusedByName(dtype: String) throws {
+        let result = try loadEdited { entries in
+            var values = [Float](repeating: 0.5, count: 32)
+            values[7] = .nan
+            values[9] = .infinity
+            let tensor = Tensor(shape: [32], scalars: values)
+            // BF16 is the top half of each F32 (NaN and infinity keep their exponent bits).
+            let bf16 = values.flatMap { v -> [UInt8] in
+                let top = UInt16(v.bitPattern >> 16)
+                return [UInt8(top & 0xff), UInt8(top >> 8)]
+            }
+            entries["text_model.final_layer_norm.bias"] =
+                dtype == "F32"
+                ? .init(tensor)
+                : dtype == "F16" ? .init(tensor, half: true) : .init(dtype: "BF16", shape: [32], bytes: bf16)
+            entries["vision_model.post_layernorm.weight"] = .init(
+                Tensor(shape: [32], scalars: [Float](repeating: -.infinity, count: 32)))
+        }
+        guard case .failure(.nonFiniteWeights(let tensors)) = result else {
+            Issue.record("expected nonFiniteWeights, got \(result)")
+            return
+        }
+        #expect(
+            tensors == ["text_model.final_layer_norm.bias[7] = nan", "vision_model.post_layernorm.weight[0] = -inf"])
+    }
 }

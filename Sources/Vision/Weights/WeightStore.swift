@@ -10,6 +10,7 @@ final class WeightStore {
     private var taken: Set<String> = []
     private var missing: [String] = []
     private var misshaped: [String] = []
+    private var nonFinite: [String] = []
     /// How the layers loaded from here compute; they keep it for their lifetime.
     var compute = ComputeConfiguration.default
     /// Whether ``linearWeight(_:shape:)`` packs weights on the packed kernel (the default) or keeps
@@ -98,7 +99,10 @@ final class WeightStore {
             misshaped.append("\(key) \(entry.shape) (expected \(shape))")
             return Tensor(zeros: shape)
         }
-        return try file.tensor(key)
+        let tensor = try file.tensor(key)
+        // A NaN or infinity in a weight poisons every score it touches; refuse it by name.
+        if let index = firstNonFinite(tensor) { nonFinite.append("\(key)[\(index)] = \(tensor.pointer[index])") }
+        return tensor
     }
 
     /// The weight of a linear layer (`shape` is `[out, in…]`, trailing dimensions flattened), in the
@@ -114,11 +118,23 @@ final class WeightStore {
         for key in keys where location[key] != nil { taken.insert(key) }
     }
 
-    /// Throws ``VisionError/strictLoading(missing:unused:misshaped:)`` listing every problem.
+    /// Throws ``VisionError/strictLoading(missing:unused:misshaped:)`` listing every problem, or
+    /// ``VisionError/nonFiniteWeights(_:)`` naming every tensor with a NaN or infinity.
     func verify() throws(VisionError) {
+        guard nonFinite.isEmpty else { throw VisionError.nonFiniteWeights(nonFinite.sorted()) }
         let unused = Set(location.keys).subtracting(taken).sorted()
         guard missing.isEmpty, unused.isEmpty, misshaped.isEmpty else {
             throw VisionError.strictLoading(missing: missing.sorted(), unused: unused, misshaped: misshaped.sorted())
         }
     }
+}
+
+/// The index of the first NaN or infinity in `tensor`, if any (exponent bits all set), scanning
+/// the whole tensor with one branch at the end.
+func firstNonFinite(_ tensor: Tensor) -> Int? {
+    let bits = UnsafeRawPointer(tensor.pointer).assumingMemoryBound(to: UInt32.self)
+    var any: UInt32 = 0
+    for i in 0..<tensor.count { any |= (bits[i] & 0x7f80_0000) == 0x7f80_0000 ? 1 : 0 }
+    guard any != 0 else { return nil }
+    return (0..<tensor.count).first { !tensor.pointer[$0].isFinite }
 }

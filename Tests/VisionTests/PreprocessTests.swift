@@ -46,4 +46,43 @@ import Vision
         let box = t.sourceBox(cropX0: 0, cropY0: 0, cropX1: 100, cropY1: 100)
         #expect(box == (100, 0, 300, 200))
     }
+
+    /// A window of a resize is exactly that part of the whole resize, for up- and downscaling on
+    /// either axis, windows inside and at the edges.
+    @Test(arguments: [
+        (600, 3, 44800, 224), (3, 600, 224, 44800), (640, 480, 128, 96), (97, 61, 301, 190), (50, 40, 50, 100),
+        (80, 30, 200, 30),
+    ])
+    func windowsMatchTheWholeResize(sizes: (Int, Int, Int, Int)) {
+        let (source, target) = ((sizes.0, sizes.1), (sizes.2, sizes.3))
+        var rng = SeededGenerator(seed: UInt64(source.0 * 1000 + source.1))
+        let image = RGBImage(
+            width: source.0, height: source.1,
+            pixels: (0..<source.0 * source.1 * 3).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let (w, h) = target
+        let whole = PillowResample.bicubic.resize(image, width: w, height: h)
+        for (columns, rows) in [
+            (0..<min(w, 96), 0..<min(h, 96)), ((w - 96) / 2..<(w + 96) / 2, (h - 96) / 2..<(h + 96) / 2),
+            (max(w - 7, 0)..<w, max(h - 5, 0)..<h),
+        ] where columns.lowerBound >= 0 && rows.lowerBound >= 0 {
+            let window = PillowResample.bicubic.resize(image, width: w, height: h, columns: columns, rows: rows)
+            var expected: [UInt8] = []
+            for y in rows {
+                expected += whole.pixels[((y * w + columns.lowerBound) * 3)..<((y * w + columns.upperBound) * 3)]
+            }
+            #expect(window.pixels == expected, "\(source) → \(target), window \(columns) × \(rows)")
+        }
+    }
+
+    /// Extreme aspect ratios cost a crop-sized window, not the resize's full size (100000×1 would
+    /// resize to 9 600 000×96 here: 2.8 GB if computed whole).
+    @Test func extremeAspectRatiosStayBounded() {
+        let processor = ImagePreprocessor(imageSize: 96)
+        for (w, h) in [(100_000, 1), (1, 100_000), (65_535, 2)] {
+            let image = RGBImage(width: w, height: h, pixels: [UInt8](repeating: 200, count: w * h * 3))
+            let (pixels, transforms) = processor([image])
+            #expect(pixels.shape == [1, 3, 96, 96])
+            #expect(transforms[0].sourceWidth == w && pixels.scalars.allSatisfy(\.isFinite))
+        }
+    }
 }

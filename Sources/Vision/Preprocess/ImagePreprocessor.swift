@@ -103,25 +103,25 @@ public struct ImagePreprocessor: Sendable, Hashable {
     }
 
     /// Resized and centre-cropped 8-bit RGB, before rescaling (zero padding where the crop is larger).
+    /// Only the cropped window of the resize is computed, so no buffer grows with the resized size
+    /// (a 100000×1 image resizes to 22 400 000×224 but costs a 224×224 window).
     public func resizeAndCrop(_ image: RGBImage) -> (image: RGBImage, transform: PreprocessTransform) {
         let (w, h) = resizedSize(width: image.width, height: image.height)
-        let resized = doResize ? resample.resize(image, width: w, height: h) : image
         // numpy's floor division for the offsets, as transformers' center_crop computes them.
         let top = doCenterCrop ? Int((Double(h - cropHeight) / 2).rounded(.down)) : 0
         let left = doCenterCrop ? Int((Double(w - cropWidth) / 2).rounded(.down)) : 0
         let transform = PreprocessTransform(
             scaleX: Double(w) / Double(image.width), scaleY: Double(h) / Double(image.height), offsetX: left,
             offsetY: top, sourceWidth: image.width, sourceHeight: image.height)
-        guard doCenterCrop else { return (resized, transform) }
+        let columns = max(left, 0)..<min(left + cropWidth, w)
+        let rows = max(top, 0)..<min(top + cropHeight, h)
+        let window = resample.resize(image, width: w, height: h, columns: columns, rows: rows)
+        if columns == left..<left + cropWidth && rows == top..<top + cropHeight { return (window, transform) }
         var out = [UInt8](repeating: 0, count: cropWidth * cropHeight * 3)
-        for y in 0..<cropHeight where (0..<h).contains(y + top) {
-            for x in 0..<cropWidth where (0..<w).contains(x + left) {
-                let s = ((y + top) * w + x + left) * 3
-                let d = (y * cropWidth + x) * 3
-                out[d] = resized.pixels[s]
-                out[d + 1] = resized.pixels[s + 1]
-                out[d + 2] = resized.pixels[s + 2]
-            }
+        for y in 0..<rows.count {
+            let d = ((rows.lowerBound - top + y) * cropWidth + columns.lowerBound - left) * 3
+            let s = y * columns.count * 3
+            for x in 0..<columns.count * 3 { out[d + x] = window.pixels[s + x] }
         }
         return (RGBImage(width: cropWidth, height: cropHeight, pixels: out), transform)
     }

@@ -26,16 +26,19 @@ public enum PillowResample: Int, Sendable, Codable {
         }
     }
 
-    /// For each output position, the first input index, the count, and fixed-point weights.
-    private func coefficients(inSize: Int, outSize: Int) -> (bounds: [(Int, Int)], weights: [Int32], kernelSize: Int) {
+    /// For each output position in `range` (of `outSize`), the first input index, the count, and
+    /// fixed-point weights; each position's values depend on that position alone.
+    private func coefficients(inSize: Int, outSize: Int, range: Range<Int>) -> (
+        bounds: [(Int, Int)], weights: [Int32], kernelSize: Int
+    ) {
         let scale = Double(inSize) / Double(outSize)
         let filterScale = max(scale, 1)
         let support = self.support * filterScale
         let kernelSize = Int(support.rounded(.up)) * 2 + 1
         var bounds: [(Int, Int)] = []
-        var weights = [Int32](repeating: 0, count: outSize * kernelSize)
+        var weights = [Int32](repeating: 0, count: range.count * kernelSize)
         var k = [Double](repeating: 0, count: kernelSize)
-        for xx in 0..<outSize {
+        for (index, xx) in range.enumerated() {
             let center = (Double(xx) + 0.5) * scale
             let inverse = 1 / filterScale
             let xmin = max(Int(center - support + 0.5), 0)
@@ -50,7 +53,7 @@ public enum PillowResample: Int, Sendable, Codable {
             for x in 0..<kernelSize {
                 if total != 0 && x < xmax { k[x] /= total }
                 let scaled = k[x] * Double(1 << Self.precisionBits)
-                weights[xx * kernelSize + x] = Int32(scaled < 0 ? -0.5 + scaled : 0.5 + scaled)
+                weights[index * kernelSize + x] = Int32(scaled < 0 ? -0.5 + scaled : 0.5 + scaled)
             }
             bounds.append((xmin, max(xmax, 0)))
         }
@@ -87,62 +90,63 @@ public enum PillowResample: Int, Sendable, Codable {
         dst[d + 2] = clip8(s2)
     }
 
-    /// `image` resized to `width × height`, as `PIL.Image.resize((width, height), resample)`.
-    public func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+    /// `image` resized to `width × height`, as `PIL.Image.resize((width, height), resample)`, or
+    /// only the `columns` × `rows` window of that result (the same pixels, computed alone): a centre
+    /// crop of an extreme aspect ratio needs a few hundred columns of a resize that may be millions
+    /// wide, and neither the coefficients nor the intermediate rows grow past the window.
+    public func resize(_ image: RGBImage, width: Int, height: Int, columns: Range<Int>? = nil, rows: Range<Int>? = nil)
+        -> RGBImage
+    {
         precondition(width > 0 && height > 0, "resize to a positive size")
-        if width == image.width && height == image.height { return image }
-        let horizontal = coefficients(inSize: image.width, outSize: width)
-        let vertical = coefficients(inSize: image.height, outSize: height)
-        var source = image.pixels
-        var sourceWidth = image.width
-        var verticalBounds = vertical.bounds
-        var rowsAvailable = image.height
-        if width != image.width {
-            // Only the rows the vertical pass reads are resampled horizontally.
-            let first = vertical.bounds[0].0
-            let last = vertical.bounds[height - 1].0 + vertical.bounds[height - 1].1
-            let rows = height != image.height ? last - first : image.height
-            let offset = height != image.height ? first : 0
-            if height != image.height { verticalBounds = vertical.bounds.map { ($0.0 - first, $0.1) } }
-            var out = [UInt8](repeating: 0, count: width * rows * 3)
-            let ks = horizontal.kernelSize
-            source.withUnsafeBufferPointer { src in
-                horizontal.weights.withUnsafeBufferPointer { kk in
-                    out.withUnsafeMutableBufferPointer { dst in
-                        for y in 0..<rows {
-                            let row = (y + offset) * sourceWidth * 3
-                            for xx in 0..<width {
-                                let (xmin, count) = horizontal.bounds[xx]
-                                Self.convolve(
-                                    src, from: row + xmin * 3, step: 3, weights: kk, start: xx * ks, count: count,
-                                    into: dst, at: (y * width + xx) * 3)
-                            }
+        let columns = columns ?? 0..<width
+        let rows = rows ?? 0..<height
+        precondition(
+            !columns.isEmpty && !rows.isEmpty && columns.upperBound <= width && rows.upperBound <= height,
+            "window outside the resized image")
+        let horizontal = width != image.width ? coefficients(inSize: image.width, outSize: width, range: columns) : nil
+        let vertical = height != image.height ? coefficients(inSize: image.height, outSize: height, range: rows) : nil
+        // The source rows the vertical pass reads (the window's own rows when there is none).
+        let first = vertical?.bounds.first.map { $0.0 } ?? rows.lowerBound
+        let last = vertical?.bounds.last.map { $0.0 + $0.1 } ?? rows.upperBound
+        let needed = last - first
+        let outWidth = columns.count
+        // Horizontal pass over the needed rows (a column copy where the width does not change).
+        var middle = [UInt8](repeating: 0, count: outWidth * needed * 3)
+        image.pixels.withUnsafeBufferPointer { src in
+            middle.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<needed {
+                    let row = (y + first) * image.width * 3
+                    guard let horizontal else {
+                        for x in 0..<outWidth * 3 { dst[y * outWidth * 3 + x] = src[row + columns.lowerBound * 3 + x] }
+                        continue
+                    }
+                    horizontal.weights.withUnsafeBufferPointer { kk in
+                        for xx in 0..<outWidth {
+                            let (xmin, count) = horizontal.bounds[xx]
+                            Self.convolve(
+                                src, from: row + xmin * 3, step: 3, weights: kk, start: xx * horizontal.kernelSize,
+                                count: count, into: dst, at: (y * outWidth + xx) * 3)
                         }
                     }
                 }
             }
-            source = out
-            sourceWidth = width
-            rowsAvailable = rows
         }
-        guard height != image.height else { return RGBImage(width: width, height: height, pixels: source) }
-        precondition(verticalBounds.allSatisfy { $0.0 + $0.1 <= rowsAvailable })
-        var out = [UInt8](repeating: 0, count: width * height * 3)
-        let ks = vertical.kernelSize
-        source.withUnsafeBufferPointer { src in
+        guard let vertical else { return RGBImage(width: outWidth, height: rows.count, pixels: middle) }
+        var out = [UInt8](repeating: 0, count: outWidth * rows.count * 3)
+        middle.withUnsafeBufferPointer { src in
             vertical.weights.withUnsafeBufferPointer { kk in
                 out.withUnsafeMutableBufferPointer { dst in
-                    for yy in 0..<height {
-                        let (ymin, count) = verticalBounds[yy]
-                        for xx in 0..<width {
+                    for yy in 0..<rows.count {
+                        let (ymin, count) = vertical.bounds[yy]
+                        for xx in 0..<outWidth {
                             Self.convolve(
-                                src, from: (ymin * sourceWidth + xx) * 3, step: sourceWidth * 3, weights: kk,
-                                start: yy * ks, count: count, into: dst, at: (yy * width + xx) * 3)
+                                src, from: ((ymin - first) * outWidth + xx) * 3, step: outWidth * 3, weights: kk,
+                                start: yy * vertical.kernelSize, count: count, into: dst, at: (yy * outWidth + xx) * 3)
                         }
                     }
                 }
             }
         }
-        return RGBImage(width: width, height: height, pixels: out)
+        return RGBImage(width: outWidth, height: rows.count, pixels: out)
     }
 }

@@ -32,4 +32,13 @@ public struct PreprocessTransform: Sendable, Hashable, Codable {
             clamp((cropY1 + Double(offsetY)) / scaleY, sourceHeight)
         )
     }
+
+    /// The same mapping for a source that was itself scaled from a `width × height` original (a
+    /// video frame scaled while decoding): boxes then land in the original's pixels.
+    public func mapped(toSourceWidth width: Int, height: Int) -> PreprocessTransform {
+        PreprocessTransform(
+            scaleX: scaleX * Double(sourceWidth) / Double(width),
+            scaleY: scaleY * Double(sourceHeight) / Double(height),
+            offsetX: offsetX, offsetY: offsetY, sourceWidth: width, sourceHeight: height)
+    }
 }

@@ -28,9 +28,11 @@ struct FrameWalk {
 /// Video frames larger than `2 × shortestSide` on their short side are scaled by swscale to that
 /// size while converting (cheaper than converting full HD and resampling it afterwards); the
 /// model's own Pillow-exact resize then works from there. Still images keep their full resolution.
+/// `body` gets the displayed frame size when frames were scaled (nil otherwise), so that positions
+/// in the scaled frames can be mapped back to the frame a viewer sees.
 func walkFrames(
     _ source: MediaSource, sampling: SamplingOptions, batch: Int, shortestSide: Int,
-    _ body: ([FrameInfo], [RGBImage]) throws -> Bool
+    _ body: ([FrameInfo], [RGBImage], FrameSize?) throws -> Bool
 ) throws -> FrameWalk {
     let info = source.info
     var walk = FrameWalk(kind: info.kind, duration: info.durationSeconds)
@@ -38,11 +40,13 @@ func walkFrames(
         let image = try source.decodeImage()
         let frame = FrameInfo(index: 0, timestamp: 0, interval: [0, 0])
         walk.frames = [frame]
-        _ = try body([frame], [image])
+        _ = try body([frame], [image], nil)
         return walk
     }
     var options = sampling
+    var displayed: FrameSize?
     if options.outputSize == nil, let w = info.displayWidth, let h = info.displayHeight, min(w, h) > 2 * shortestSide {
+        displayed = FrameSize(width: w, height: h)
         let scale = Double(2 * shortestSide) / Double(min(w, h))
         options.outputSize = FrameSize(
             width: max(1, Int((Double(w) * scale).rounded())), height: max(1, Int((Double(h) * scale).rounded())))
@@ -56,7 +60,7 @@ func walkFrames(
             pendingInfo.removeAll(keepingCapacity: true)
             pendingImages.removeAll(keepingCapacity: true)
         }
-        return try body(pendingInfo, pendingImages)
+        return try body(pendingInfo, pendingImages, displayed)
     }
     while let frame = try sampler.next() {
         let info = FrameInfo(

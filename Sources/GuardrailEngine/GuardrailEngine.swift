@@ -141,9 +141,12 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
         var done = 0
         let walk = try walkFrames(
             source, sampling: settings.sampling, batch: settings.batch, shortestSide: preprocessor.shortestEdge
-        ) { frames, images in
+        ) { frames, images, displayed in
             spent.decode += lap()
-            let (pixels, transforms) = preprocessor(images)
+            let (pixels, scaledTransforms) = preprocessor(images)
+            let transforms = scaledTransforms.map { transform in
+                displayed.map { transform.mapped(toSourceWidth: $0.width, height: $0.height) } ?? transform
+            }
             let encoding = try model.encodeImages(pixels, patches: settings.variant, hiddenStates: false)
             spent.encode += lap()
             let d = encoded.dimension

@@ -37,7 +37,7 @@ public final class SafetyCheckerScanner: MediaClassifier, @unchecked Sendable {
         var done = 0
         let walk = try walkFrames(
             source, sampling: settings.sampling, batch: settings.batch, shortestSide: checker.preprocessor.shortestEdge
-        ) { frames, images in
+        ) { frames, images, _ in
             let (pixels, _) = checker.preprocessor(images)
             let results = try checker.check(pixels)
             try requireFinite(

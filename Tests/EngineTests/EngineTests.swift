@@ -124,6 +124,56 @@ import Vision
         #expect(boxes.contains { $0[3] > 48 })
     }
 
+    /// Boxes are in the displayed frame's pixels at every size: 1080p and 4K videos (whose frames
+    /// are scaled while decoding), rotated and not, and stills of the same sizes (kept whole).
+    @Test(arguments: [
+        ("hd/hd1080.mp4", 1920, 1080), ("hd/hd1080_rotate90.mp4", 1080, 1920), ("hd/uhd.mp4", 3840, 2160),
+        ("hd/uhd_rotate270.mp4", 2160, 3840), ("still:1920x1080", 1920, 1080), ("still:2160x3840", 2160, 3840),
+    ])
+    func boxesAreInDisplayedPixelsAtEverySize(file: String, width: Int, height: Int) throws {
+        var path = Fixtures.path(file)
+        if file.hasPrefix("still:") {
+            let folder = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            var rng = SeededGenerator(seed: 7)
+            path = folder + "/still.png"
+            try RGBImage(
+                width: width, height: height,
+                pixels: (0..<width * height * 3).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            ).writePNG(to: path)
+            try checkBoxes(path: path, width: width, height: height)
+        } else {
+            try checkBoxes(path: path, width: width, height: height)
+        }
+    }
+
+    func checkBoxes(path: String, width: Int, height: Int) throws {
+        var settings = ScanSettings()
+        settings.explainAll = true
+        settings.scoring.evidenceRegions = 20
+        let engine = try GuardrailEngine(
+            model: Self.model, policies: Fixtures.path("policies/test-policies.json"), settings: settings, cache: nil)
+        let report = try engine.scan(path: path).get()
+        let boxes = report.policies.flatMap(\.evidence).flatMap(\.regions).map(\.box)
+        try #require(!boxes.isEmpty)
+        #expect(boxes.allSatisfy { $0[0] >= 0 && $0[1] >= 0 && $0[2] <= Double(width) && $0[3] <= Double(height) })
+        // The model's view of the displayed frame: the short side resized to 64, the long side to
+        // `resized` (rounded down, as transformers does), the middle 64 cropped; a patch is 16 of
+        // those pixels. Video frames are first scaled to a short side of 128 while decoding.
+        // Boxes must be that crop's patches in the displayed frame's pixels.
+        let (short, long) = (Double(min(width, height)), Double(max(width, height)))
+        let decodedLong = path.hasSuffix(".mp4") ? (long * 128 / short).rounded() : long
+        let resized = Int(64 * decodedLong / (path.hasSuffix(".mp4") ? 128 : short))
+        let left = Double((resized - 64) / 2)
+        let band = (left * long / Double(resized) - 0.5)...((left + 64) * long / Double(resized) + 0.5)
+        for box in boxes {
+            let (low, high) = width >= height ? (box[0], box[2]) : (box[1], box[3])
+            let across = width >= height ? box[3] - box[1] : box[2] - box[0]
+            #expect(band.contains(low) && band.contains(high), "\(path): box \(box) outside the crop \(band)")
+            #expect(abs(high - low - 16 * long / Double(resized)) < 0.5 && abs(across - short / 4) < 0.5, "\(box)")
+        }
+    }
+
     @Test func safetyCheckerClassifier() throws {
         var settings = ScanSettings()
         settings.sampling = SamplingOptions(strategy: .every(seconds: 1))

@@ -20,6 +20,19 @@ static int jpeg_fail(tjhandle handle, const char * call, char * message) {
     return status;
 }
 
+/* Reads the header; a warning (TurboJPEG reports one as a failure after reading the whole header)
+   is kept in `message` and the header values stand. */
+static int jpeg_header(tjhandle handle, const void * data, size_t size, int * width, int * height,
+                       int * subsampling, int * colorspace, char * message) {
+    if (tjDecompressHeader3(handle, data, (unsigned long) size, width, height, subsampling, colorspace) != 0) {
+        if (tjGetErrorCode(handle) != TJERR_WARNING || *width <= 0 || *height <= 0) {
+            return jpeg_fail(handle, "tjDecompressHeader3", message);
+        }
+        snprintf(message, GR_MESSAGE_CAPACITY, "%s", tjGetErrorStr2(handle));
+    }
+    return GR_STATUS_OK;
+}
+
 int gr_jpeg_read_info(const void * data, size_t size, int * width, int * height,
                       int * subsampling, int * colorspace, char * message) {
     message[0] = 0;
@@ -28,9 +41,9 @@ int gr_jpeg_read_info(const void * data, size_t size, int * width, int * height,
         snprintf(message, GR_MESSAGE_CAPACITY, "tjInitDecompress: %s", tjGetErrorStr2(NULL));
         return GR_STATUS_NO_MEMORY;
     }
-    if (tjDecompressHeader3(handle, data, (unsigned long) size, width, height, subsampling, colorspace) != 0) {
-        return jpeg_fail(handle, "tjDecompressHeader3", message);
-    }
+    *width = *height = 0;
+    const int status = jpeg_header(handle, data, size, width, height, subsampling, colorspace, message);
+    if (status != GR_STATUS_OK) return status;
     tjDestroy(handle);
     return GR_STATUS_OK;
 }
@@ -44,9 +57,8 @@ int gr_jpeg_decode(const void * data, size_t size, void * out, size_t out_size, 
         return GR_STATUS_NO_MEMORY;
     }
     int width = 0, height = 0, subsampling = 0, colorspace = 0;
-    if (tjDecompressHeader3(handle, data, (unsigned long) size, &width, &height, &subsampling, &colorspace) != 0) {
-        return jpeg_fail(handle, "tjDecompressHeader3", message);
-    }
+    const int header = jpeg_header(handle, data, size, &width, &height, &subsampling, &colorspace, message);
+    if (header != GR_STATUS_OK) return header;
     if ((size_t) width * height * channels != out_size) {
         snprintf(message, GR_MESSAGE_CAPACITY, "output buffer does not match %dx%d", width, height);
         tjDestroy(handle);
@@ -58,11 +70,13 @@ int gr_jpeg_decode(const void * data, size_t size, void * out, size_t out_size, 
         if (tjGetErrorCode(handle) == TJERR_FATAL) {
             return jpeg_fail(handle, "tjDecompress2", message);
         }
-        /* A warning: the image is complete unless the data ended early. */
+        /* A warning: libjpeg decoded past it. When the data ended early, the rows after it hold
+           what libjpeg fills missing data with. */
         const char * warning = tjGetErrorStr2(handle);
-        if (strstr(warning, "Premature end")) {
-            return jpeg_fail(handle, "tjDecompress2", message);
-        }
+        snprintf(message, GR_MESSAGE_CAPACITY, "%s", warning);
+        const int partial = strstr(warning, "Premature end") != NULL;
+        tjDestroy(handle);
+        return partial ? GR_STATUS_PARTIAL : GR_STATUS_OK;
     }
     tjDestroy(handle);
     return GR_STATUS_OK;

@@ -60,8 +60,8 @@ static int png_create(png_failure * failure, png_source * source, png_structp * 
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
     /* Ancillary chunks (text, ICC, eXIf) are capped so a compressed text bomb cannot expand. */
     png_set_chunk_malloc_max(png, 16 * 1024 * 1024);
-    /* Pillow ignores ancillary-chunk CRC errors the same way. */
-    png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_WARN_USE);
+    /* Pillow does not check CRCs of image data either, nor do browsers refuse them: use the data. */
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
     *png_out = png;
     *info_out = info;
     return GR_STATUS_OK;
@@ -116,30 +116,29 @@ static void png_row_to_rgb8(const uint8_t * row, uint8_t * out, uint32_t width, 
     }
 }
 
-int gr_png_decode_rgb8(const void * data, size_t size, void * out, size_t out_size, char * message) {
-    png_source source = { data, size, 0 };
-    png_failure failure = { message, GR_STATUS_OK };
-    png_structp png = NULL;
-    png_infop info = NULL;
-    if (png_create(&failure, &source, &png, &info) != GR_STATUS_OK) {
-        return GR_STATUS_NO_MEMORY;
-    }
-    /* Live across setjmp, so volatile. */
-    uint8_t * volatile buffer = NULL;
-    png_bytep * volatile rows = NULL;
-    if (setjmp(png_jmpbuf(png))) {
-        free(buffer);
-        free(rows);
-        png_destroy_read_struct(&png, &info, NULL);
-        return failure.status;
-    }
-    png_read_info(png, info);
-    const uint32_t width = png_get_image_width(png, info);
-    const uint32_t height = png_get_image_height(png, info);
+/* Progressive decode state: rows arrive as the data provides them, so a file that ends early keeps
+   every row (or, interlaced, every pass pixel) its bytes hold, as Pillow's incremental decoder does. */
+typedef struct {
+    png_failure failure;
+    uint8_t * out;
+    size_t out_size;
+    uint32_t width, height;
+    int channels, depth, interlaced;
+    size_t rowbytes;
+    uint8_t * image; /* interlaced: the native image, zeroed, filled pass by pass */
+    uint32_t rows_done;
+    int finished;
+} png_progress;
+
+static void png_progress_info(png_structp png, png_infop info) {
+    png_progress * state = png_get_progressive_ptr(png);
+    state->width = png_get_image_width(png, info);
+    state->height = png_get_image_height(png, info);
     const int color_type = png_get_color_type(png, info);
-    if ((size_t) width * height * 3 != out_size) {
-        snprintf(message, GR_MESSAGE_CAPACITY, "output buffer does not match %ux%u", width, height);
-        failure.status = GR_STATUS_CORRUPT;
+    if ((size_t) state->width * state->height * 3 != state->out_size) {
+        snprintf(state->failure.message, GR_MESSAGE_CAPACITY, "output buffer does not match %ux%u", state->width,
+                 state->height);
+        state->failure.status = GR_STATUS_CORRUPT;
         png_longjmp(png, 1);
     }
     if (color_type == PNG_COLOR_TYPE_PALETTE) {
@@ -147,42 +146,83 @@ int gr_png_decode_rgb8(const void * data, size_t size, void * out, size_t out_si
     } else if ((color_type & PNG_COLOR_MASK_COLOR) == 0 && png_get_bit_depth(png, info) < 8) {
         png_set_expand_gray_1_2_4_to_8(png);
     }
-    const int passes = png_set_interlace_handling(png);
+    state->interlaced = png_set_interlace_handling(png) > 1;
     png_read_update_info(png, info);
-    const int channels = png_get_channels(png, info);
-    const int depth = png_get_bit_depth(png, info);
-    const size_t rowbytes = png_get_rowbytes(png, info);
-    uint8_t * rgb = out;
-    if (passes > 1) {
-        /* Adam7 needs the whole native image; the pixel limit bounds it. */
-        buffer = malloc(rowbytes * height);
-        rows = malloc(sizeof(png_bytep) * height);
-        if (!buffer || !rows) {
-            snprintf(message, GR_MESSAGE_CAPACITY, "out of memory for %ux%u interlaced image", width, height);
-            failure.status = GR_STATUS_NO_MEMORY;
+    state->channels = png_get_channels(png, info);
+    state->depth = png_get_bit_depth(png, info);
+    state->rowbytes = png_get_rowbytes(png, info);
+    if (state->interlaced) {
+        /* The pixel limit bounds it; zeroed for pixels no pass delivers. */
+        state->image = calloc(state->height, state->rowbytes);
+        if (!state->image) {
+            snprintf(state->failure.message, GR_MESSAGE_CAPACITY, "out of memory for %ux%u interlaced image",
+                     state->width, state->height);
+            state->failure.status = GR_STATUS_NO_MEMORY;
             png_longjmp(png, 1);
-        }
-        for (uint32_t y = 0; y < height; y++) {
-            rows[y] = buffer + rowbytes * y;
-        }
-        png_read_image(png, rows);
-        for (uint32_t y = 0; y < height; y++) {
-            png_row_to_rgb8(rows[y], rgb + (size_t) y * width * 3, width, channels, depth);
-        }
-    } else {
-        buffer = malloc(rowbytes);
-        if (!buffer) {
-            snprintf(message, GR_MESSAGE_CAPACITY, "out of memory for a %zu-byte row", rowbytes);
-            failure.status = GR_STATUS_NO_MEMORY;
-            png_longjmp(png, 1);
-        }
-        for (uint32_t y = 0; y < height; y++) {
-            png_read_row(png, buffer, NULL);
-            png_row_to_rgb8(buffer, rgb + (size_t) y * width * 3, width, channels, depth);
         }
     }
-    free(buffer);
-    free(rows);
+}
+
+static void png_progress_row(png_structp png, png_bytep row, png_uint_32 y, int pass) {
+    png_progress * state = png_get_progressive_ptr(png);
+    if (!row || y >= state->height) return;
+    if (!state->interlaced) {
+        png_row_to_rgb8(row, state->out + (size_t) y * state->width * 3, state->width, state->channels, state->depth);
+    } else {
+        /* Adam7: libpng hands each pass row widened to the full width, and for every row of the
+           pass's block ("blocky" progressive display); only the pass's own rows and columns are
+           taken, the others stay as earlier passes left them, as Pillow leaves them. */
+        static const int start[7] = { 0, 4, 0, 2, 0, 1, 0 }, step[7] = { 8, 8, 4, 4, 2, 2, 1 };
+        static const int row_start[7] = { 0, 0, 4, 0, 2, 0, 1 }, row_step[7] = { 8, 8, 8, 4, 4, 2, 2 };
+        if (y < (png_uint_32) row_start[pass] || (y - row_start[pass]) % row_step[pass] != 0) return;
+        const size_t pixel = state->rowbytes / state->width;
+        uint8_t * target = state->image + (size_t) y * state->rowbytes;
+        for (uint32_t x = start[pass]; x < state->width; x += step[pass]) {
+            memcpy(target + x * pixel, row + x * pixel, pixel);
+        }
+    }
+    state->rows_done++;
+}
+
+static void png_progress_end(png_structp png, png_infop info) {
+    (void) info;
+    png_progress * state = png_get_progressive_ptr(png);
+    state->finished = 1;
+}
+
+int gr_png_decode_rgb8(const void * data, size_t size, void * out, size_t out_size, char * message) {
+    png_source source = { data, size, 0 };
+    png_progress state;
+    memset(&state, 0, sizeof state);
+    state.failure.message = message;
+    state.failure.status = GR_STATUS_OK;
+    state.out = out;
+    state.out_size = out_size;
+    png_structp png = NULL;
+    png_infop info = NULL;
+    if (png_create(&state.failure, &source, &png, &info) != GR_STATUS_OK) {
+        return GR_STATUS_NO_MEMORY;
+    }
+    png_set_progressive_read_fn(png, &state, png_progress_info, png_progress_row, png_progress_end);
+    int status = GR_STATUS_OK;
+    if (setjmp(png_jmpbuf(png))) {
+        status = state.failure.status;
+    } else {
+        png_process_data(png, info, (png_bytep) data, size);
+    }
+    if (status == GR_STATUS_OK && !state.finished) {
+        /* The data ended early: keep what decoded, refuse a file of which nothing did. */
+        snprintf(message, GR_MESSAGE_CAPACITY, "the image data ends early (%u %srows decoded)", state.rows_done,
+                 state.interlaced ? "interlace pass " : "");
+        status = state.rows_done > 0 ? GR_STATUS_PARTIAL : GR_STATUS_TRUNCATED;
+    }
+    if ((status == GR_STATUS_OK || status == GR_STATUS_PARTIAL) && state.interlaced) {
+        for (uint32_t y = 0; y < state.height; y++) {
+            png_row_to_rgb8(state.image + (size_t) y * state.rowbytes, state.out + (size_t) y * state.width * 3,
+                            state.width, state.channels, state.depth);
+        }
+    }
+    free(state.image);
     png_destroy_read_struct(&png, &info, NULL);
-    return GR_STATUS_OK;
+    return status;
 }

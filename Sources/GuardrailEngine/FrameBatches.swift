@@ -20,6 +20,15 @@ struct FrameWalk {
     var frames: [FrameInfo] = []
     var skipped = 0
     var stoppedEarly = false
+    /// What the decoders read past (``MediaWarning``).
+    var warnings: [MediaWarning] = []
+
+    /// The report's media section for `path`.
+    func section(path: String) -> MediaSection {
+        MediaSection(
+            path: path, kind: kind.rawValue, durationSeconds: duration, framesSampled: frames, framesSkipped: skipped,
+            earlyExit: stoppedEarly, warnings: warnings.map(\.description))
+    }
 }
 
 /// Decodes an image (one frame) or samples a video, handing frames to `body` in batches of at most
@@ -40,6 +49,7 @@ func walkFrames(
         let image = try source.decodeImage()
         let frame = FrameInfo(index: 0, timestamp: 0, interval: [0, 0])
         walk.frames = [frame]
+        walk.warnings = source.warnings
         _ = try body([frame], [image], nil)
         return walk
     }
@@ -76,5 +86,6 @@ func walkFrames(
     }
     if !walk.stoppedEarly, try flush() { walk.stoppedEarly = true }
     walk.skipped = sampler.corruptFrames
+    walk.warnings = source.warnings
     return walk
 }

@@ -171,9 +171,7 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
         timings?(spent)
         return ScanReport(
             path: path, engine: engineInfo(),
-            media: MediaSection(
-                path: path, kind: walk.kind.rawValue, durationSeconds: walk.duration, framesSampled: walk.frames,
-                framesSkipped: walk.skipped, earlyExit: walk.stoppedEarly),
+            media: walk.section(path: path),
             policies: aggregator.verdicts(), pruning: aggregator.pruning)
     }
 

@@ -81,9 +81,7 @@ public final class SafetyCheckerScanner: MediaClassifier, @unchecked Sendable {
                 modelSHA256: bundle.sha256, policySet: "sd-safety-checker", policyVersion: "diffusers",
                 policySHA256: "none", kernel: settings.compute.kernel.rawValue,
                 settings: engineSettings(settings, variant: "none", scoring: false)),
-            media: MediaSection(
-                path: path, kind: walk.kind.rawValue, durationSeconds: walk.duration, framesSampled: walk.frames,
-                framesSkipped: walk.skipped, earlyExit: walk.stoppedEarly),
+            media: walk.section(path: path),
             policies: [policy], pruning: PruningReport())
     }
 }

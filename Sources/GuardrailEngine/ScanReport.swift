@@ -56,9 +56,12 @@ public struct MediaSection: Sendable, Encodable {
     public var framesSkipped: Int
     /// True when `--early-exit` stopped decoding because no verdict could change.
     public var earlyExit: Bool
+    /// What the decoders read past instead of refusing the file: `truncated` (the data ended early;
+    /// what was present was scanned) or `damaged: <decoder message>`.
+    public var warnings: [String]
 
     enum CodingKeys: String, CodingKey {
-        case path, kind
+        case path, kind, warnings
         case durationSeconds = "duration_s"
         case framesSampled = "frames_sampled"
         case framesSkipped = "frames_skipped"

@@ -24,17 +24,21 @@ public struct ImageDecoder: Sendable {
         try MediaSource(path: path, limits: limits).decodeImage()
     }
 
-    /// Decodes a PNG (its default image), JPEG or WebP (its first frame) held in memory, orientation applied.
-    func decode(bytes: [UInt8], format: SniffedFormat, path: String) throws(MediaError) -> RGBImage {
-        try withRawBytes(bytes) { (raw) throws(MediaError) -> RGBImage in
-            let image: RGBImage
+    /// Decodes a PNG (its default image), JPEG or WebP (its first frame) held in memory, orientation
+    /// applied, with the decoder's ``MediaWarning``s: damaged data it read past, or data that ended
+    /// early (what is present is decoded; a file of which nothing decodes still throws).
+    func decode(bytes: [UInt8], format: SniffedFormat, path: String) throws(MediaError) -> (
+        image: RGBImage, warnings: [MediaWarning]
+    ) {
+        try withRawBytes(bytes) { (raw) throws(MediaError) -> (RGBImage, [MediaWarning]) in
+            let decoded: (RGBImage, [MediaWarning])
             switch format {
-            case .png: image = try decodePNG(raw, path: path)
-            case .jpeg: image = try decodeJPEG(raw, path: path)
-            case .webp: image = try decodeWebP(raw, path: path)
+            case .png: decoded = try decodePNG(raw, path: path)
+            case .jpeg: decoded = try decodeJPEG(raw, path: path)
+            case .webp: decoded = (try decodeWebP(raw, path: path), [])
             case .tiff, .other: preconditionFailure("\(format) is decoded by FFmpeg")
             }
-            return EXIFOrientation.read(from: raw, format: format).apply(to: image)
+            return (EXIFOrientation.read(from: raw, format: format).apply(to: decoded.0), decoded.1)
         }
     }
 
@@ -50,7 +54,9 @@ public struct ImageDecoder: Sendable {
         return FrameSize(width: Int(width), height: Int(height))
     }
 
-    private func decodePNG(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> RGBImage {
+    private func decodePNG(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> (
+        RGBImage, [MediaWarning]
+    ) {
         let size = try pngSize(raw, path: path)
         let (width, height) = (size.width, size.height)
         var message = [CChar](repeating: 0, count: Int(GR_MESSAGE_CAPACITY))
@@ -58,8 +64,8 @@ public struct ImageDecoder: Sendable {
         let decoded = pixels.withUnsafeMutableBytes {
             gr_png_decode_rgb8(raw.baseAddress, raw.count, $0.baseAddress, $0.count, &message)
         }
-        try check(decoded, message, path: path, function: "png_read_row")
-        return RGBImage(width: width, height: height, pixels: pixels)
+        let warnings = try check(decoded, message, path: path, function: "png_read_row")
+        return (RGBImage(width: width, height: height, pixels: pixels), warnings)
     }
 
     func jpegInfo(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> (
@@ -77,7 +83,9 @@ public struct ImageDecoder: Sendable {
         return (FrameSize(width: Int(width), height: Int(height)), cmyk)
     }
 
-    private func decodeJPEG(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> RGBImage {
+    private func decodeJPEG(_ raw: UnsafeRawBufferPointer, path: String) throws(MediaError) -> (
+        RGBImage, [MediaWarning]
+    ) {
         let (size, cmyk) = try jpegInfo(raw, path: path)
         let (width, height) = (size.width, size.height)
         var message = [CChar](repeating: 0, count: Int(GR_MESSAGE_CAPACITY))
@@ -86,11 +94,11 @@ public struct ImageDecoder: Sendable {
         let decoded = pixels.withUnsafeMutableBytes {
             gr_jpeg_decode(raw.baseAddress, raw.count, $0.baseAddress, $0.count, Int32(channels), &message)
         }
-        try check(decoded, message, path: path, function: "tjDecompress2")
+        let warnings = try check(decoded, message, path: path, function: "tjDecompress2")
         if cmyk {
             pixels = Self.cmykToRGB(pixels, adobeInverted: Self.hasAdobeMarker(raw))
         }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        return (RGBImage(width: width, height: height, pixels: pixels), warnings)
     }
 
     /// Pillow's CMYK → RGB: `r = (255 - k) - (c · (255 - k)) / 255` with its rounding; Adobe files
@@ -135,9 +143,14 @@ public struct ImageDecoder: Sendable {
         return frame.image
     }
 
-    private func check(_ status: Int32, _ message: [CChar], path: String, function: String) throws(MediaError) {
-        guard status != Int32(GR_STATUS_OK) else { return }
+    /// Throws for a failed decode; returns the warnings of one that went through.
+    @discardableResult
+    private func check(_ status: Int32, _ message: [CChar], path: String, function: String) throws(MediaError)
+        -> [MediaWarning]
+    {
         let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if status == Int32(GR_STATUS_OK) { return text.isEmpty ? [] : [.damaged(text)] }
+        if status == Int32(GR_STATUS_PARTIAL) { return [.truncated] }
         let kind: MediaError.Kind
         switch Int(status) {
         case GR_STATUS_TRUNCATED: kind = .truncated

@@ -43,3 +43,22 @@ public struct MediaError: Error, Hashable, Sendable, CustomStringConvertible {
         "\(path): \(kind.rawValue): \(message) (\(function)\(code != 0 ? ", code \(code)" : ""))"
     }
 }
+
+/// Something a decoder read past instead of refusing the file, as browsers and Pillow do; reports
+/// list them so that a moderated picture that is not the whole picture says so.
+public enum MediaWarning: Sendable, Hashable, CustomStringConvertible {
+    /// The data ended early: the part present was decoded, the rest is filled (grey for JPEG, as
+    /// libjpeg fills it; black for PNG rows never read).
+    case truncated
+    /// The decoder met damaged data and went on (its message, such as libjpeg's "Corrupt JPEG
+    /// data: 3 extraneous bytes before marker 0xdb").
+    case damaged(String)
+
+    /// `truncated`, or `damaged: <message>`.
+    public var description: String {
+        switch self {
+        case .truncated: return "truncated"
+        case .damaged(let message): return "damaged: \(message)"
+        }
+    }
+}

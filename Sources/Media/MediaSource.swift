@@ -13,6 +13,8 @@ public final class MediaSource {
     /// What the file is.
     public let info: MediaInfo
     public let limits: MediaLimits
+    /// What the decoders read past so far (``MediaWarning``), each once, in the order met.
+    public private(set) var warnings: [MediaWarning] = []
     private let content: Content
 
     /// How many times this process has asked FFmpeg to open `path` (`avformat_open_input`), for
@@ -65,7 +67,9 @@ public final class MediaSource {
         let (bytes, format) = content.bytesAndFormat
         switch format {
         case .png, .jpeg, .webp:
-            return try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
+            let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
+            note(warnings)
+            return image
         case .tiff, .other:
             let source = try frameSource(threads: 1, keyframesOnly: false)
             guard try source.advance() != nil else {
@@ -85,8 +89,9 @@ public final class MediaSource {
         case .bytes(let bytes, .webp):
             return try WebPAnimation(bytes: bytes, path: path, limits: limits)
         case .bytes(let bytes, let format):
-            return StillImageSource(
-                image: try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path), path: path)
+            let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
+            note(warnings)
+            return StillImageSource(image: image, path: path)
         case .ffmpeg(let input, let stream, _, _):
             guard let stream else { throw Self.noVideo(input, path: path) }
             try input.rewind()
@@ -94,6 +99,10 @@ public final class MediaSource {
                 input: input, stream: stream, limits: limits, threads: keyframesOnly ? 1 : threads,
                 keyframesOnly: keyframesOnly)
         }
+    }
+
+    private func note(_ new: [MediaWarning]) {
+        for warning in new where !warnings.contains(warning) { warnings.append(warning) }
     }
 
     /// The first timestamp of the picture stream, the origin of sampling grids.

@@ -83,7 +83,7 @@ import Testing
     /// With four jobs the lines come in input order, errors in place, and match a one-job run.
     @Test func jobsPrintInInputOrder() throws {
         let files = [
-            "video/shots.mp4", "images/rgb8.png", "corrupt/truncated.png", "video/vp9.webm", "images/exif6.jpg",
+            "video/shots.mp4", "images/rgb8.png", "corrupt/text.jpg", "video/vp9.webm", "images/exif6.jpg",
             "images/animated.gif", "video/rotate90.mp4", "images/lossy.webp",
         ].map(Fixtures.path)
         let parallel = try Self.run(Self.scan + ["--jobs", "4"] + files)
@@ -121,7 +121,7 @@ import Testing
 
     @Test func embedJSONShape() throws {
         let run = try Self.run([
-            "embed", "--model", Self.model, Fixtures.path("images/rgb8.png"), Fixtures.path("corrupt/truncated.png"),
+            "embed", "--model", Self.model, Fixtures.path("images/rgb8.png"), Fixtures.path("corrupt/empty.png"),
             "--patches", "--text", "a photo", "--hidden",
         ])
         #expect(run.status == 1)  // one image could not be read

@@ -118,6 +118,16 @@ func temporaryFolder(_ label: String) throws -> String {
         #expect(collected.outcomes.isEmpty)
     }
 
+    /// Damaged files are scanned and the report says what the decoder read past.
+    @Test func reportsCarryDecoderWarnings() throws {
+        let engine = try Self.engine()
+        let truncated = try engine.scan(path: Fixtures.path("damaged/truncated_scan.jpg")).get()
+        #expect(truncated.media.warnings == ["truncated"])
+        let damaged = try engine.scan(path: Fixtures.path("damaged/extraneous_bytes.jpg")).get()
+        #expect(damaged.media.warnings.count == 1 && damaged.media.warnings[0].hasPrefix("damaged: Corrupt JPEG data"))
+        #expect(try engine.scan(path: Fixtures.path("images/rgb8.png")).get().media.warnings.isEmpty)
+    }
+
     /// Load errors say which layer failed.
     @Test func loadErrorsAreTyped() throws {
         let folder = try temporaryFolder("load")

@@ -6,14 +6,18 @@
 #include <libavformat/avformat.h>
 #include <libavcodec/avcodec.h>
 
-/* Status codes shared by the image decode entry points. */
+/* Status codes shared by the image decode entry points. GR_STATUS_OK with a non-empty message
+   means the decoder warned (damaged data it read past, as browsers and Pillow do); the message
+   says what. GR_STATUS_PARTIAL means the data ended early: the part present is decoded, the rest
+   filled as the decoder fills it (libjpeg's grey, zeros for PNG rows never read). */
 enum {
     GR_STATUS_OK = 0,
     GR_STATUS_CORRUPT = 1,
     GR_STATUS_TRUNCATED = 2,
     GR_STATUS_UNSUPPORTED = 3,
     GR_STATUS_TOO_LARGE = 4,
-    GR_STATUS_NO_MEMORY = 5
+    GR_STATUS_NO_MEMORY = 5,
+    GR_STATUS_PARTIAL = 6
 };
 
 /* Size of the message buffers the decode functions fill. */
@@ -74,9 +78,9 @@ int gr_png_decode_rgb8(const void * data, size_t size, void * out, size_t out_si
 /* colorspace is a TJCS value; subsampling a TJSAMP value. */
 int gr_jpeg_read_info(const void * data, size_t size, int * width, int * height,
                       int * subsampling, int * colorspace, char * message);
-/* Decodes to packed RGB (channels == 3) or raw CMYK (channels == 4) into `out`.
-   A truncated stream is reported as GR_STATUS_TRUNCATED; other warnings are tolerated,
-   as Pillow tolerates them. */
+/* Decodes to packed RGB (channels == 3) or raw CMYK (channels == 4) into `out`. Warnings (extraneous
+   bytes before a marker, short segments) are decoded past and reported in `message`; a stream that
+   ends early gives GR_STATUS_PARTIAL with the missing area filled as libjpeg fills it. */
 int gr_jpeg_decode(const void * data, size_t size, void * out, size_t out_size, int channels,
                    char * message);
 

@@ -83,3 +83,107 @@ import Vision
         #expect(Array(padded.prefix(5)) == [49406, 320, 2368, 49407, 0] && padded.last == 0)
     }
 }
+
+/// The heap-ordered BPE against the reference's algorithm written out plainly (CLIP's Python
+/// `bpe`: lowest-ranked bigram, all its occurrences left to right, repeat), on words made to need
+/// many merges; and inputs that used to cost minutes or gigabytes.
+@Suite struct BPETests {
+    static let folder = Fixtures.path("models/clip-b32-tiny")
+
+    /// GPT-2's `bytes_to_unicode`: printable Latin-1 bytes stand for themselves, the others for
+    /// code points from 256 on, in byte order.
+    static let byteCharacters: [Character] = {
+        let printable = Array(0x21...0x7E) + Array(0xA1...0xAC) + Array(0xAE...0xFF)
+        var table = [Character](repeating: " ", count: 256)
+        var extra = 0
+        for byte in 0..<256 {
+            if printable.contains(byte) {
+                table[byte] = Character(Unicode.Scalar(UInt32(byte))!)
+            } else {
+                table[byte] = Character(Unicode.Scalar(UInt32(256 + extra))!)
+                extra += 1
+            }
+        }
+        return table
+    }()
+
+    /// Python's loop, on the fixture's vocabulary and merges.
+    static func referenceBPE(_ word: String, ranks: [String: Int]) -> [String] {
+        var symbols = Array(word.utf8).map { String(Self.byteCharacters[Int($0)]) }
+        symbols[symbols.count - 1] += "</w>"
+        while symbols.count > 1 {
+            let pairs = (0..<(symbols.count - 1)).map { (symbols[$0], symbols[$0 + 1]) }
+            guard
+                let best = pairs.filter({ ranks["\($0.0) \($0.1)"] != nil })
+                    .min(by: { ranks["\($0.0) \($0.1)"]! < ranks["\($1.0) \($1.1)"]! })
+            else { break }
+            var merged: [String] = []
+            var i = 0
+            while i < symbols.count {
+                if i < symbols.count - 1 && symbols[i] == best.0 && symbols[i + 1] == best.1 {
+                    merged.append(best.0 + best.1)
+                    i += 2
+                } else {
+                    merged.append(symbols[i])
+                    i += 1
+                }
+            }
+            symbols = merged
+        }
+        return symbols
+    }
+
+    @Test func heapMergesMatchTheReference() throws {
+        let tokenizer = try CLIPTokenizer(folder: Self.folder)
+        let merges = try String(contentsOfFile: Self.folder + "/merges.txt", encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#version") }.map(String.init)
+        var ranks: [String: Int] = [:]
+        for (rank, merge) in merges.enumerated() where ranks[merge] == nil { ranks[merge] = rank }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.folder + "/vocab.json"))
+        let vocabulary = try JSONSerialization.jsonObject(with: data) as! [String: Int]
+        var rng = SeededGenerator(seed: 42)
+        // Repetitive letters (overlapping occurrences), real words glued together, accented text.
+        let alphabets = ["ab", "aaab", "thequickbrownfox", "éèàôü", "lolololol", "abcdefghijklmnopqrstuvwxyz"]
+        for _ in 0..<300 {
+            let alphabet = Array(alphabets.randomElement(using: &rng)!)
+            let word = String(
+                (0..<Int.random(in: 1...60, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            let expected = [49406] + Self.referenceBPE(word, ranks: ranks).map { vocabulary[$0]! } + [49407]
+            #expect(tokenizer.encode(word) == expected, "\(word)")
+        }
+    }
+
+    /// One 100 000-character "word" (quadratic before: minutes) gives 77 ids at once.
+    @Test func hugeWordsStayCheap() throws {
+        let tokenizer = try CLIPTokenizer(folder: Self.folder)
+        let word = String(repeating: "abcdefghij", count: 10_000)
+        let (ids, truncated) = tokenizer.encodePadded(word)
+        #expect(ids.count == 77 && truncated && ids.last == tokenizer.endToken)
+    }
+
+    /// Vocabularies that would allocate absurdly, or leave pieces without ids, are refused by name.
+    @Test func badVocabulariesAreRefused() throws {
+        let folder = NSTemporaryDirectory() + "guardrail-vocab-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: Self.folder + "/merges.txt", toPath: folder + "/merges.txt")
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.folder + "/vocab.json"))
+        let vocabulary = try JSONSerialization.jsonObject(with: data) as! [String: Int]
+        func message(_ edit: (inout [String: Int]) -> Void) throws -> String {
+            var edited = vocabulary
+            edit(&edited)
+            try JSONSerialization.data(withJSONObject: edited).write(to: URL(fileURLWithPath: folder + "/vocab.json"))
+            do {
+                _ = try CLIPTokenizer(folder: folder)
+                return "loaded"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(try message { $0["hello</w>"] = -5 }.contains("id -5"))
+        #expect(try message { $0["hello</w>"] = 1 << 62 }.contains("outside"))
+        #expect(try message { $0["a</w>"] = nil }.contains("byte piece \"a</w>\""))
+        #expect(try message { $0["th</w>"] = nil }.contains("th</w>"))
+        #expect(try message { _ in } == "loaded")
+    }
+}

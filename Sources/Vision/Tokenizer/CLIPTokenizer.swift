@@ -86,10 +86,30 @@ public final class CLIPTokenizer: Sendable {
         guard let pad = vocabulary[padText] else {
             throw VisionError.invalidConfiguration(path: path, message: "pad_token \(padText) is not in the vocabulary")
         }
+        // Ids index tables below: refuse ids that are negative or far past the vocabulary's size
+        // (an absurd id would allocate gigabytes) by name.
+        if let bad = vocabulary.first(where: { $0.value < 0 || $0.value >= vocabulary.count + 1024 }) {
+            throw VisionError.invalidConfiguration(
+                path: path,
+                message: "token \(bad.key.debugDescription) has id \(bad.value), outside 0..<\(vocabulary.count)")
+        }
+        // Every piece BPE can produce must have an id: the 256 byte symbols, at word ends too, and
+        // every merge's result. Then no piece is ever unknown (none is silently replaced).
+        for byte in ByteEncoder.table {
+            for piece in [String(byte), String(byte) + "</w>"] where vocabulary[piece] == nil {
+                throw VisionError.invalidConfiguration(
+                    path: path, message: "the vocabulary lacks the byte piece \(piece.debugDescription)")
+            }
+        }
         var ranks: [String: Int] = [:]
         for (rank, merge) in merges.enumerated() where ranks[merge] == nil {
-            guard merge.split(separator: " ").count == 2 else {
+            let parts = merge.split(separator: " ")
+            guard parts.count == 2 else {
                 throw VisionError.invalidConfiguration(path: path, message: "merge \(rank + 1) is not a pair: \(merge)")
+            }
+            guard vocabulary[String(parts[0] + parts[1])] != nil else {
+                throw VisionError.invalidConfiguration(
+                    path: path, message: "merge \(rank + 1) (\(merge)) gives \(parts[0] + parts[1]), which has no id")
             }
             ranks[merge] = rank
         }
@@ -253,31 +273,125 @@ public final class CLIPTokenizer: Sendable {
         return words
     }
 
-    /// Byte-level BPE of one pre-token: lowest-ranked pair merged first, leftmost among equals.
+    /// Byte-level BPE of one pre-token, as CLIP's reference merges: the lowest-ranked adjacent pair
+    /// first, every occurrence of it left to right (non-overlapping), then the next lowest among the
+    /// pairs that result. Pairs wait in a heap and symbols form a linked list, so a word costs
+    /// O(n log n) rather than a rescan of all pairs per merge: a 100 000-character "word" takes
+    /// milliseconds, with the same ids.
     private func bpe(_ word: [Unicode.Scalar]) -> [Int] {
         var text = ""
         text.unicodeScalars.append(contentsOf: word)
         if let cached = cache.withLock({ $0[text] }) { return cached }
         var symbols = Array(text.utf8).map { String(ByteEncoder.table[Int($0)]) }
         symbols[symbols.count - 1] += "</w>"
-        while symbols.count > 1 {
-            var best: (rank: Int, index: Int)?
-            for i in 0..<(symbols.count - 1) {
-                if let rank = ranks[symbols[i] + " " + symbols[i + 1]], rank < best?.rank ?? .max {
-                    best = (rank, i)
-                }
-            }
-            guard let best else { break }
-            symbols[best.index] += symbols[best.index + 1]
-            symbols.remove(at: best.index + 1)
-        }
-        // Byte-level symbols are all in the vocabulary; a foreign vocabulary falls back to the end token as unknown.
-        let ids = symbols.map { vocabulary[$0] ?? endToken }
+        var merger = BPEMerger(symbols: symbols, ranks: ranks)
+        // Load-time checks guarantee every piece has an id.
+        let ids = merger.merged().map { vocabulary[$0]! }
         cache.withLock { cache in
             if cache.count > 50_000 { cache.removeAll() }
             cache[text] = ids
         }
         return ids
+    }
+}
+
+/// The merge loop of ``CLIPTokenizer``'s BPE over a linked list of symbols.
+private struct BPEMerger {
+    var symbols: [String]
+    var next: [Int]
+    var previous: [Int]
+    /// Bumped when a symbol changes, so heap entries made before are recognised as stale.
+    var version: [Int]
+    let ranks: [String: Int]
+    var heap = PairHeap()
+
+    init(symbols: [String], ranks: [String: Int]) {
+        self.symbols = symbols
+        self.ranks = ranks
+        next = Array(1...symbols.count)
+        previous = Array(-1..<(symbols.count - 1))
+        version = [Int](repeating: 0, count: symbols.count)
+        for i in 0..<(symbols.count - 1) { push(i) }
+    }
+
+    /// Queues the pair starting at `left`, if it has a rank.
+    mutating func push(_ left: Int) {
+        let right = next[left]
+        guard left >= 0, right < symbols.count, let rank = ranks[symbols[left] + " " + symbols[right]] else { return }
+        heap.insert(PairHeap.Entry(rank: rank, left: left, right: right, versions: (version[left], version[right])))
+    }
+
+    func isCurrent(_ entry: PairHeap.Entry) -> Bool {
+        version[entry.left] == entry.versions.0 && version[entry.right] == entry.versions.1
+            && next[entry.left] == entry.right
+    }
+
+    mutating func merged() -> [String] {
+        while let rank = heap.minimumRank {
+            // Every occurrence of this pair, left to right, before any pair the merges create.
+            var batch: [PairHeap.Entry] = []
+            while heap.minimumRank == rank, let entry = heap.popMinimum() { batch.append(entry) }
+            for entry in batch.sorted(by: { $0.left < $1.left }) where isCurrent(entry) {
+                let (left, right) = (entry.left, entry.right)
+                symbols[left] += symbols[right]
+                version[left] += 1
+                version[right] += 1
+                next[left] = next[right]
+                if next[right] < symbols.count { previous[next[right]] = left }
+                if previous[left] >= 0 { push(previous[left]) }
+                push(left)
+            }
+        }
+        var out: [String] = []
+        var i = 0
+        while i < symbols.count {
+            out.append(symbols[i])
+            i = next[i]
+        }
+        return out
+    }
+}
+
+/// A binary min-heap of candidate pairs by rank, then position.
+private struct PairHeap {
+    struct Entry {
+        var rank: Int
+        var left: Int
+        var right: Int
+        var versions: (Int, Int)
+
+        func precedes(_ other: Entry) -> Bool { (rank, left) < (other.rank, other.left) }
+    }
+
+    private var entries: [Entry] = []
+
+    var minimumRank: Int? { entries.first?.rank }
+
+    mutating func insert(_ entry: Entry) {
+        entries.append(entry)
+        var child = entries.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard entries[child].precedes(entries[parent]) else { break }
+            entries.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popMinimum() -> Entry? {
+        guard !entries.isEmpty else { return nil }
+        entries.swapAt(0, entries.count - 1)
+        let minimum = entries.removeLast()
+        var parent = 0
+        while true {
+            let (left, right) = (2 * parent + 1, 2 * parent + 2)
+            var smallest = parent
+            if left < entries.count && entries[left].precedes(entries[smallest]) { smallest = left }
+            if right < entries.count && entries[right].precedes(entries[smallest]) { smallest = right }
+            guard smallest != parent else { return minimum }
+            entries.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 }
 

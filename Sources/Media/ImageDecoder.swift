@@ -35,7 +35,8 @@ public struct ImageDecoder: Sendable {
             switch format {
             case .png: decoded = try decodePNG(raw, path: path)
             case .jpeg: decoded = try decodeJPEG(raw, path: path)
-            case .webp: decoded = (try decodeWebP(raw, path: path), [])
+            // WebP frames come oriented from their decoder (for every frame of an animation too).
+            case .webp: return (try decodeWebP(raw, path: path), [])
             case .tiff, .other: preconditionFailure("\(format) is decoded by FFmpeg")
             }
             return (EXIFOrientation.read(from: raw, format: format).apply(to: decoded.0), decoded.1)

@@ -109,19 +109,26 @@ struct ImageHeader {
 
 extension MediaInfo {
     init(image: ImageHeader, path: String, container: String, codec: String) {
-        let swap = image.orientation.swapsDimensions
-        let rotation: Int
-        switch image.orientation {
-        case .right, .rightMirrored: rotation = 90
-        case .down, .downMirrored: rotation = 180
-        case .left, .leftMirrored: rotation = 270
-        default: rotation = 0
-        }
         self.init(
             path: path, kind: .image, container: container, codec: codec, width: image.size.width,
-            height: image.size.height, displayWidth: swap ? image.size.height : image.size.width,
-            displayHeight: swap ? image.size.width : image.size.height, rotation: rotation, frameRate: nil,
-            variableFrameRate: false, durationSeconds: nil, frameCount: 1, streamCount: 1, videoStreams: 1,
-            audioStreams: 0)
+            height: image.size.height, displayWidth: image.size.width, displayHeight: image.size.height, rotation: 0,
+            frameRate: nil, variableFrameRate: false, durationSeconds: nil, frameCount: 1, streamCount: 1,
+            videoStreams: 1, audioStreams: 0)
+        self = oriented(by: image.orientation)
+    }
+
+    /// The info of a picture shown with `orientation` (from its metadata): its rotation, and
+    /// display sizes swapped when the orientation turns it a quarter.
+    func oriented(by orientation: ImageOrientation) -> MediaInfo {
+        guard orientation != .up else { return self }
+        var info = self
+        switch orientation {
+        case .right, .rightMirrored: info.rotation = 90
+        case .down, .downMirrored: info.rotation = 180
+        case .left, .leftMirrored: info.rotation = 270
+        default: info.rotation = 0
+        }
+        if orientation.swapsDimensions { (info.displayWidth, info.displayHeight) = (displayHeight, displayWidth) }
+        return info
     }
 }

@@ -58,6 +58,7 @@ public final class MediaSource {
             let stream = input.bestVideoStream()
             content = .ffmpeg(input, stream: stream, bytes: bytes, format: format)
             info = try Self.describe(input, stream: stream, path: path)
+                .oriented(by: Self.stillOrientation(bytes: bytes, format: format))
         }
     }
 
@@ -77,9 +78,20 @@ public final class MediaSource {
                     .corrupt, path: path, function: "avcodec_receive_frame",
                     message: "no decodable frame (\(source.corruptPackets) corrupt packets)")
             }
-            let image = try source.currentImage(outputSize: nil)
-            return bytes.withUnsafeBytes { EXIFOrientation.read(from: $0, format: format) }.apply(to: image)
+            return try source.currentImage(outputSize: nil)
         }
+    }
+
+    /// The orientation a still's own metadata gives where the demuxer ignores it (a TIFF's EXIF
+    /// tag; an APNG's `eXIf`), applied to every frame as `exif_transpose` would.
+    private var stillOrientation: ImageOrientation {
+        let (bytes, format) = content.bytesAndFormat
+        return Self.stillOrientation(bytes: bytes, format: format)
+    }
+
+    private static func stillOrientation(bytes: [UInt8], format: SniffedFormat) -> ImageOrientation {
+        guard format == .tiff || format == .png(animated: true) else { return .up }
+        return bytes.withUnsafeBytes { EXIFOrientation.read(from: $0, format: format) }
     }
 
     /// A decoder positioned at the start of the stream. Each call starts over (FFmpeg's input is
@@ -95,9 +107,11 @@ public final class MediaSource {
         case .ffmpeg(let input, let stream, _, _):
             guard let stream else { throw Self.noVideo(input, path: path) }
             try input.rewind()
-            return try FFmpegVideoSource(
+            let source = try FFmpegVideoSource(
                 input: input, stream: stream, limits: limits, threads: keyframesOnly ? 1 : threads,
                 keyframesOnly: keyframesOnly)
+            source.stillOrientation = stillOrientation
+            return source
         }
     }
 

@@ -16,6 +16,9 @@ final class WebPAnimation: FrameSource {
     var decodedFrames: Int { index + 1 }
     private(set) var endTime: Double?
 
+    /// How every frame is shown: the file's EXIF orientation.
+    let orientation: ImageOrientation
+
     convenience init(_ raw: UnsafeRawBufferPointer, path: String, limits: MediaLimits) throws(MediaError) {
         try self.init(bytes: Array(raw), path: path, limits: limits)
     }
@@ -23,6 +26,7 @@ final class WebPAnimation: FrameSource {
     init(bytes: [UInt8], path: String, limits: MediaLimits) throws(MediaError) {
         self.bytes = bytes
         self.path = path
+        orientation = bytes.withUnsafeBytes { EXIFOrientation.read(from: $0, format: .webp(animated: true)) }
         var width: Int32 = 0
         var height: Int32 = 0
         guard bytes.withUnsafeBufferPointer({ WebPGetInfo($0.baseAddress, $0.count, &width, &height) }) != 0 else {
@@ -109,8 +113,10 @@ final class WebPAnimation: FrameSource {
             }
         }
         let image = RGBImage(width: canvas.width, height: canvas.height, pixels: rgb)
-        guard let outputSize, outputSize != canvas else { return image }
-        return try RGBResizer.resize(image, to: outputSize, path: path)
+        // The EXIF orientation holds for every frame; `outputSize` is the displayed size.
+        let stored = outputSize.map { orientation.swapsDimensions ? FrameSize(width: $0.height, height: $0.width) : $0 }
+        guard let stored, stored != canvas else { return orientation.apply(to: image) }
+        return orientation.apply(to: try RGBResizer.resize(image, to: stored, path: path))
     }
 
     func prepare(forTarget seconds: Double) throws(MediaError) {}

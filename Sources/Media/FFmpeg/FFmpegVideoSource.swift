@@ -192,8 +192,12 @@ final class FFmpegVideoSource: FrameSource {
         return FrameSize(width: width, height: Int(f.height))
     }
 
+    /// How stored frames are shown: the stream's display matrix, or for a still the orientation its
+    /// own metadata gives (a TIFF's EXIF tag), which the demuxer does not apply.
+    var stillOrientation = ImageOrientation.up
+
     func currentImage(outputSize: FrameSize?) throws(MediaError) -> RGBImage {
-        let orientation = ImageOrientation(clockwiseRotation: rotation)
+        let orientation = stillOrientation != .up ? stillOrientation : ImageOrientation(clockwiseRotation: rotation)
         var size = outputSize ?? displaySize()
         if outputSize == nil {
             try limits.checkPixels(width: size.width, height: size.height, path: path, function: "sws_scale")

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Pictures whose orientation lives where the first decoders ignored it, with Pillow's frames as goldens.
+
+- anim_exif6.webp, anim_exif3.webp: animated WebP (3 frames) with an EXIF chunk (orientation 6, 3);
+- exif6.tiff, exif5.tiff: TIFF with the orientation tag (274), which FFmpeg's demuxer does not apply.
+Goldens: every frame as `ImageOps.exif_transpose(im.seek(n)).convert("RGB")`, concatenated.
+Offline, not in CI (needs Pillow). Writes fixtures/orientation/ and fixtures/goldens/orientation.json.
+"""
+import json
+import os
+
+from PIL import Image, ImageOps
+
+FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+OUT = os.path.join(FIX, "orientation")
+GOLD = os.path.join(FIX, "goldens", "orientation")
+
+
+def frames(size=(40, 24)):
+    """Three frames with an asymmetric pattern, so every rotation and mirror shows."""
+    out = []
+    for n in range(3):
+        im = Image.new("RGB", size, (20 + 60 * n, 40, 200 - 50 * n))
+        for x in range(size[0]):
+            for y in range(size[1]):
+                if x < size[0] // 3 and y < size[1] // 2:
+                    im.putpixel((x, y), (250, 250 - 80 * n, 10))
+                elif x == size[0] - 2 or y == size[1] - 3:
+                    im.putpixel((x, y), (0, 200, 30 * n))
+        out.append(im)
+    return out
+
+
+def exif(orientation):
+    e = Image.Exif()
+    e[0x0112] = orientation
+    return e.tobytes()
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    os.makedirs(GOLD, exist_ok=True)
+    for orientation in (6, 3):
+        f = frames()
+        f[0].save(os.path.join(OUT, f"anim_exif{orientation}.webp"), save_all=True, append_images=f[1:],
+                  duration=200, loop=0, lossless=True, exif=exif(orientation))
+    for orientation in (6, 5):
+        frames()[0].save(os.path.join(OUT, f"exif{orientation}.tiff"), tiffinfo={274: orientation})
+    meta = {}
+    for name in sorted(os.listdir(OUT)):
+        im = Image.open(os.path.join(OUT, name))
+        data = b""
+        count = getattr(im, "n_frames", 1)
+        for n in range(count):
+            im.seek(n)
+            shown = ImageOps.exif_transpose(im).convert("RGB")
+            data += shown.tobytes()
+        with open(os.path.join(GOLD, name + ".rgb"), "wb") as f:
+            f.write(data)
+        meta[name] = {"frames": count, "width": shown.width, "height": shown.height}
+    meta["generator"] = {"pillow": Image.__version__}
+    with open(os.path.join(FIX, "goldens", "orientation.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

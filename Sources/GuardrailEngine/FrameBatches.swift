@@ -6,9 +6,12 @@ public struct FrameInfo: Sendable, Hashable, Encodable {
     public var index: Int
     public var timestamp: Double
     public var interval: [Double]
+    /// For a picture that is not a frame of the sampled stream: `default_image` (an APNG's) or
+    /// `attached_picture` (cover art). Absent for stream frames.
+    public var source: String?
 
     enum CodingKeys: String, CodingKey {
-        case index, interval
+        case index, interval, source
         case timestamp = "timestamp_s"
     }
 }
@@ -45,12 +48,21 @@ func walkFrames(
 ) throws -> FrameWalk {
     let info = source.info
     var walk = FrameWalk(kind: info.kind, duration: info.durationSeconds)
+    // Pictures a viewer could see besides the stream's frames, scanned as frames of their own.
+    func others(from index: Int) throws -> ([FrameInfo], [RGBImage]) {
+        let pictures = try source.otherPictures()
+        let frames = pictures.enumerated().map {
+            FrameInfo(index: index + $0.offset, timestamp: 0, interval: [0, 0], source: $0.element.name)
+        }
+        return (frames, pictures.map(\.image))
+    }
     if info.kind == .image {
         let image = try source.decodeImage()
-        let frame = FrameInfo(index: 0, timestamp: 0, interval: [0, 0])
-        walk.frames = [frame]
+        let (extraFrames, extraImages) = try others(from: 1)
+        let frames = [FrameInfo(index: 0, timestamp: 0, interval: [0, 0])] + extraFrames
+        walk.frames = frames
         walk.warnings = source.warnings
-        _ = try body([frame], [image], nil)
+        _ = try body(frames, [image] + extraImages, nil)
         return walk
     }
     var options = sampling
@@ -85,6 +97,11 @@ func walkFrames(
         }
     }
     if !walk.stoppedEarly, try flush() { walk.stoppedEarly = true }
+    if !walk.stoppedEarly {
+        let (extraFrames, extraImages) = try others(from: walk.frames.count)
+        walk.frames += extraFrames
+        if !extraFrames.isEmpty, try body(extraFrames, extraImages, nil) { walk.stoppedEarly = true }
+    }
     walk.skipped = sampler.corruptFrames
     walk.warnings = source.warnings
     return walk

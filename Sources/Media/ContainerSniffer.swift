@@ -74,6 +74,22 @@ struct PNGChunks {
         return found
     }
 
+    /// True for an APNG whose `IDAT` image is not an animation frame: its first `fcTL` comes after
+    /// the `IDAT` (or there is none).
+    var defaultImageOutsideAnimation: Bool {
+        var seenImageData = false
+        var outside = false
+        forEach { type, _ in
+            if type == "IDAT" { seenImageData = true }
+            if type == "fcTL" {
+                outside = seenImageData
+                return false
+            }
+            return true
+        }
+        return outside
+    }
+
     func first(type wanted: String) -> Range<Int>? {
         var range: Range<Int>?
         forEach { type, data in

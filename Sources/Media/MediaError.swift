@@ -53,12 +53,15 @@ public enum MediaWarning: Sendable, Hashable, CustomStringConvertible {
     /// The decoder met damaged data and went on (its message, such as libjpeg's "Corrupt JPEG
     /// data: 3 extraneous bytes before marker 0xdb").
     case damaged(String)
+    /// Something a viewer could see was not scanned, and why.
+    case skipped(String)
 
-    /// `truncated`, or `damaged: <message>`.
+    /// `truncated`, `damaged: <message>` or `skipped: <message>`.
     public var description: String {
         switch self {
         case .truncated: return "truncated"
         case .damaged(let message): return "damaged: \(message)"
+        case .skipped(let message): return "skipped: \(message)"
         }
     }
 }

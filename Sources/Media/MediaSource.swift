@@ -72,6 +72,12 @@ public final class MediaSource {
             note(warnings)
             return image
         case .tiff, .other:
+            if case .ffmpeg(_, nil, _, _) = content, let cover = attachedPictures.first,
+                let image = try decodeAttached(cover)
+            {
+                // Audio with cover art: the cover is the picture a player shows.
+                return image
+            }
             let source = try frameSource(threads: 1, keyframesOnly: false)
             guard try source.advance() != nil else {
                 throw MediaError(
@@ -94,6 +100,50 @@ public final class MediaSource {
         return bytes.withUnsafeBytes { EXIFOrientation.read(from: $0, format: format) }
     }
 
+    /// Pictures a viewer can see besides the sampled frames: an APNG's default image when it is
+    /// not part of the animation (non-APNG viewers show it, APNG viewers do not), and cover art
+    /// (attached pictures of audio and video files). Each is decoded as the still it is; one in a
+    /// format this build does not decode is reported as a ``MediaWarning/skipped(_:)`` warning.
+    public func otherPictures() throws(MediaError) -> [(name: String, image: RGBImage)] {
+        let (bytes, format) = content.bytesAndFormat
+        var pictures: [(name: String, image: RGBImage)] = []
+        if format == .png(animated: true),
+            bytes.withUnsafeBytes({ PNGChunks($0).defaultImageOutsideAnimation })
+        {
+            let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
+            note(warnings)
+            pictures.append(("default_image", image))
+        }
+        for (index, picture) in attachedPictures.enumerated() where !(info.kind == .image && index == 0) {
+            if let image = try decodeAttached(picture) { pictures.append(("attached_picture", image)) }
+        }
+        return pictures
+    }
+
+    /// The attached pictures' bytes (cover art), in stream order.
+    private var attachedPictures: [[UInt8]] {
+        guard case .ffmpeg(let input, _, _, _) = content else { return [] }
+        return input.streams.filter { $0.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 }.compactMap {
+            let packet = $0.pointee.attached_pic
+            guard let data = packet.data, packet.size > 0 else { return nil }
+            return Array(UnsafeBufferPointer(start: data, count: Int(packet.size)))
+        }
+    }
+
+    /// An attached picture decoded like a still file (PNG, JPEG, WebP), or nil with a warning.
+    private func decodeAttached(_ bytes: [UInt8]) throws(MediaError) -> RGBImage? {
+        let format = bytes.withUnsafeBytes { SniffedFormat($0) }
+        switch format {
+        case .png, .jpeg, .webp:
+            let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
+            note(warnings)
+            return image
+        default:
+            note([.skipped("an attached picture in a format this build does not decode")])
+            return nil
+        }
+    }
+
     /// A decoder positioned at the start of the stream. Each call starts over (FFmpeg's input is
     /// rewound, not reopened), so one pass must be finished before the next begins.
     func frameSource(threads: Int, keyframesOnly: Bool) throws(MediaError) -> any FrameSource {
@@ -105,7 +155,10 @@ public final class MediaSource {
             note(warnings)
             return StillImageSource(image: image, path: path)
         case .ffmpeg(let input, let stream, _, _):
-            guard let stream else { throw Self.noVideo(input, path: path) }
+            guard let stream else {
+                if info.kind == .image { return StillImageSource(image: try decodeImage(), path: path) }
+                throw Self.noVideo(input, path: path)
+            }
             try input.rewind()
             let source = try FFmpegVideoSource(
                 input: input, stream: stream, limits: limits, threads: keyframesOnly ? 1 : threads,
@@ -218,6 +271,14 @@ public final class MediaSource {
     {
         guard let stream else {
             let audio = input.streams.filter { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }.count
+            if let cover = input.streams.first(where: { $0.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 }) {
+                // Audio with cover art is a picture a player shows.
+                var info = MediaProbe.describe(input, stream: cover, path: path)
+                info.kind = .image
+                info.frameCount = 1
+                info.audioStreams = audio
+                return info
+            }
             guard audio > 0 else {
                 throw MediaError(
                     .noVideoStream, path: path, function: "av_find_best_stream", message: "no video or audio stream")

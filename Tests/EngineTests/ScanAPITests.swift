@@ -128,6 +128,22 @@ func temporaryFolder(_ label: String) throws -> String {
         #expect(try engine.scan(path: Fixtures.path("images/rgb8.png")).get().media.warnings.isEmpty)
     }
 
+    /// Everything a viewer could see is scanned: cover art and an APNG's default image are frames
+    /// of their own in the report, labelled with where they came from.
+    @Test func picturesBesidesTheStreamAreScanned() throws {
+        let engine = try Self.engine()
+        let video = try engine.scan(path: Fixtures.path("viewer/video_cover.mp4")).get()
+        #expect(video.media.framesSampled.last?.source == "attached_picture")
+        #expect(video.media.framesSampled.dropLast().allSatisfy { $0.source == nil })
+        let apng = try engine.scan(path: Fixtures.path("viewer/apng_default.png")).get()
+        #expect(apng.media.framesSampled.compactMap(\.source) == ["default_image"])
+        let audio = try engine.scan(path: Fixtures.path("viewer/cover.m4a")).get()
+        #expect(audio.media.kind == "image" && audio.media.framesSampled.count == 1)
+        // Stream frames keep their JSON shape: no `source` key.
+        let plain = try JSONText.compact(try engine.scan(path: Fixtures.path("images/rgb8.png")).get())
+        #expect(!plain.contains("\"source\""))
+    }
+
     /// Load errors say which layer failed.
     @Test func loadErrorsAreTyped() throws {
         let folder = try temporaryFolder("load")

@@ -1,0 +1,40 @@
+import Foundation
+import GuardrailCore
+import Media
+import TestSupport
+import Testing
+
+/// Pictures a viewer can see besides the main stream's frames are found and decoded exactly.
+@Suite struct ViewerPictureTests {
+    /// Audio with cover art is a picture: the cover, decoded as the still file it was made from.
+    @Test(arguments: [("viewer/cover.m4a", "images/rgb8.png"), ("viewer/cover.mp3", "images/baseline420.jpg")])
+    func audioWithCoverArtIsItsCover(file: String, cover: String) throws {
+        let source = try MediaSource(path: Fixtures.path(file))
+        #expect(source.info.kind == .image && source.info.audioStreams == 1)
+        #expect(try source.decodeImage() == (try ImageDecoder().decode(path: Fixtures.path(cover))))
+        #expect(try source.otherPictures().isEmpty)
+        // Sampling it gives the cover as its one frame.
+        let frames = try VideoSampler(path: Fixtures.path(file)).collect()
+        #expect(frames.map(\.image) == [try ImageDecoder().decode(path: Fixtures.path(cover))])
+    }
+
+    /// A video's cover art is a picture besides its frames.
+    @Test func videoCoverArtIsFound() throws {
+        let source = try MediaSource(path: Fixtures.path("viewer/video_cover.mp4"))
+        #expect(source.info.kind == .video)
+        let others = try source.otherPictures()
+        #expect(others.map(\.name) == ["attached_picture"])
+        #expect(others.first?.image == (try ImageDecoder().decode(path: Fixtures.path("images/rgb8.png"))))
+    }
+
+    /// An APNG's default image outside the animation (what non-APNG viewers show) is found; one
+    /// that is the first animation frame is not counted twice.
+    @Test func apngDefaultImageIsFound() throws {
+        let source = try MediaSource(path: Fixtures.path("viewer/apng_default.png"))
+        let others = try source.otherPictures()
+        #expect(others.map(\.name) == ["default_image"])
+        let pixel = try #require(others.first).image[0, 0]
+        #expect(pixel == (255, 0, 0))
+        #expect(try MediaSource(path: Fixtures.path("images/animated.png")).otherPictures().isEmpty)
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Pictures a viewer shows that are not frames of the main stream (offline, not in CI; needs Pillow
+and the ffmpeg CLI). Writes fixtures/viewer/:
+- apng_default.png: an APNG whose IDAT default image (red) is not part of its 3-frame animation;
+- cover.m4a (AAC + PNG cover), cover.mp3 (MP3 + JPEG cover): audio whose cover art a player shows;
+- video_cover.mp4: an H.264 clip with a PNG cover.
+The covers are fixtures/images/rgb8.png and baseline420.jpg, so their pixels are known.
+"""
+import os
+import subprocess
+
+from PIL import Image
+
+FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+OUT = os.path.join(FIX, "viewer")
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    default = Image.new("RGB", (32, 24), (255, 0, 0))
+    frames = [Image.new("RGB", (32, 24), (0, 127 * i, 255)) for i in range(3)]
+    default.save(os.path.join(OUT, "apng_default.png"), save_all=True, append_images=frames, default_image=True,
+                 duration=200)
+    png = os.path.join(FIX, "images", "rgb8.png")
+    jpeg = os.path.join(FIX, "images", "baseline420.jpg")
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=0.5"]
+    ffmpeg(*tone, "-i", png, "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "copy",
+           "-disposition:v", "attached_pic", os.path.join(OUT, "cover.m4a"))
+    ffmpeg(*tone, "-i", jpeg, "-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "copy",
+           "-disposition:v", "attached_pic", "-id3v2_version", "3", os.path.join(OUT, "cover.mp3"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-i", png, "-map", "0", "-map", "1",
+           "-c:v:0", "libx264", "-pix_fmt", "yuv420p", "-c:v:1", "copy", "-disposition:v:1", "attached_pic",
+           os.path.join(OUT, "video_cover.mp4"))
+
+
+if __name__ == "__main__":
+    main()

@@ -57,7 +57,11 @@ struct ShotDetector {
             throw MediaError(.corrupt, path: path, function: "avcodec_receive_frame", message: "no decodable frame")
         }
         let streamEnd = end ?? source.endTime ?? (last + step)
-        let bounds = [first] + cuts + [max(streamEnd, last)]
+        // Damaged streams can carry timestamps that go backwards: keep only cuts that move forward,
+        // so that every shot starts before it ends.
+        var bounds = [first]
+        for cut in cuts where cut > bounds[bounds.count - 1] { bounds.append(cut) }
+        bounds.append(max(streamEnd, last, bounds[bounds.count - 1]))
         var shots: [Shot] = []
         for (start, stop) in zip(bounds, bounds.dropFirst()) {
             let parts = max(1, Int(((stop - start) / detection.maxShotSeconds).rounded(.up)))

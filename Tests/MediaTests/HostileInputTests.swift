@@ -36,6 +36,23 @@ import Testing
         #expect(error.path.hasSuffix(path) && !error.function.isEmpty && !error.message.isEmpty)
     }
 
+    /// Inputs the fuzzer found crashing (scripts/fuzz.sh), through every sampling strategy: each
+    /// samples or fails with a MediaError. `fuzz_backward_cuts.webm`: timestamps going backwards
+    /// made a shot end before it started (a trap in `start...end`).
+    @Test(arguments: try! Fixtures.list("corrupt").filter { $0.hasPrefix("fuzz_") })
+    func fuzzerFindingsStayFixed(name: String) {
+        for strategy in [SamplingStrategy.every(seconds: 0.5), .keyframes, .shots(ShotDetection())] {
+            do {
+                let frames = try VideoSampler(
+                    path: Fixtures.path("corrupt/" + name), options: SamplingOptions(strategy: strategy)
+                ).collect()
+                #expect(frames.allSatisfy { $0.interval.lowerBound <= $0.interval.upperBound })
+            } catch {
+                #expect(!error.message.isEmpty)
+            }
+        }
+    }
+
     /// Truncated PNG and JPEG files decode as far as their data goes and say so (see
     /// DamagedImageTests for the pixels against Pillow).
     @Test(arguments: ["corrupt/truncated.png", "corrupt/truncated.jpg"])

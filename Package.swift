@@ -54,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "Media",
-            dependencies: ["GuardrailCore", "CFFmpeg", "CImageCodecs", "CGuardrailShims"],
+            dependencies: ["GuardrailCore", "CFFmpeg", "CImageCodecs", "CGuardrailShims", "CZlib"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -2,7 +2,9 @@
 """Pictures whose orientation lives where the first decoders ignored it, with Pillow's frames as goldens.
 
 - anim_exif6.webp, anim_exif3.webp: animated WebP (3 frames) with an EXIF chunk (orientation 6, 3);
-- exif6.tiff, exif5.tiff: TIFF with the orientation tag (274), which FFmpeg's demuxer does not apply.
+- exif6.tiff, exif5.tiff: TIFF with the orientation tag (274), which FFmpeg's demuxer does not apply;
+- raw_profile6.png (tEXt), raw_profile7.png (zTXt): ImageMagick's `Raw profile type exif` hex dump;
+- xmp8.png (iTXt), xmp3.jpg (APP1), xmp6.webp (XMP chunk): orientation only in the XMP packet.
 Goldens: every frame as `ImageOps.exif_transpose(im.seek(n)).convert("RGB")`, concatenated.
 Offline, not in CI (needs Pillow). Writes fixtures/orientation/ and fixtures/goldens/orientation.json.
 """
@@ -37,8 +39,35 @@ def exif(orientation):
     return e.tobytes()
 
 
+def raw_profile(orientation):
+    data = exif(orientation)  # Pillow's bytes start with the "Exif\0\0" prefix ImageMagick writes too
+    hexdump = data.hex()
+    lines = [hexdump[i:i + 72] for i in range(0, len(hexdump), 72)]
+    return "\nexif\n" + f"{len(data):8d}\n" + "\n".join(lines) + "\n"
+
+
+def xmp(orientation, attribute):
+    value = (f'tiff:Orientation="{orientation}"' if attribute
+             else f"><tiff:Orientation>{orientation}</tiff:Orientation")
+    return ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+            f'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" {value}></rdf:Description></rdf:RDF></x:xmpmeta>'
+            '<?xpacket end="w"?>').replace("><tiff", " ><tiff", 1).encode()
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    from PIL import PngImagePlugin
+    still = frames()[0]
+    for orientation, compressed in ((6, False), (7, True)):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Raw profile type exif", raw_profile(orientation), zip=compressed)
+        still.save(os.path.join(OUT, f"raw_profile{orientation}.png"), pnginfo=info)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp(8, True).decode())
+    still.save(os.path.join(OUT, "xmp8.png"), pnginfo=info)
+    still.save(os.path.join(OUT, "xmp3.jpg"), quality=95, xmp=xmp(3, False))
+    still.save(os.path.join(OUT, "xmp6.webp"), lossless=True, xmp=xmp(6, True))
     os.makedirs(GOLD, exist_ok=True)
     for orientation in (6, 3):
         f = frames()

@@ -1,21 +1,86 @@
-/// Reads the EXIF orientation tag (0x0112) the way Pillow's `getexif()` finds it: JPEG APP1,
-/// PNG `eXIf`, WebP `EXIF`, or a TIFF file's own first IFD. Malformed EXIF means "no orientation".
+import CZlib
+
+/// Reads the orientation the way Pillow's `getexif()` finds it: the EXIF tag 0x0112 in JPEG APP1,
+/// PNG `eXIf` (or, without one, ImageMagick's `Raw profile type exif` text chunk), WebP `EXIF`, or
+/// a TIFF file's own first IFD; failing that, `tiff:Orientation` in the XMP packet (PNG
+/// `XML:com.adobe.xmp`, JPEG APP1, WebP `XMP `). Malformed metadata means "no orientation".
 enum EXIFOrientation {
     static func read(from bytes: UnsafeRawBufferPointer, format: SniffedFormat) -> ImageOrientation {
-        let tiff: UnsafeRawBufferPointer?
+        var value: Int?
         switch format {
-        case .jpeg: tiff = jpegEXIF(bytes)
-        case .png: tiff = PNGChunks(bytes).first(type: "eXIf").map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
-        case .webp:
-            tiff = RIFFChunks(bytes).first(type: "EXIF").map {
-                stripEXIFHeader(UnsafeRawBufferPointer(rebasing: bytes[$0]))
+        case .jpeg: value = jpegEXIF(bytes).flatMap(orientationTag(inTIFF:))
+        case .png:
+            if let exif = PNGChunks(bytes).first(type: "eXIf") {
+                value = orientationTag(inTIFF: UnsafeRawBufferPointer(rebasing: bytes[exif]))
+            } else if let raw = PNGText(bytes).value(of: "Raw profile type exif").flatMap(rawProfileBytes) {
+                value = raw.withUnsafeBytes { orientationTag(inTIFF: stripEXIFHeader($0)) }
             }
-        case .tiff: tiff = bytes
-        case .other: tiff = nil
+        case .webp:
+            value = RIFFChunks(bytes).first(type: "EXIF").flatMap {
+                orientationTag(inTIFF: stripEXIFHeader(UnsafeRawBufferPointer(rebasing: bytes[$0])))
+            }
+        case .tiff: value = orientationTag(inTIFF: bytes)
+        case .other: value = nil
         }
-        guard let tiff, let value = orientationTag(inTIFF: tiff), let orientation = ImageOrientation(rawValue: value)
-        else { return .up }
-        return orientation
+        if value == nil { value = xmpPacket(bytes, format: format).flatMap(xmpOrientation) }
+        return value.flatMap(ImageOrientation.init(rawValue:)) ?? .up
+    }
+
+    /// ImageMagick's hex dump: a blank line, the profile name, the byte count, then hex lines.
+    private static func rawProfileBytes(_ text: [UInt8]) -> [UInt8]? {
+        let lines = text.split(separator: 0x0A, omittingEmptySubsequences: false)
+        guard lines.count > 3 else { return nil }
+        let hex = lines.dropFirst(3).joined().filter { $0 != 0x20 && $0 != 0x0D && $0 != 0x09 }
+        guard hex.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x61 + 10
+            case 0x41...0x46: return c - 0x41 + 10
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(hex.count / 2)
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            guard let high = nibble(hex[i]), let low = nibble(hex[hex.index(after: i)]) else { return nil }
+            out.append(high << 4 | low)
+            i = hex.index(i, offsetBy: 2)
+        }
+        return out
+    }
+
+    /// The XMP packet: PNG's `XML:com.adobe.xmp` text, JPEG's APP1 after Adobe's namespace, WebP's `XMP ` chunk.
+    private static func xmpPacket(_ bytes: UnsafeRawBufferPointer, format: SniffedFormat) -> [UInt8]? {
+        switch format {
+        case .png: return PNGText(bytes).value(of: "XML:com.adobe.xmp")
+        case .webp: return RIFFChunks(bytes).first(type: "XMP ").map { Array(bytes[$0]) }
+        case .jpeg: return jpegAPP1(bytes, prefix: Array("http://ns.adobe.com/xap/1.0/\0".utf8)).map { Array($0) }
+        default: return nil
+        }
+    }
+
+    /// `tiff:Orientation="6"` or `<tiff:Orientation>6<…`: Pillow's pattern `tiff:Orientation(="|>)([0-9])`.
+    private static func xmpOrientation(_ xmp: [UInt8]) -> Int? {
+        let key = Array("tiff:Orientation".utf8)
+        var i = 0
+        while i + key.count + 2 < xmp.count {
+            if xmp[i] == key[0] && Array(xmp[i..<(i + key.count)]) == key {
+                var j = i + key.count
+                if xmp[j] == UInt8(ascii: "=") && xmp[j + 1] == UInt8(ascii: "\"") {
+                    j += 2
+                } else if xmp[j] == UInt8(ascii: ">") {
+                    j += 1
+                } else {
+                    i += 1
+                    continue
+                }
+                if j < xmp.count, (0x30...0x39).contains(xmp[j]) { return Int(xmp[j] - 0x30) }
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// Some writers keep the JPEG-style "Exif\0\0" prefix inside WebP's EXIF chunk.
@@ -29,6 +94,11 @@ enum EXIFOrientation {
 
     /// The TIFF payload of the first APP1 "Exif" segment, scanning markers up to start-of-scan.
     private static func jpegEXIF(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        jpegAPP1(bytes, prefix: Array("Exif\0\0".utf8))
+    }
+
+    /// The body after `prefix` of the first APP1 segment that starts with it.
+    private static func jpegAPP1(_ bytes: UnsafeRawBufferPointer, prefix: [UInt8]) -> UnsafeRawBufferPointer? {
         var offset = 2
         while offset + 4 <= bytes.count, bytes[offset] == 0xFF {
             let marker = bytes[offset + 1]
@@ -41,9 +111,8 @@ enum EXIFOrientation {
                 return nil
             }
             let data = UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 2 + length)])
-            if marker == 0xE1 {
-                let body = stripEXIFHeader(data)
-                if body.count != data.count { return body }
+            if marker == 0xE1, data.count >= prefix.count, prefix.indices.allSatisfy({ data[$0] == prefix[$0] }) {
+                return UnsafeRawBufferPointer(rebasing: data[prefix.count...])
             }
             offset += 2 + length
         }
@@ -75,5 +144,67 @@ enum EXIFOrientation {
             if tag == 0x0112 { return u16(o + 2) == 3 ? u16(o + 8) : nil }
         }
         return nil
+    }
+}
+
+/// PNG text chunks (`tEXt`, `zTXt`, `iTXt`) by keyword, inflating compressed ones up to 16 MiB
+/// (libpng's own cap for ancillary chunks), as Pillow reads them into `info`.
+struct PNGText {
+    let chunks: PNGChunks
+    let bytes: UnsafeRawBufferPointer
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        chunks = PNGChunks(bytes)
+    }
+
+    /// The text of the first chunk with `keyword`, or nil.
+    func value(of keyword: String) -> [UInt8]? {
+        let key = Array(keyword.utf8) + [0]
+        var found: [UInt8]?
+        chunks.forEach { type, range in
+            guard ["tEXt", "zTXt", "iTXt"].contains(type), range.count > key.count,
+                key.indices.allSatisfy({ bytes[range.lowerBound + $0] == key[$0] })
+            else { return true }
+            let body = Array(bytes[(range.lowerBound + key.count)..<range.upperBound])
+            switch type {
+            case "tEXt": found = body
+            case "zTXt": found = body.first == 0 ? Self.inflate(Array(body.dropFirst())) : nil
+            default:
+                // compression flag, method, language tag\0, translated keyword\0, text
+                guard body.count >= 2 else { return false }
+                let rest = Array(body.dropFirst(2))
+                let parts = rest.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count == 3 else { return false }
+                let text = Array(parts[2])
+                found = body[0] == 1 ? Self.inflate(text) : text
+            }
+            return false
+        }
+        return found
+    }
+
+    private static func inflate(_ data: [UInt8]) -> [UInt8]? {
+        var stream = z_stream()
+        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
+        defer { inflateEnd(&stream) }
+        var input = data
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        return input.withUnsafeMutableBufferPointer { source -> [UInt8]? in
+            stream.next_in = source.baseAddress
+            stream.avail_in = UInt32(source.count)
+            while true {
+                let status = buffer.withUnsafeMutableBufferPointer { chunk -> Int32 in
+                    stream.next_out = chunk.baseAddress
+                    stream.avail_out = UInt32(chunk.count)
+                    return CZlib.inflate(&stream, Z_NO_FLUSH)
+                }
+                output += buffer[0..<(buffer.count - Int(stream.avail_out))]
+                guard output.count <= 16 << 20 else { return nil }
+                if status == Z_STREAM_END { return output }
+                guard status == Z_OK else { return nil }
+            }
+        }
     }
 }

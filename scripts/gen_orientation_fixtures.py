@@ -4,7 +4,10 @@
 - anim_exif6.webp, anim_exif3.webp: animated WebP (3 frames) with an EXIF chunk (orientation 6, 3);
 - exif6.tiff, exif5.tiff: TIFF with the orientation tag (274), which FFmpeg's demuxer does not apply;
 - raw_profile6.png (tEXt), raw_profile7.png (zTXt): ImageMagick's `Raw profile type exif` hex dump;
-- xmp8.png (iTXt), xmp3.jpg (APP1), xmp6.webp (XMP chunk): orientation only in the XMP packet.
+- xmp8.png (iTXt), xmp3.jpg (APP1), xmp6.webp (XMP chunk): orientation only in the XMP packet;
+- avif2.avif … avif8.avif: AVIF transforms for EXIF orientations 2-8 (Pillow writes them as
+  irot/imir), which FFmpeg's demuxer ignores. AVIF pixels come from FFmpeg's YUV
+  conversion, not libavif's, hence a tolerance (the README's AVIF row).
 Goldens: every frame as `ImageOps.exif_transpose(im.seek(n)).convert("RGB")`, concatenated.
 Offline, not in CI (needs Pillow). Writes fixtures/orientation/ and fixtures/goldens/orientation.json.
 """
@@ -68,6 +71,8 @@ def main():
     still.save(os.path.join(OUT, "xmp8.png"), pnginfo=info)
     still.save(os.path.join(OUT, "xmp3.jpg"), quality=95, xmp=xmp(3, False))
     still.save(os.path.join(OUT, "xmp6.webp"), lossless=True, xmp=xmp(6, True))
+    for orientation in range(2, 9):
+        still.save(os.path.join(OUT, f"avif{orientation}.avif"), quality=100, exif=exif(orientation))
     os.makedirs(GOLD, exist_ok=True)
     for orientation in (6, 3):
         f = frames()
@@ -86,7 +91,8 @@ def main():
             data += shown.tobytes()
         with open(os.path.join(GOLD, name + ".rgb"), "wb") as f:
             f.write(data)
-        meta[name] = {"frames": count, "width": shown.width, "height": shown.height}
+        meta[name] = {"frames": count, "width": shown.width, "height": shown.height,
+                      "max_abs_diff": 40 if name.endswith(".avif") else 0}
     meta["generator"] = {"pillow": Image.__version__}
     with open(os.path.join(FIX, "goldens", "orientation.json"), "w") as f:
         json.dump(meta, f, indent=1, sort_keys=True)

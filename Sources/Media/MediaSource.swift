@@ -96,8 +96,12 @@ public final class MediaSource {
     }
 
     private static func stillOrientation(bytes: [UInt8], format: SniffedFormat) -> ImageOrientation {
-        guard format == .tiff || format == .png(animated: true) else { return .up }
-        return bytes.withUnsafeBytes { EXIFOrientation.read(from: $0, format: format) }
+        switch format {
+        case .tiff, .png(animated: true):
+            return bytes.withUnsafeBytes { EXIFOrientation.read(from: $0, format: format) }
+        case .other: return bytes.withUnsafeBytes { AVIFTransform.orientation($0) } ?? .up
+        default: return .up
+        }
     }
 
     /// Pictures a viewer can see besides the sampled frames: an APNG's default image when it is

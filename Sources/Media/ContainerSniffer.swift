@@ -55,7 +55,7 @@ struct PNGChunks {
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     /// Calls `body` with each chunk's type and data range until it returns false.
-    func forEach(_ body: (String, Range<Int>) -> Bool) {
+    func walk(_ body: (String, Range<Int>) -> Bool) {
         var offset = 8
         while let length = bytes.uint32BE(at: offset), let type = bytes.fourCC(at: offset + 4) {
             let start = offset + 8
@@ -67,7 +67,7 @@ struct PNGChunks {
 
     func contains(type wanted: String, before stop: String) -> Bool {
         var found = false
-        forEach { type, _ in
+        walk { type, _ in
             if type == wanted { found = true }
             return !found && type != stop
         }
@@ -79,7 +79,7 @@ struct PNGChunks {
     var defaultImageOutsideAnimation: Bool {
         var seenImageData = false
         var outside = false
-        forEach { type, _ in
+        walk { type, _ in
             if type == "IDAT" { seenImageData = true }
             if type == "fcTL" {
                 outside = seenImageData
@@ -92,7 +92,7 @@ struct PNGChunks {
 
     func first(type wanted: String) -> Range<Int>? {
         var range: Range<Int>?
-        forEach { type, data in
+        walk { type, data in
             if type == wanted { range = data }
             return range == nil
         }

@@ -162,7 +162,7 @@ struct PNGText {
     func value(of keyword: String) -> [UInt8]? {
         let key = Array(keyword.utf8) + [0]
         var found: [UInt8]?
-        chunks.forEach { type, range in
+        chunks.walk { type, range in
             guard ["tEXt", "zTXt", "iTXt"].contains(type), range.count > key.count,
                 key.indices.allSatisfy({ bytes[range.lowerBound + $0] == key[$0] })
             else { return true }

@@ -3,7 +3,9 @@
 and the ffmpeg CLI). Writes fixtures/viewer/:
 - apng_default.png: an APNG whose IDAT default image (red) is not part of its 3-frame animation;
 - cover.m4a (AAC + PNG cover), cover.mp3 (MP3 + JPEG cover): audio whose cover art a player shows;
-- video_cover.mp4: an H.264 clip with a PNG cover.
+- video_cover.mp4: an H.264 clip with a PNG cover;
+- stereo.mpo: a Multi-Picture Object of three JPEGs (red, blue, green), with Pillow's frames as
+  goldens in goldens/viewer/stereo.mpo.rgb.
 The covers are fixtures/images/rgb8.png and baseline420.jpg, so their pixels are known.
 """
 import os
@@ -32,6 +34,18 @@ def main():
            "-disposition:v", "attached_pic", os.path.join(OUT, "cover.m4a"))
     ffmpeg(*tone, "-i", jpeg, "-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "copy",
            "-disposition:v", "attached_pic", "-id3v2_version", "3", os.path.join(OUT, "cover.mp3"))
+    shades = [Image.new("RGB", (32, 24), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    for i, image in enumerate(shades):
+        image.paste((255, 255, 255), (4 * i, 2, 4 * i + 6, 8))
+    mpo = os.path.join(OUT, "stereo.mpo")
+    shades[0].save(mpo, save_all=True, append_images=shades[1:], quality=95)
+    gold = os.path.join(FIX, "goldens", "viewer")
+    os.makedirs(gold, exist_ok=True)
+    opened = Image.open(mpo)
+    with open(os.path.join(gold, "stereo.mpo.rgb"), "wb") as f:
+        for n in range(opened.n_frames):
+            opened.seek(n)
+            f.write(opened.convert("RGB").tobytes())
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-i", png, "-map", "0", "-map", "1",
            "-c:v:0", "libx264", "-pix_fmt", "yuv420p", "-c:v:1", "copy", "-disposition:v:1", "attached_pic",
            os.path.join(OUT, "video_cover.mp4"))

@@ -6,8 +6,8 @@ public struct FrameInfo: Sendable, Hashable, Encodable {
     public var index: Int
     public var timestamp: Double
     public var interval: [Double]
-    /// For a picture that is not a frame of the sampled stream: `default_image` (an APNG's) or
-    /// `attached_picture` (cover art). Absent for stream frames.
+    /// For a picture that is not a frame of the sampled stream: `default_image` (an APNG's),
+    /// `attached_picture` (cover art) or `mpo_image` (an MPO's further images). Absent for stream frames.
     public var source: String?
 
     enum CodingKeys: String, CodingKey {

@@ -119,29 +119,55 @@ enum EXIFOrientation {
         return nil
     }
 
-    /// The orientation value in IFD0 of a TIFF structure.
+    /// The orientation value in IFD0 of a TIFF structure (a SHORT: the value field's first two bytes).
     static func orientationTag(inTIFF tiff: UnsafeRawBufferPointer) -> Int? {
+        guard let directory = TIFFDirectory(tiff), let entry = directory.entry(0x0112), entry.type == 3 else {
+            return nil
+        }
+        return directory.u16(entry.valueField)
+    }
+}
+
+/// IFD0 of a TIFF structure (EXIF payloads, MPO index segments) over untrusted bytes: every read is
+/// bounds-checked and a malformed structure reads as absent.
+struct TIFFDirectory {
+    let tiff: UnsafeRawBufferPointer
+    let little: Bool
+    let ifd: Int
+
+    init?(_ tiff: UnsafeRawBufferPointer) {
         guard tiff.count >= 8 else { return nil }
-        let little: Bool
         switch (tiff[0], tiff[1]) {
         case (0x49, 0x49): little = true
         case (0x4D, 0x4D): little = false
         default: return nil
         }
-        func u16(_ o: Int) -> Int? {
-            guard o >= 0, o + 2 <= tiff.count else { return nil }
-            return little ? Int(tiff[o]) | Int(tiff[o + 1]) << 8 : Int(tiff[o]) << 8 | Int(tiff[o + 1])
-        }
-        func u32(_ o: Int) -> Int? {
-            guard let a = u16(o), let b = u16(o + 2) else { return nil }
-            return little ? a | b << 16 : a << 16 | b
-        }
-        guard u16(2) == 42, let ifd = u32(4), let count = u16(ifd) else { return nil }
-        for entry in 0..<count {
-            let o = ifd + 2 + entry * 12
-            guard let tag = u16(o) else { return nil }
-            // Type 3 is SHORT: the value sits in the first two bytes of the value field.
-            if tag == 0x0112 { return u16(o + 2) == 3 ? u16(o + 8) : nil }
+        self.tiff = tiff
+        guard let first = Self.read32(tiff, 4, little: little) else { return nil }
+        ifd = first
+        guard u16(2) == 42 else { return nil }
+    }
+
+    private static func read32(_ tiff: UnsafeRawBufferPointer, _ o: Int, little: Bool) -> Int? {
+        guard o >= 0, o + 4 <= tiff.count else { return nil }
+        let b = (0..<4).map { Int(tiff[o + $0]) }
+        return little ? b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24 : b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
+    }
+
+    func u16(_ o: Int) -> Int? {
+        guard o >= 0, o + 2 <= tiff.count else { return nil }
+        return little ? Int(tiff[o]) | Int(tiff[o + 1]) << 8 : Int(tiff[o]) << 8 | Int(tiff[o + 1])
+    }
+
+    func u32(_ o: Int) -> Int? { Self.read32(tiff, o, little: little) }
+
+    /// The entry for `tag`: its type, count and where its 4-byte value field is.
+    func entry(_ tag: Int) -> (type: Int, count: Int, valueField: Int)? {
+        guard let count = u16(ifd), count <= 4096 else { return nil }
+        for index in 0..<count {
+            let o = ifd + 2 + index * 12
+            guard let found = u16(o), let type = u16(o + 2), let values = u32(o + 4) else { return nil }
+            if found == tag { return (type, values, o + 8) }
         }
         return nil
     }

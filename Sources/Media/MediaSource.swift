@@ -105,8 +105,8 @@ public final class MediaSource {
     }
 
     /// Pictures a viewer can see besides the sampled frames: an APNG's default image when it is
-    /// not part of the animation (non-APNG viewers show it, APNG viewers do not), and cover art
-    /// (attached pictures of audio and video files). Each is decoded as the still it is; one in a
+    /// not part of the animation (non-APNG viewers show it, APNG viewers do not), cover art
+    /// (attached pictures of audio and video files), and an MPO's further images. Each is decoded as the still it is; one in a
     /// format this build does not decode is reported as a ``MediaWarning/skipped(_:)`` warning.
     public func otherPictures() throws(MediaError) -> [(name: String, image: RGBImage)] {
         let (bytes, format) = content.bytesAndFormat
@@ -121,8 +121,27 @@ public final class MediaSource {
         for (index, picture) in attachedPictures.enumerated() where !(info.kind == .image && index == 0) {
             if let image = try decodeAttached(picture) { pictures.append(("attached_picture", image)) }
         }
+        if format == .jpeg {
+            let images = bytes.withUnsafeBytes { MPOIndex.additionalImages($0) }
+            for range in images.prefix(Self.maxOtherPictures) {
+                let (image, warnings) = try ImageDecoder(limits: limits).decode(
+                    bytes: Array(bytes[range]), format: .jpeg, path: path)
+                note(warnings)
+                pictures.append(("mpo_image", image))
+            }
+            if images.count > Self.maxOtherPictures {
+                note([
+                    .skipped(
+                        "\(images.count - Self.maxOtherPictures) more MPO images past the cap of \(Self.maxOtherPictures)"
+                    )
+                ])
+            }
+        }
         return pictures
     }
+
+    /// At most this many images of a multi-image still are scanned besides its first.
+    public static let maxOtherPictures = 16
 
     /// The attached pictures' bytes (cover art), in stream order.
     private var attachedPictures: [[UInt8]] {

@@ -37,4 +37,17 @@ import Testing
         #expect(pixel == (255, 0, 0))
         #expect(try MediaSource(path: Fixtures.path("images/animated.png")).otherPictures().isEmpty)
     }
+
+    /// Every image of an MPO, as Pillow's `seek(n)` gives them, bit for bit.
+    @Test func mpoImagesAreFound() throws {
+        let source = try MediaSource(path: Fixtures.path("viewer/stereo.mpo"))
+        let expected = try Fixtures.bytes("goldens/viewer/stereo.mpo.rgb")
+        let size = 32 * 24 * 3
+        let images = [try source.decodeImage()] + (try source.otherPictures()).map(\.image)
+        #expect(images.count == 3)
+        for (n, image) in images.enumerated() {
+            #expect(image.pixels == Array(expected[(n * size)..<((n + 1) * size)]), "image \(n)")
+        }
+        #expect(try MediaSource(path: Fixtures.path("images/baseline420.jpg")).otherPictures().isEmpty)
+    }
 }

@@ -4,6 +4,7 @@ and the ffmpeg CLI). Writes fixtures/viewer/:
 - apng_default.png: an APNG whose IDAT default image (red) is not part of its 3-frame animation;
 - cover.m4a (AAC + PNG cover), cover.mp3 (MP3 + JPEG cover): audio whose cover art a player shows;
 - video_cover.mp4: an H.264 clip with a PNG cover;
+- two_streams.mkv: two H.264 video streams (64×48 test pattern, 48×32 colour bars), 1 s each;
 - stereo.mpo: a Multi-Picture Object of three JPEGs (red, blue, green), with Pillow's frames as
   goldens in goldens/viewer/stereo.mpo.rgb.
 The covers are fixtures/images/rgb8.png and baseline420.jpg, so their pixels are known.
@@ -34,6 +35,9 @@ def main():
            "-disposition:v", "attached_pic", os.path.join(OUT, "cover.m4a"))
     ffmpeg(*tone, "-i", jpeg, "-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "copy",
            "-disposition:v", "attached_pic", "-id3v2_version", "3", os.path.join(OUT, "cover.mp3"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-f", "lavfi", "-i",
+           "smptebars=size=48x32:rate=10:duration=1", "-map", "0", "-map", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           os.path.join(OUT, "two_streams.mkv"))
     shades = [Image.new("RGB", (32, 24), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
     for i, image in enumerate(shades):
         image.paste((255, 255, 255), (4 * i, 2, 4 * i + 6, 8))

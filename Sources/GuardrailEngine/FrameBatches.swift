@@ -7,7 +7,8 @@ public struct FrameInfo: Sendable, Hashable, Encodable {
     public var timestamp: Double
     public var interval: [Double]
     /// For a picture that is not a frame of the sampled stream: `default_image` (an APNG's),
-    /// `attached_picture` (cover art) or `mpo_image` (an MPO's further images). Absent for stream frames.
+    /// `attached_picture` (cover art), `mpo_image` (an MPO's further images) or `video_stream_N`
+    /// (a frame of picture stream N besides the default one). Absent for the default stream's frames.
     public var source: String?
 
     enum CodingKeys: String, CodingKey {
@@ -73,36 +74,45 @@ func walkFrames(
         options.outputSize = FrameSize(
             width: max(1, Int((Double(w) * scale).rounded())), height: max(1, Int((Double(h) * scale).rounded())))
     }
-    let sampler = try VideoSampler(source: source, options: options)
     var pendingInfo: [FrameInfo] = []
     var pendingImages: [RGBImage] = []
+    var pendingDisplayed: FrameSize?
     func flush() throws -> Bool {
         guard !pendingInfo.isEmpty else { return false }
         defer {
             pendingInfo.removeAll(keepingCapacity: true)
             pendingImages.removeAll(keepingCapacity: true)
         }
-        return try body(pendingInfo, pendingImages, displayed)
+        return try body(pendingInfo, pendingImages, pendingDisplayed)
     }
-    while let frame = try sampler.next() {
-        let info = FrameInfo(
-            index: frame.index, timestamp: frame.timestamp,
-            interval: [frame.interval.lowerBound, frame.interval.upperBound])
-        walk.frames.append(info)
-        pendingInfo.append(info)
-        pendingImages.append(frame.image)
-        if pendingInfo.count == batch, try flush() {
-            walk.stoppedEarly = true
-            break
+    /// Samples picture stream `stream` into batches; true when `body` asked to stop.
+    func sample(stream: Int) throws -> Bool {
+        // The default stream's frames are scaled while decoding (`options`); another stream, whose
+        // size the probe does not give, is taken at its own size.
+        let sampler = try VideoSampler(source: source, options: stream == 0 ? options : sampling, stream: stream)
+        pendingDisplayed = stream == 0 ? displayed : nil
+        defer { walk.skipped += sampler.corruptFrames }
+        while let frame = try sampler.next() {
+            let info = FrameInfo(
+                index: walk.frames.count, timestamp: frame.timestamp,
+                interval: [frame.interval.lowerBound, frame.interval.upperBound],
+                source: stream == 0 ? nil : "video_stream_\(stream)")
+            walk.frames.append(info)
+            pendingInfo.append(info)
+            pendingImages.append(frame.image)
+            if pendingInfo.count == batch, try flush() { return true }
         }
+        return try flush()
     }
-    if !walk.stoppedEarly, try flush() { walk.stoppedEarly = true }
+    // Every picture stream a viewer could pick, the default one first.
+    for stream in 0..<source.videoStreamCount where !walk.stoppedEarly {
+        walk.stoppedEarly = try sample(stream: stream)
+    }
     if !walk.stoppedEarly {
         let (extraFrames, extraImages) = try others(from: walk.frames.count)
         walk.frames += extraFrames
         if !extraFrames.isEmpty, try body(extraFrames, extraImages, nil) { walk.stoppedEarly = true }
     }
-    walk.skipped = sampler.corruptFrames
     walk.warnings = source.warnings
     return walk
 }

@@ -167,9 +167,24 @@ public final class MediaSource {
         }
     }
 
-    /// A decoder positioned at the start of the stream. Each call starts over (FFmpeg's input is
-    /// rewound, not reopened), so one pass must be finished before the next begins.
-    func frameSource(threads: Int, keyframesOnly: Bool) throws(MediaError) -> any FrameSource {
+    /// How many picture streams a viewer could pick (1 for stills and single-stream files; cover art
+    /// is not counted, see ``otherPictures()``).
+    public var videoStreamCount: Int { max(pictureStreams.count, 1) }
+
+    /// The picture streams: the default one first, then the others in file order.
+    private var pictureStreams: [UnsafeMutablePointer<AVStream>] {
+        guard case .ffmpeg(let input, let best?, _, _) = content else { return [] }
+        return [best]
+            + input.streams.filter {
+                $0 != best && $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
+                    && $0.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0
+            }
+    }
+
+    /// A decoder of picture stream `stream` (0: the default one) positioned at its start. Each call
+    /// starts over (FFmpeg's input is rewound, not reopened), so one pass must be finished before
+    /// the next begins.
+    func frameSource(threads: Int, keyframesOnly: Bool, stream index: Int = 0) throws(MediaError) -> any FrameSource {
         switch content {
         case .bytes(let bytes, .webp):
             return try WebPAnimation(bytes: bytes, path: path, limits: limits)
@@ -177,11 +192,12 @@ public final class MediaSource {
             let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
             note(warnings)
             return StillImageSource(image: image, path: path)
-        case .ffmpeg(let input, let stream, _, _):
-            guard let stream else {
+        case .ffmpeg(let input, let best, _, _):
+            guard best != nil else {
                 if info.kind == .image { return StillImageSource(image: try decodeImage(), path: path) }
                 throw Self.noVideo(input, path: path)
             }
+            let stream = pictureStreams[index]
             try input.rewind()
             let source = try FFmpegVideoSource(
                 input: input, stream: stream, limits: limits, threads: keyframesOnly ? 1 : threads,
@@ -195,27 +211,29 @@ public final class MediaSource {
         for warning in new where !warnings.contains(warning) { warnings.append(warning) }
     }
 
-    /// The first timestamp of the picture stream, the origin of sampling grids.
-    var startSeconds: Double {
-        guard case .ffmpeg(_, let stream?, _, _) = content else { return 0 }
-        return FFmpegVideoSource.startSeconds(of: stream)
+    /// The first timestamp of picture stream `index`, the origin of sampling grids.
+    func startSeconds(stream index: Int = 0) -> Double {
+        let streams = pictureStreams
+        guard index < streams.count else { return 0 }
+        return FFmpegVideoSource.startSeconds(of: streams[index])
     }
 
     /// The stream's end from the container's duration, before anything is decoded; nil when unknown
     /// (WebP and stills learn it by decoding).
-    var containerEnd: Double? {
+    func containerEnd(stream index: Int = 0) -> Double? {
         guard case .ffmpeg(let input, _?, _, _) = content, let duration = input.durationSeconds else { return nil }
-        return roundedToMilliseconds(startSeconds + duration)
+        return roundedToMilliseconds(startSeconds(stream: index) + duration)
     }
 
-    /// Keyframes of the picture stream, counted by demuxing only (no decoding); nil when unknown.
-    func countKeyframes() throws(MediaError) -> Int? {
+    /// Keyframes of picture stream `index`, counted by demuxing only (no decoding); nil when unknown.
+    func countKeyframes(stream index: Int = 0) throws(MediaError) -> Int? {
         switch content {
         case .bytes(_, .webp): return info.frameCount
         case .bytes: return 1
-        case .ffmpeg(let input, let stream, _, _):
-            guard let stream else { return nil }
-            return try input.countPackets(of: stream, keyframesOnly: true)
+        case .ffmpeg(let input, _, _, _):
+            let streams = pictureStreams
+            guard index < streams.count else { return nil }
+            return try input.countPackets(of: streams[index], keyframesOnly: true)
         }
     }
 

@@ -32,8 +32,8 @@ struct ShotDetector {
     /// Frames are reduced to this size before their histogram is taken.
     static let thumbnail = FrameSize(width: 64, height: 64)
 
-    func shots(_ media: MediaSource, start: Double, end: Double?) throws(MediaError) -> [Shot] {
-        let source = try media.frameSource(threads: 2, keyframesOnly: false)
+    func shots(_ media: MediaSource, stream: Int, start: Double, end: Double?) throws(MediaError) -> [Shot] {
+        let source = try media.frameSource(threads: 2, keyframesOnly: false, stream: stream)
         let path = media.path
         let step = 1 / detection.scanRate
         var next = start

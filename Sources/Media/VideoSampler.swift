@@ -74,26 +74,30 @@ public final class VideoSampler {
         try self.init(source: MediaSource(path: path, limits: limits), options: options)
     }
 
-    /// Samples an opened source; the sampler takes it over (a source serves one pass at a time).
-    /// Counting keyframes and finding shots are passes of their own over the same opened input,
-    /// before the sampling pass. Throws for files without a decodable video stream.
-    public init(source media: MediaSource, options: SamplingOptions = SamplingOptions()) throws(MediaError) {
+    /// Samples picture stream `stream` (0: the default one; see ``MediaSource/videoStreamCount``) of
+    /// an opened source; the sampler takes it over (a source serves one pass at a time). Counting
+    /// keyframes and finding shots are passes of their own over the same opened input, before the
+    /// sampling pass. Throws for files without a decodable video stream.
+    public init(source media: MediaSource, options: SamplingOptions = SamplingOptions(), stream: Int = 0)
+        throws(MediaError)
+    {
+        precondition(stream >= 0 && stream < media.videoStreamCount, "no picture stream \(stream)")
         self.options = options
         info = media.info
-        let start = media.startSeconds
-        let end = media.containerEnd.map { min($0, start + (options.maxDuration ?? .infinity)) }
+        let start = media.startSeconds(stream: stream)
+        let end = media.containerEnd(stream: stream).map { min($0, start + (options.maxDuration ?? .infinity)) }
         switch options.strategy {
         case .every(let seconds):
             targets = .every(TargetPlan.grid(start: start, end: end, step: seconds, maxFrames: options.maxFrames))
         case .keyframes:
-            let count = try media.countKeyframes()
+            let count = try media.countKeyframes(stream: stream)
             targets = .keyframes(selected: count.map { TargetPlan.thinned(count: $0, maxFrames: options.maxFrames) })
         case .shots(let detection):
-            let shots = try ShotDetector(detection: detection).shots(media, start: start, end: end)
+            let shots = try ShotDetector(detection: detection).shots(media, stream: stream, start: start, end: end)
             targets = .shots(TargetPlan.thin(shots, maxFrames: options.maxFrames)[...])
         }
         source = try media.frameSource(
-            threads: options.decoderThreads, keyframesOnly: options.strategy == .keyframes)
+            threads: options.decoderThreads, keyframesOnly: options.strategy == .keyframes, stream: stream)
         self.end = end
         self.start = start
     }

@@ -34,7 +34,7 @@ func temporaryFolder(_ label: String) throws -> String {
     @Test(arguments: [
         "video/h264_bframes.mp4", "video/vp9.webm", "video/shots.mp4", "video/annexb.h264", "video/offset5.mkv",
         "images/animated.gif", "images/animated.png", "images/still.avif", "images/lzw.tiff", "images/rgb8.png",
-        "images/exif6.jpg", "images/animated.webp",
+        "images/exif6.jpg", "images/animated.webp", "viewer/two_streams.mkv", "viewer/cover.m4a",
     ])
     func oneOpenPerScan(file: String) throws {
         let folder = try temporaryFolder("opens")
@@ -137,6 +137,9 @@ func temporaryFolder(_ label: String) throws -> String {
         #expect(video.media.framesSampled.dropLast().allSatisfy { $0.source == nil })
         let apng = try engine.scan(path: Fixtures.path("viewer/apng_default.png")).get()
         #expect(apng.media.framesSampled.compactMap(\.source) == ["default_image"])
+        let streams = try engine.scan(path: Fixtures.path("viewer/two_streams.mkv")).get()
+        #expect(Set(streams.media.framesSampled.map(\.source)) == [nil, "video_stream_1"])
+        #expect(streams.media.framesSampled.map(\.index) == Array(streams.media.framesSampled.indices))
         let audio = try engine.scan(path: Fixtures.path("viewer/cover.m4a")).get()
         #expect(audio.media.kind == "image" && audio.media.framesSampled.count == 1)
         // Stream frames keep their JSON shape: no `source` key.

@@ -50,4 +50,20 @@ import Testing
         }
         #expect(try MediaSource(path: Fixtures.path("images/baseline420.jpg")).otherPictures().isEmpty)
     }
+
+    /// Every video stream is sampled, each at its own size, in every strategy, from one opened input.
+    @Test(arguments: [SamplingStrategy.every(seconds: 0.5), .keyframes, .shots(ShotDetection())])
+    func everyVideoStreamIsSampled(strategy: SamplingStrategy) throws {
+        let source = try MediaSource(path: Fixtures.path("viewer/two_streams.mkv"))
+        #expect(source.videoStreamCount == 2)
+        var sizes: [[Int]] = []
+        for stream in 0..<source.videoStreamCount {
+            let frames = try VideoSampler(source: source, options: SamplingOptions(strategy: strategy), stream: stream)
+                .collect()
+            #expect(!frames.isEmpty)
+            sizes.append(Array(Set(frames.map { $0.image.width * 1000 + $0.image.height })))
+        }
+        #expect(sizes == [[64048], [48032]])
+        #expect(MediaSource.ffmpegOpens(of: Fixtures.path("viewer/two_streams.mkv")) >= 1)
+    }
 }

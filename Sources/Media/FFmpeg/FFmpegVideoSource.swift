@@ -54,9 +54,7 @@ final class FFmpegVideoSource: FrameSource {
         let rate = stream.pointee.avg_frame_rate.num > 0 ? stream.pointee.avg_frame_rate : stream.pointee.r_frame_rate
         frameDuration = rate.num > 0 && rate.den > 0 ? Double(rate.den) / Double(rate.num) : 1.0 / 25
         // Only the chosen stream is demuxed.
-        for other in input.streams where other != stream {
-            other.pointee.discard = AVDISCARD_ALL
-        }
+        input.demuxOnly(stream)
         if let duration = input.durationSeconds {
             endTime = roundedToMilliseconds(startSeconds + duration)
         }

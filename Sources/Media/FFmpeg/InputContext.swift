@@ -107,6 +107,7 @@ final class InputContext {
     /// without decoding; leaves the input at its end (the next pass rewinds).
     func countPackets(of stream: UnsafeMutablePointer<AVStream>, keyframesOnly: Bool) throws(MediaError) -> Int {
         try rewind()
+        demuxOnly(stream)
         let packet = Packet()
         var count = 0
         while true {
@@ -121,6 +122,12 @@ final class InputContext {
             av_packet_unref(packet.native)
         }
         return count
+    }
+
+    /// Lets only `stream`'s packets through the demuxer from here on (another pass may have chosen
+    /// another stream before).
+    func demuxOnly(_ stream: UnsafeMutablePointer<AVStream>) {
+        for other in streams { other.pointee.discard = other == stream ? AVDISCARD_DEFAULT : AVDISCARD_ALL }
     }
 
     /// The streams of the file.

@@ -10,12 +10,13 @@ Goldens are `ImageOps.exif_transpose(im).convert("RGB")`, with `ImageFile.LOAD_T
 for the truncated ones (Pillow's default refuses them; the engine scans what decodes and says so).
 Writes fixtures/damaged/, fixtures/goldens/damaged/*.rgb and fixtures/goldens/damaged.json.
 """
-import json
 import os
 import struct
 import zlib
 
 from PIL import Image, ImageFile, ImageOps
+
+from golden_files import write_index
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 OUT = os.path.join(FIX, "damaged")
@@ -98,10 +99,7 @@ def main():
             f.write(image.tobytes())
         meta[name] = {"width": image.width, "height": image.height, "warnings": warnings,
                       "max_abs_diff": TOLERANCE.get(name, 0)}
-    meta["generator"] = {"pillow": Image.__version__}
-    with open(os.path.join(FIX, "goldens", "damaged.json"), "w") as f:
-        json.dump(meta, f, indent=1, sort_keys=True)
-        f.write("\n")
+    write_index(os.path.join(FIX, "goldens", "damaged.json"), meta)
 
 
 if __name__ == "__main__":

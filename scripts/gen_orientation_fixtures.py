@@ -11,10 +11,11 @@
 Goldens: every frame as `ImageOps.exif_transpose(im.seek(n)).convert("RGB")`, concatenated.
 Offline, not in CI (needs Pillow). Writes fixtures/orientation/ and fixtures/goldens/orientation.json.
 """
-import json
 import os
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
+
+from golden_files import write_index
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 OUT = os.path.join(FIX, "orientation")
@@ -60,7 +61,6 @@ def xmp(orientation, attribute):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    from PIL import PngImagePlugin
     still = frames()[0]
     for orientation, compressed in ((6, False), (7, True)):
         info = PngImagePlugin.PngInfo()
@@ -93,10 +93,7 @@ def main():
             f.write(data)
         meta[name] = {"frames": count, "width": shown.width, "height": shown.height,
                       "max_abs_diff": 40 if name.endswith(".avif") else 0}
-    meta["generator"] = {"pillow": Image.__version__}
-    with open(os.path.join(FIX, "goldens", "orientation.json"), "w") as f:
-        json.dump(meta, f, indent=1, sort_keys=True)
-        f.write("\n")
+    write_index(os.path.join(FIX, "goldens", "orientation.json"), meta)
 
 
 if __name__ == "__main__":

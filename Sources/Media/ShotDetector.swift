@@ -45,6 +45,10 @@ struct ShotDetector {
             if let end, stamp.timestamp > end { break }
             last = stamp.timestamp
             guard stamp.timestamp >= next - 0.0005 else { continue }
+            // Step past this frame; a damaged timestamp far ahead is jumped to, not walked to.
+            if stamp.timestamp - next > 10_000 * step {
+                next += ((stamp.timestamp - next) / step).rounded(.down) * step
+            }
             while next <= stamp.timestamp + 0.0005 { next += step }
             let histogram = Self.histogram(try source.currentImage(outputSize: Self.thumbnail))
             if let previous, !scanned.isEmpty, Self.distance(previous, histogram) > detection.threshold {
@@ -64,14 +68,22 @@ struct ShotDetector {
         bounds.append(max(streamEnd, last, bounds[bounds.count - 1]))
         var shots: [Shot] = []
         for (start, stop) in zip(bounds, bounds.dropFirst()) {
-            let parts = max(1, Int(((stop - start) / detection.maxShotSeconds).rounded(.up)))
+            // Long shots are split into equal parts; only parts holding scanned frames become shots,
+            // so a damaged file claiming an absurd duration costs no more than its frames.
+            let span = ((stop - start) / detection.maxShotSeconds).rounded(.up)
+            let parts = max(1, span.isFinite ? Int(min(span, Double(Int.max / 2))) : 1)
             let length = (stop - start) / Double(parts)
-            for part in 0..<parts {
+            var members: [Int: [Double]] = [:]
+            for time in scanned where time >= start - 0.0005 && time < stop - 0.0005 {
+                let part =
+                    length > 0 ? min(parts - 1, max(0, Int(((time + 0.0005 - start) / length).rounded(.down)))) : 0
+                members[part, default: []].append(time)
+            }
+            for part in members.keys.sorted() {
                 let a = start + Double(part) * length
                 let b = part == parts - 1 ? stop : a + length
                 let middle = (a + b) / 2
-                let inside = scanned.filter { $0 >= a - 0.0005 && $0 < b - 0.0005 }
-                let frame = inside.min { abs($0 - middle) < abs($1 - middle) } ?? middle
+                let frame = members[part]!.min { abs($0 - middle) < abs($1 - middle) }!
                 shots.append(Shot(start: roundedToMilliseconds(a), end: roundedToMilliseconds(b), frameTime: frame))
             }
         }

@@ -91,7 +91,8 @@ public final class VideoSampler {
             targets = .every(TargetPlan.grid(start: start, end: end, step: seconds, maxFrames: options.maxFrames))
         case .keyframes:
             let count = try media.countKeyframes(stream: stream)
-            targets = .keyframes(selected: count.map { TargetPlan.thinned(count: $0, maxFrames: options.maxFrames) })
+            targets = .keyframes(
+                selected: count.flatMap { TargetPlan.thinned(count: $0, maxFrames: options.maxFrames) }.map(Set.init))
         case .shots(let detection):
             let shots = try ShotDetector(detection: detection).shots(media, stream: stream, start: start, end: end)
             targets = .shots(TargetPlan.thin(shots, maxFrames: options.maxFrames)[...])
@@ -160,7 +161,7 @@ public final class VideoSampler {
             guard let target = grid.next() else { return nil }
             guard let stamp = try advance(toAtLeast: target) else { return nil }
             // Skip grid points this frame already covers (gaps in variable-rate video).
-            while let upcoming = grid.peek(), upcoming <= stamp.timestamp { _ = grid.next() }
+            grid.skip(through: stamp.timestamp)
             targets = .every(grid)
             return try emit(stamp, interval: nil)
         case .keyframes(let selected):
@@ -208,12 +209,15 @@ enum TargetPlan {
     case keyframes(selected: Set<Int>?)
     case shots(ArraySlice<Shot>)
 
-    /// Target times `start + k·step`, thinned evenly to `maxFrames` when the end is known.
+    /// Target times `start + k·step` (up to `count` of them when the end is known), or the ones
+    /// `times` lists when thinned to `maxFrames`. Nothing here grows with the stated duration, which
+    /// a damaged file can claim to be a billion seconds.
     struct Grid {
         var times: [Double]?
         var position = 0
         let start: Double
         let step: Double
+        var count: Int?
 
         mutating func next() -> Double? {
             defer { position += 1 }
@@ -222,25 +226,38 @@ enum TargetPlan {
 
         func peek() -> Double? {
             if let times { return position < times.count ? times[position] : nil }
+            if let count, position >= count { return nil }
             return start + Double(position) * step
+        }
+
+        /// Passes over the targets at or before `time` (a frame that covers them), in O(1) for a
+        /// plain grid however far a timestamp jumps.
+        mutating func skip(through time: Double) {
+            if times == nil, time.isFinite, time > start {
+                position = max(position, Int(min((time - start) / step, Double(Int.max / 2))))
+            }
+            while let upcoming = peek(), upcoming <= time { position += 1 }
         }
     }
 
     static func grid(start: Double, end: Double?, step: Double, maxFrames: Int?) -> Grid {
         guard let end else { return Grid(times: nil, start: start, step: step) }
-        let count = max(1, Int(((end - start) / step).rounded(.up)))
-        let keep = thinned(count: count, maxFrames: maxFrames)
-        let times = keep.sorted().map { start + Double($0) * step }
-        return Grid(times: times, start: start, step: step)
+        let span = ((end - start) / step).rounded(.up)
+        let count = max(1, span.isFinite ? Int(min(span, Double(Int.max / 2))) : 1)
+        guard let keep = thinned(count: count, maxFrames: maxFrames) else {
+            return Grid(times: nil, start: start, step: step, count: count)
+        }
+        return Grid(times: keep.map { start + Double($0) * step }, start: start, step: step)
     }
 
-    /// Candidate ordinals kept: all, or `floor((i + 0.5) · N / F)` for `i < F` (SafeWatch §6.1).
-    static func thinned(count: Int, maxFrames: Int?) -> Set<Int> {
-        guard let maxFrames, count > maxFrames else { return Set(0..<count) }
-        return Set((0..<maxFrames).map { Int((Double($0) + 0.5) * Double(count) / Double(maxFrames)) })
+    /// Candidate ordinals kept, ascending: `floor((i + 0.5) · N / F)` for `i < F` when there are more
+    /// than `F = maxFrames` (SafeWatch §6.1); nil for all of them.
+    static func thinned(count: Int, maxFrames: Int?) -> [Int]? {
+        guard let maxFrames, count > maxFrames else { return nil }
+        return (0..<maxFrames).map { Int((Double($0) + 0.5) * Double(count) / Double(maxFrames)) }
     }
 
     static func thin(_ shots: [Shot], maxFrames: Int?) -> [Shot] {
-        thinned(count: shots.count, maxFrames: maxFrames).sorted().map { shots[$0] }
+        thinned(count: shots.count, maxFrames: maxFrames).map { $0.map { shots[$0] } } ?? shots
     }
 }

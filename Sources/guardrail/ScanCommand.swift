@@ -13,6 +13,8 @@ struct ScanCommand: ParsableCommand {
             For every policy: a verdict, a score, and the evidence (matched rule, frames and timestamps, \
             regions as pixel boxes). Folders are walked recursively; files are recognised by content. \
             Verdicts are null for policies without a calibrated threshold (give one with --threshold). \
+            Damaged files are scanned as far as they decode and say so in video.warnings; cover art, \
+            further video streams and other pictures a viewer could see are scanned as frames of their own. \
             Exit status: 0 when every file was read; 1 with --fail-on-flag when something was flagged; \
             2 when a file could not be read (its result is an error object).
             """

@@ -4,6 +4,8 @@ enum SniffedFormat: Equatable {
     case jpeg
     case webp(animated: Bool)
     case tiff
+    /// GIF87a/GIF89a: FFmpeg demuxes it, frames are composited as Pillow does (``GIFAnimation``).
+    case gif
     /// Anything else: left to FFmpeg's probing.
     case other
 
@@ -19,6 +21,8 @@ enum SniffedFormat: Equatable {
             self = .webp(animated: RIFFChunks(bytes).first(type: "ANIM") != nil)
         } else if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) {
             self = .tiff
+        } else if starts(Array("GIF87a".utf8)) || starts(Array("GIF89a".utf8)) {
+            self = .gif
         } else {
             self = .other
         }

@@ -52,7 +52,7 @@ public final class MediaSource {
             content = .bytes(bytes, format)
             info = try Self.describe(bytes: bytes, format: format, path: path, limits: limits)
         default:
-            let whole = format == .tiff || format == .png(animated: true)
+            let whole = format == .tiff || format == .gif || format == .png(animated: true)
             let bytes = whole ? try Self.readRest(descriptor, head: head, size: size, path: path) : head
             let input = try InputContext(path: path, limits: limits, head: head)
             let stream = input.bestVideoStream()
@@ -71,6 +71,12 @@ public final class MediaSource {
             let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
             note(warnings)
             return image
+        case .gif:
+            let source = try frameSource(threads: 1, keyframesOnly: false)
+            guard try source.advance() != nil else {
+                throw MediaError(.corrupt, path: path, function: "gif", message: "no image in the GIF")
+            }
+            return try source.currentImage(outputSize: nil)
         case .tiff, .other:
             if case .ffmpeg(_, nil, _, _) = content, let cover = attachedPictures.first,
                 let image = try decodeAttached(cover)
@@ -192,6 +198,8 @@ public final class MediaSource {
             let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
             note(warnings)
             return StillImageSource(image: image, path: path)
+        case .ffmpeg(_, _, let bytes, .gif):
+            return try GIFAnimation(bytes: bytes, path: path, limits: limits, keyframesOnly: keyframesOnly)
         case .ffmpeg(let input, let best, _, _):
             guard best != nil else {
                 if info.kind == .image { return StillImageSource(image: try decodeImage(), path: path) }

@@ -5,7 +5,8 @@ Made from the clean fixtures (offline, not in CI; needs Pillow):
 - JPEG warnings libjpeg decodes past: extraneous bytes before a marker, an APP segment whose length
   is too short (the rest reads as extraneous bytes);
 - PNG image data with wrong CRCs (Pillow does not check them);
-- truncated files: baseline and progressive JPEG cut mid-scan, plain and Adam7 PNG cut mid-IDAT.
+- truncated files: baseline and progressive JPEG cut mid-scan, plain and Adam7 PNG cut mid-IDAT, an
+  interlaced GIF cut mid-frame.
 Goldens are `ImageOps.exif_transpose(im).convert("RGB")`, with `ImageFile.LOAD_TRUNCATED_IMAGES`
 for the truncated ones (Pillow's default refuses them; the engine scans what decodes and says so).
 Writes fixtures/damaged/, fixtures/goldens/damaged/*.rgb and fixtures/goldens/damaged.json.
@@ -76,6 +77,8 @@ def damaged():
     files["truncated_rows.png"] = (png[:int(len(png) * 0.6)], ["truncated"])
     adam7 = read("rgb8_adam7.png")
     files["truncated_adam7.png"] = (adam7[:int(len(adam7) * 0.6)], ["truncated"])
+    gif = read("still.gif")
+    files["truncated_frame.gif"] = (gif[:int(len(gif) * 0.6)], ["truncated"])
     return files
 
 

@@ -3,12 +3,13 @@
 
 Every disposal method (1 keep, 2 restore to background/transparent, 3 restore to previous), with
 and without transparency, local palettes per frame, frames smaller than the canvas at offsets, and
-an interlaced one. Goldens: `im.seek(n); im.convert("RGB")` for every frame, concatenated, in
+an interlaced one, and that one cut inside its third frame. Goldens: `im.seek(n); im.convert("RGB")`
+for every frame (`LOAD_TRUNCATED_IMAGES` for the cut one), concatenated, in
 fixtures/goldens/gif/NAME.rgb; fixtures/goldens/gif.json lists frame counts.
 """
 import os
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from golden_files import write_index
 
@@ -54,6 +55,12 @@ def main():
                    disposal=[1, 3, 2], optimize=True)
     frames[0].save(os.path.join(OUT, "interlaced.gif"), save_all=True, append_images=frames[1:], duration=100,
                    interlace=True, disposal=2, transparency=0)
+    # Cut inside its third frame: Pillow (LOAD_TRUNCATED_IMAGES) shows what the whole data blocks hold.
+    with open(os.path.join(OUT, "interlaced.gif"), "rb") as f:
+        whole = f.read()
+    with open(os.path.join(OUT, "truncated_animation.gif"), "wb") as f:
+        f.write(whole[:int(len(whole) * 0.75)])
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
     meta = {}
     for name in sorted(os.listdir(OUT)):
         im = Image.open(os.path.join(OUT, name))
@@ -63,7 +70,8 @@ def main():
             data += im.convert("RGB").tobytes()
         with open(os.path.join(GOLD, name + ".rgb"), "wb") as f:
             f.write(data)
-        meta[name] = {"frames": im.n_frames, "width": im.width, "height": im.height}
+        meta[name] = {"frames": im.n_frames, "width": im.width, "height": im.height,
+                      "truncated": int(name.startswith("truncated"))}
     write_index(os.path.join(FIX, "goldens", "gif.json"), meta)
 
 

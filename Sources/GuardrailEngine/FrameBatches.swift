@@ -75,6 +75,7 @@ func walkFrames(
             width: max(1, Int((Double(w) * scale).rounded())), height: max(1, Int((Double(h) * scale).rounded())))
     }
     var pendingInfo: [FrameInfo] = []
+    var sampled: [MediaWarning] = []
     var pendingImages: [RGBImage] = []
     var pendingDisplayed: FrameSize?
     func flush() throws -> Bool {
@@ -91,7 +92,10 @@ func walkFrames(
         // size the probe does not give, is taken at its own size.
         let sampler = try VideoSampler(source: source, options: stream == 0 ? options : sampling, stream: stream)
         pendingDisplayed = stream == 0 ? displayed : nil
-        defer { walk.skipped += sampler.corruptFrames }
+        defer {
+            walk.skipped += sampler.corruptFrames
+            sampled += sampler.warnings.filter { !sampled.contains($0) }
+        }
         while let frame = try sampler.next() {
             let info = FrameInfo(
                 index: walk.frames.count, timestamp: frame.timestamp,
@@ -113,6 +117,6 @@ func walkFrames(
         walk.frames += extraFrames
         if !extraFrames.isEmpty, try body(extraFrames, extraImages, nil) { walk.stoppedEarly = true }
     }
-    walk.warnings = source.warnings
+    walk.warnings = source.warnings + sampled.filter { !source.warnings.contains($0) }
     return walk
 }

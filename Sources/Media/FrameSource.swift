@@ -26,6 +26,12 @@ protocol FrameSource: AnyObject {
     var decodedFrames: Int { get }
     /// The end of the stream in seconds, when known.
     var endTime: Double? { get }
+    /// Damage met in the frames decoded so far (a stream cut short, bad data the decoder went past).
+    var warnings: [MediaWarning] { get }
+}
+
+extension FrameSource {
+    var warnings: [MediaWarning] { [] }
 }
 
 /// Width and height in pixels.

@@ -22,7 +22,10 @@ final class GIFAnimation: FrameSource {
     private var firstTransparency: Int?
     private var disposalMethod = 0
     private var pendingDisposal: (extent: Extent, fill: [UInt8]?, restore: [UInt8]?)?
-    var corruptPackets: Int { 0 }
+    /// Frames whose image data ended early or broke off at a bad code (shown as far as they go).
+    private(set) var corruptPackets = 0
+    /// What those frames were: `truncated` (the data ran out) or `damaged` (a bad code).
+    private(set) var warnings: [MediaWarning] = []
     var decodedFrames: Int { frameIndex + 1 }
     private(set) var endTime: Double?
 
@@ -67,20 +70,47 @@ final class GIFAnimation: FrameSource {
 
     func advance() throws(MediaError) -> FrameStamp? {
         if keyframesOnly && frameIndex >= 0 { return nil }
+        guard let image = nextImage() else {
+            endTime = roundedToMilliseconds(time)
+            return nil
+        }
+        return frame(image)
+    }
+
+    /// Image descriptors in the file, counted without decoding.
+    func countFrames() -> Int {
+        var count = 0
+        while nextImage() != nil { count += 1 }
+        return count
+    }
+
+    /// One image as stored: where it goes, its palette and LZW data, and its control extension.
+    private struct StoredImage {
+        var extent: Extent
+        var interlaced: Bool
+        var palette: [UInt8]
+        var minimumCodeSize: Int
+        var data: [UInt8]
+        var transparency: Int?
+        var delay: Int
+    }
+
+    /// Reads through the next image (the extensions before it, its descriptor and data); nil at the
+    /// trailer or the end of the data. An image cut off before its data ends the stream, with a
+    /// `truncated` warning: the frames before it are what a viewer shows.
+    private func nextImage() -> StoredImage? {
         var transparency: Int?
         var delay = 0
-        var sawControl = false
         while offset < bytes.count {
             let introducer = bytes[offset]
             offset += 1
-            if introducer == 0x3B { break }
+            if introducer == 0x3B { return nil }
             if introducer == 0x21 {
                 guard offset < bytes.count else { break }
                 let label = bytes[offset]
                 offset += 1
                 let body = subBlocks()
                 if label == 0xF9, body.count >= 4 {
-                    sawControl = true
                     if body[0] & 1 != 0 { transparency = Int(body[3]) }
                     delay = Int(body[1]) | Int(body[2]) << 8
                     let method = Int(body[0] >> 2) & 7
@@ -88,57 +118,68 @@ final class GIFAnimation: FrameSource {
                 }
                 continue
             }
-            guard introducer == 0x2C else { break }
-            return try frame(transparency: transparency, delay: sawControl ? delay : 0)
+            guard introducer == 0x2C else { return nil }
+            guard offset + 9 <= bytes.count else { break }
+            func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
+            let (x0, y0) = (u16(offset), u16(offset + 2))
+            let extent = Extent(x0: x0, y0: y0, x1: x0 + u16(offset + 4), y1: y0 + u16(offset + 6))
+            let flags = Int(bytes[offset + 8])
+            offset += 9
+            var palette = globalPalette ?? []
+            if flags & 0x80 != 0 {
+                let size = 3 << ((flags & 7) + 1)
+                palette = Array(bytes[offset..<min(offset + size, bytes.count)])
+                offset += size
+            }
+            guard offset < bytes.count else { break }
+            let minimumCodeSize = Int(bytes[offset])
+            offset += 1
+            return StoredImage(
+                extent: extent, interlaced: flags & 0x40 != 0, palette: palette, minimumCodeSize: minimumCodeSize,
+                data: subBlocks(), transparency: transparency, delay: delay)
         }
-        endTime = roundedToMilliseconds(time)
+        note(.truncated)
         return nil
     }
 
-    /// The concatenated data of the sub-blocks at `offset`, which ends after their terminator.
+    private func note(_ warning: MediaWarning) {
+        if !warnings.contains(warning) { warnings.append(warning) }
+    }
+
+    /// The concatenated data of the sub-blocks at `offset`, which ends after their terminator. A
+    /// block cut short by the end of the file is left out, as Pillow's decoder never sees it.
     private func subBlocks() -> [UInt8] {
         var out: [UInt8] = []
         while offset < bytes.count {
             let length = Int(bytes[offset])
             offset += 1
             if length == 0 { break }
-            let end = min(offset + length, bytes.count)
-            out += bytes[offset..<end]
-            offset = end
+            guard offset + length <= bytes.count else {
+                offset = bytes.count
+                break
+            }
+            out += bytes[offset..<(offset + length)]
+            offset += length
         }
         return out
     }
 
-    private func frame(transparency: Int?, delay: Int) throws(MediaError) -> FrameStamp {
-        guard offset + 9 <= bytes.count else {
-            throw MediaError(.truncated, path: path, function: "gif", message: "image descriptor cut short")
-        }
-        func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
-        let x0 = u16(offset)
-        let y0 = u16(offset + 2)
-        let extent = Extent(x0: x0, y0: y0, x1: x0 + u16(offset + 4), y1: y0 + u16(offset + 6))
-        let flags = Int(bytes[offset + 8])
-        offset += 9
-        var palette = globalPalette ?? []
-        if flags & 0x80 != 0 {
-            let size = 3 << ((flags & 7) + 1)
-            palette = Array(bytes[offset..<min(offset + size, bytes.count)])
-            offset += size
-        }
-        guard offset < bytes.count else {
-            throw MediaError(.truncated, path: path, function: "gif", message: "image data missing")
-        }
-        let minimumCodeSize = Int(bytes[offset])
-        offset += 1
-        let data = subBlocks()
+    private func frame(_ image: StoredImage) -> FrameStamp {
+        let (extent, palette, transparency) = (image.extent, image.palette, image.transparency)
         frameIndex += 1
         // As FFmpeg marks them: the first frame is the only keyframe.
         let stamp = FrameStamp(index: frameIndex, timestamp: roundedToMilliseconds(time), isKeyframe: frameIndex == 0)
-        time += Double(delay < 2 ? 10 : delay) / 100
+        time += Double(image.delay < 2 ? 10 : image.delay) / 100
         let (width, height) = (canvas.width, canvas.height)
         // The frame's indices over the canvas, starting from its transparency index (or 0).
         var layer = [UInt8](repeating: UInt8(transparency ?? 0), count: width * height)
-        decodeLZW(data, minimumCodeSize: minimumCodeSize, extent: extent, interlaced: flags & 0x40 != 0, into: &layer)
+        if let warning = decodeLZW(
+            image.data, minimumCodeSize: image.minimumCodeSize, extent: extent, interlaced: image.interlaced,
+            into: &layer)
+        {
+            corruptPackets += 1
+            note(warning)
+        }
         let rgb = Self.rgb
         var restore: [UInt8]?
         if frameIndex == 0 {
@@ -174,8 +215,9 @@ final class GIFAnimation: FrameSource {
             // Pillow takes "restore to previous" from the canvas as it is before this frame is drawn.
             if disposalMethod == 3 { restore = crop(extent) }
             // This frame over the canvas, its transparency as the mask.
-            for y in max(extent.y0, 0)..<min(extent.y1, height) {
-                for x in max(extent.x0, 0)..<min(extent.x1, width) {
+            let (rows, columns) = clipped(extent)
+            for y in rows {
+                for x in columns {
                     let index = Int(layer[y * width + x])
                     if index == transparency { continue }
                     let (r, g, b) = rgb(index, palette)
@@ -310,14 +352,17 @@ final class GIFAnimation: FrameSource {
     // MARK: LZW
 
     /// Decodes GIF's LZW into `extent` of `layer` (clipped to the canvas), rows in interlaced order
-    /// when asked; stops quietly at damaged data, leaving the rest as it was (as Pillow does).
+    /// when asked. At damaged or missing data it stops, leaving the rest as it was (as Pillow does
+    /// with `LOAD_TRUNCATED_IMAGES`), and says which; nil when every pixel was decoded.
     private func decodeLZW(
         _ data: [UInt8], minimumCodeSize: Int, extent: Extent, interlaced: Bool, into layer: inout [UInt8]
-    ) {
-        guard (1...11).contains(minimumCodeSize) else { return }
+    ) -> MediaWarning? {
         let width = extent.x1 - extent.x0
         let height = extent.y1 - extent.y0
-        guard width > 0, height > 0 else { return }
+        guard width > 0, height > 0 else { return nil }
+        let damaged = MediaWarning.damaged("bad LZW data in a GIF frame")
+        // Codes below the clear code are palette indices, which fit a byte.
+        guard (1...8).contains(minimumCodeSize) else { return damaged }
         let rowOrder: [Int] =
             interlaced
             ? Array(stride(from: 0, to: height, by: 8)) + Array(stride(from: 4, to: height, by: 8))
@@ -337,7 +382,6 @@ final class GIFAnimation: FrameSource {
         var previous = -1
         var bitBuffer = 0
         var bitCount = 0
-        var position = 0
         var produced = 0
         let total = width * height
         var stack = [UInt8](repeating: 0, count: 4097)
@@ -352,7 +396,7 @@ final class GIFAnimation: FrameSource {
         var byteIndex = 0
         while produced < total {
             while bitCount < size {
-                guard byteIndex < data.count else { return }
+                guard byteIndex < data.count else { return .truncated }
                 bitBuffer |= Int(data[byteIndex]) << bitCount
                 byteIndex += 1
                 bitCount += 8
@@ -360,24 +404,23 @@ final class GIFAnimation: FrameSource {
             let code = bitBuffer & ((1 << size) - 1)
             bitBuffer >>= size
             bitCount -= size
-            position += 1
             if code == clear {
                 next = end + 1
                 size = minimumCodeSize + 1
                 previous = -1
                 continue
             }
-            if code == end { return }
+            if code == end { return damaged }
             var depth = 0
             var current = code
             if previous == -1 {
-                guard code < clear else { return }
+                guard code < clear else { return damaged }
                 emit(UInt8(code))
                 previous = code
                 continue
             }
             if code >= next {
-                guard code == next else { return }
+                guard code == next else { return damaged }
                 stack[depth] = first[previous]
                 depth += 1
                 current = previous
@@ -386,7 +429,7 @@ final class GIFAnimation: FrameSource {
                 stack[depth] = suffix[current]
                 depth += 1
                 current = prefix[current]
-                guard current >= 0, depth < 4096 else { return }
+                guard current >= 0, depth < 4096 else { return damaged }
             }
             stack[depth] = UInt8(current)
             depth += 1
@@ -403,5 +446,6 @@ final class GIFAnimation: FrameSource {
             }
             previous = code
         }
+        return nil
     }
 }

@@ -57,8 +57,15 @@ public final class MediaSource {
             let input = try InputContext(path: path, limits: limits, head: head)
             let stream = input.bestVideoStream()
             content = .ffmpeg(input, stream: stream, bytes: bytes, format: format)
-            info = try Self.describe(input, stream: stream, path: path)
+            var described = try Self.describe(input, stream: stream, path: path)
                 .oriented(by: Self.stillOrientation(bytes: bytes, format: format))
+            if format == .gif {
+                // FFmpeg drops an image cut short; count the frames the GIF decoder shows.
+                let frames = try GIFAnimation(bytes: bytes, path: path, limits: limits).countFrames()
+                described.frameCount = frames
+                described.kind = frames == 1 ? .image : .animation
+            }
+            info = described
         }
     }
 
@@ -72,10 +79,11 @@ public final class MediaSource {
             note(warnings)
             return image
         case .gif:
-            let source = try frameSource(threads: 1, keyframesOnly: false)
+            let source = try GIFAnimation(bytes: bytes, path: path, limits: limits)
             guard try source.advance() != nil else {
                 throw MediaError(.corrupt, path: path, function: "gif", message: "no image in the GIF")
             }
+            note(source.warnings)
             return try source.currentImage(outputSize: nil)
         case .tiff, .other:
             if case .ffmpeg(_, nil, _, _) = content, let cover = attachedPictures.first,

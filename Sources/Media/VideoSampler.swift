@@ -109,6 +109,10 @@ public final class VideoSampler {
     /// Frames that failed to decode and were skipped.
     public var corruptFrames: Int { source.corruptPackets }
 
+    /// Damage met in the frames decoded so far (`truncated`, `damaged: …`); the frames are still
+    /// sampled as far as they decode.
+    public var warnings: [MediaWarning] { source.warnings }
+
     /// Frames decoded so far, including those decoded only to reach a sampled one.
     public var decodedFrames: Int { source.decodedFrames }
 

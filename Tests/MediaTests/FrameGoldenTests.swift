@@ -10,7 +10,8 @@ import Testing
 ///   TIFF's tag, PNG raw profiles, XMP, AVIF irot/imir), against `exif_transpose(im.seek(n))`, bit
 ///   for bit (AVIF within its YUV-conversion tolerance);
 /// - `gif/`: animated GIFs composited as `im.seek(n).convert("RGB")`, bit for bit: each disposal
-///   method with and without transparency, local palettes, frames at offsets, interlacing.
+///   method with and without transparency, local palettes, frames at offsets, interlacing, and an
+///   animation cut short (`LOAD_TRUNCATED_IMAGES`), which says so.
 @Suite struct FrameGoldenTests {
     @Test(arguments: try! Fixtures.list("orientation"))
     func orientationMatchesPillow(name: String) throws { try check(set: "orientation", name: name) }
@@ -33,11 +34,11 @@ import Testing
         let expected = try Fixtures.bytes("goldens/\(set)/\(name).rgb")
         let size = width * height * 3
         let path = Fixtures.path("\(set)/\(name)")
-        let sampled = try VideoSampler(
-            path: path, options: SamplingOptions(strategy: .every(seconds: 0.001), maxFrames: nil)
-        )
-        .collect()
+        let sampler = try VideoSampler(
+            path: path, options: SamplingOptions(strategy: .every(seconds: 0.001), maxFrames: nil))
+        let sampled = try sampler.collect()
         #expect(sampled.count == count, "\(name)")
+        #expect(sampler.warnings == (golden["truncated"] == 1 ? [.truncated] : []), "\(name)")
         for (n, frame) in sampled.enumerated() {
             #expect(frame.image.width == width && frame.image.height == height, "\(name) frame \(n)")
             let comparison = ByteComparison(frame.image.pixels, Array(expected[(n * size)..<((n + 1) * size)]))

@@ -38,7 +38,8 @@ import Testing
 
     /// Inputs the fuzzer found crashing (scripts/fuzz.sh), through every sampling strategy: each
     /// samples or fails with a MediaError. `fuzz_backward_cuts.webm`: timestamps going backwards
-    /// made a shot end before it started (a trap in `start...end`).
+    /// made a shot end before it started (a trap in `start...end`); `fuzz_gif_code_size.gif`: an LZW
+    /// code size past 8 (a trap converting codes to palette indices).
     @Test(arguments: try! Fixtures.list("corrupt").filter { $0.hasPrefix("fuzz_") })
     func fuzzerFindingsStayFixed(name: String) {
         for strategy in [SamplingStrategy.every(seconds: 0.5), .keyframes, .shots(ShotDetection())] {

@@ -189,11 +189,13 @@ final class GIFAnimation: FrameSource {
         } else {
             if rgba == nil {
                 // Pillow converts the canvas at the second frame: what frame 0's disposal left, then RGB(A).
+                // (Frame 0's disposal is always a fill: "restore to previous" has nothing before it.)
                 if let disposal = pendingDisposal, let fill = disposal.fill {
-                    paste(index: Int(fill[0]), extent: disposal.extent)
-                } else if let disposal = pendingDisposal, let restore = disposal.restore {
-                    pasteIndexed(restore, extent: disposal.extent)
+                    indexed.withUnsafeMutableBufferPointer { indexed in
+                        forEachPixel(of: disposal.extent) { indexed[$0] = fill[0] }
+                    }
                 }
+                let indexed = self.indexed
                 var converted = [UInt8](repeating: 0, count: width * height * 4)
                 for i in 0..<(width * height) {
                     let (r, g, b) = Self.colour(Int(indexed[i]), firstPalette)
@@ -215,17 +217,14 @@ final class GIFAnimation: FrameSource {
             // Pillow takes "restore to previous" from the canvas as it is before this frame is drawn.
             if disposalMethod == 3 { restore = crop(extent) }
             // This frame over the canvas, its transparency as the mask.
-            let (rows, columns) = clipped(extent)
-            for y in rows {
-                for x in columns {
-                    let index = Int(layer[y * width + x])
-                    if index == transparency { continue }
-                    let (r, g, b) = rgb(index, palette)
-                    let o = 4 * (y * width + x)
-                    rgba![o] = r
-                    rgba![o + 1] = g
-                    rgba![o + 2] = b
-                    rgba![o + 3] = 255
+            layer.withUnsafeBufferPointer { layer in
+                rgba!.withUnsafeMutableBufferPointer { canvas in
+                    forEachPixel(of: extent) { p in
+                        let index = Int(layer[p])
+                        if index == transparency { return }
+                        (canvas[4 * p], canvas[4 * p + 1], canvas[4 * p + 2]) = rgb(index, palette)
+                        canvas[4 * p + 3] = 255
+                    }
                 }
             }
         }
@@ -265,8 +264,9 @@ final class GIFAnimation: FrameSource {
                 pixels[3 * i + 2] = rgba[4 * i + 2]
             }
         } else {
+            let (indexed, palette) = (self.indexed, firstPalette)
             for i in 0..<count {
-                (pixels[3 * i], pixels[3 * i + 1], pixels[3 * i + 2]) = Self.colour(Int(indexed[i]), firstPalette)
+                (pixels[3 * i], pixels[3 * i + 1], pixels[3 * i + 2]) = Self.colour(Int(indexed[i]), palette)
             }
         }
         let image = RGBImage(width: canvas.width, height: canvas.height, pixels: pixels)
@@ -299,51 +299,37 @@ final class GIFAnimation: FrameSource {
         )
     }
 
-    private func paste(index: Int, extent: Extent) {
+    /// Calls `body` with the canvas offset of each pixel of `extent` inside the canvas, row by row.
+    private func forEachPixel(of extent: Extent, _ body: (Int) -> Void) {
         let (rows, columns) = clipped(extent)
-        for y in rows { for x in columns { indexed[y * canvas.width + x] = UInt8(index) } }
-    }
-
-    private func pasteIndexed(_ values: [UInt8], extent: Extent) {
-        let (rows, columns) = clipped(extent)
-        var i = 0
         for y in rows {
-            for x in columns {
-                indexed[y * canvas.width + x] = values[i]
-                i += 1
-            }
+            let base = y * canvas.width
+            for x in columns { body(base + x) }
         }
     }
 
     private func fillRGBA(_ colour: [UInt8], extent: Extent) {
-        let (rows, columns) = clipped(extent)
-        for y in rows {
-            for x in columns {
-                let o = 4 * (y * canvas.width + x)
-                for c in 0..<4 { rgba![o + c] = colour[c] }
+        let (r, g, b, a) = (colour[0], colour[1], colour[2], colour[3])
+        rgba!.withUnsafeMutableBufferPointer { canvas in
+            forEachPixel(of: extent) { p in
+                (canvas[4 * p], canvas[4 * p + 1], canvas[4 * p + 2], canvas[4 * p + 3]) = (r, g, b, a)
             }
         }
     }
 
     private func crop(_ extent: Extent) -> [UInt8] {
-        let (rows, columns) = clipped(extent)
         var out: [UInt8] = []
-        for y in rows {
-            for x in columns {
-                let o = 4 * (y * canvas.width + x)
-                out += rgba![o..<(o + 4)]
-            }
+        rgba!.withUnsafeBufferPointer { canvas in
+            forEachPixel(of: extent) { p in out.append(contentsOf: canvas[(4 * p)..<(4 * p + 4)]) }
         }
         return out
     }
 
     private func pasteRGBA(_ values: [UInt8], extent: Extent) {
-        let (rows, columns) = clipped(extent)
         var i = 0
-        for y in rows {
-            for x in columns {
-                let o = 4 * (y * canvas.width + x)
-                for c in 0..<4 { rgba![o + c] = values[i + c] }
+        rgba!.withUnsafeMutableBufferPointer { canvas in
+            forEachPixel(of: extent) { p in
+                for c in 0..<4 { canvas[4 * p + c] = values[i + c] }
                 i += 4
             }
         }
@@ -385,13 +371,23 @@ final class GIFAnimation: FrameSource {
         var produced = 0
         let total = width * height
         var stack = [UInt8](repeating: 0, count: 4097)
+        /// The canvas offset of the start of the frame's `n`th stored row; nil off the canvas.
+        func rowBase(_ n: Int) -> Int? {
+            guard n < height else { return nil }
+            let y = extent.y0 + rowOrder[n]
+            return y >= 0 && y < canvas.height ? y * canvas.width : nil
+        }
+        var (row, column, base) = (0, 0, rowBase(0))
         func emit(_ value: UInt8) {
             guard produced < total else { return }
-            let row = rowOrder[produced / width]
-            let x = extent.x0 + produced % width
-            let y = extent.y0 + row
-            if x >= 0, x < canvas.width, y >= 0, y < canvas.height { layer[y * canvas.width + x] = value }
+            let x = extent.x0 + column
+            if let base, x >= 0, x < canvas.width { layer[base + x] = value }
             produced += 1
+            column += 1
+            if column == width {
+                (row, column) = (row + 1, 0)
+                base = rowBase(row)
+            }
         }
         var byteIndex = 0
         while produced < total {

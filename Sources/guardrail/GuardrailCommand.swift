@@ -6,8 +6,10 @@ struct Guardrail: ParsableCommand {
         commandName: "guardrail",
         abstract: "Image and video guardrail engine: decode, sample and moderate uploads.",
         discussion: """
-            Media is decoded with FFmpeg 5.1 (video and most image formats), libpng, TurboJPEG and \
-            libwebp. Hostile input (truncated, corrupt, oversized) is reported as an error, never a crash.
+            Media is decoded with FFmpeg 5.1 (video and most image formats), libpng, TurboJPEG, \
+            libwebp and the engine's own GIF decoder, to the pixels Pillow gives. Damaged files a viewer \
+            still shows are scanned with warnings; hostile input (corrupt, oversized) is reported as an \
+            error, never a crash.
             """,
         subcommands: [
             ScanCommand.self, SanitizeCommand.self, ProbeCommand.self, FramesCommand.self, EmbedCommand.self,

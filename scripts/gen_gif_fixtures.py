@@ -3,7 +3,8 @@
 
 Every disposal method (1 keep, 2 restore to background/transparent, 3 restore to previous), with
 and without transparency, local palettes per frame, frames smaller than the canvas at offsets, and
-an interlaced one, and that one cut inside its third frame. Goldens: `im.seek(n); im.convert("RGB")`
+an interlaced one, and that one cut inside its third frame; one with its palette in every frame
+instead of a global one, one with no palette at all (grey). Goldens: `im.seek(n); im.convert("RGB")`
 for every frame (`LOAD_TRUNCATED_IMAGES` for the cut one), concatenated, in
 fixtures/goldens/gif/NAME.rgb; fixtures/goldens/gif.json lists frame counts.
 """
@@ -28,6 +29,41 @@ def frame(i, size=(32, 24), palette=PALETTE):
             if x < size[0] and y < size[1]:
                 im.putpixel((x, y), 1 + (i % 5))
     return im
+
+
+def move_global_palette(data, local):
+    """The same GIF without its global palette: copied into the frames without their own when
+    `local`, else every palette dropped (Pillow then reads the indices as grey levels)."""
+    flags = data[10]
+    assert flags & 0x80
+    size = 3 << ((flags & 7) + 1)
+    table = data[13:13 + size]
+    out = bytearray(data[:10]) + bytes([flags & 0x70, data[11], data[12]])
+    i = 13 + size
+    while data[i] != 0x3B:
+        if data[i] == 0x21:  # extension: label, then sub-blocks
+            j = i + 2
+            while data[j]:
+                j += data[j] + 1
+            out += data[i:j + 1]
+            i = j + 1
+            continue
+        assert data[i] == 0x2C
+        own_flags, k = data[i + 9], i + 10
+        own = data[k:k + (3 << ((own_flags & 7) + 1))] if own_flags & 0x80 else None
+        k += len(own or b"")
+        if not local:  # no palette anywhere: the frame's own goes too
+            out += data[i:i + 9] + bytes([own_flags & 0x40])
+        elif own is None:
+            out += data[i:i + 9] + bytes([own_flags | 0x80 | (flags & 7)]) + table
+        else:
+            out += data[i:i + 10] + own
+        j = k + 1  # past the LZW minimum code size
+        while data[j]:
+            j += data[j] + 1
+        out += data[k:j + 1]
+        i = j + 1
+    return bytes(out + b";")
 
 
 def main():
@@ -55,6 +91,12 @@ def main():
                    disposal=[1, 3, 2], optimize=True)
     frames[0].save(os.path.join(OUT, "interlaced.gif"), save_all=True, append_images=frames[1:], duration=100,
                    interlace=True, disposal=2, transparency=0)
+    # Without a global palette: the colours in every frame instead, or none at all.
+    with open(os.path.join(OUT, "disposal2.gif"), "rb") as f:
+        plain = f.read()
+    for name, local in (("no_global_palette.gif", True), ("no_palette.gif", False)):
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(move_global_palette(plain, local))
     # Cut inside its third frame: Pillow (LOAD_TRUNCATED_IMAGES) shows what the whole data blocks hold.
     with open(os.path.join(OUT, "interlaced.gif"), "rb") as f:
         whole = f.read()

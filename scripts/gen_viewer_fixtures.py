@@ -6,7 +6,9 @@ and the ffmpeg CLI). Writes fixtures/viewer/:
 - video_cover.mp4: an H.264 clip with a PNG cover;
 - two_streams.mkv: two H.264 video streams (64×48 test pattern, 48×32 colour bars), 1 s each;
 - stereo.mpo: a Multi-Picture Object of three JPEGs (red, blue, green), with Pillow's frames as
-  goldens in goldens/viewer/stereo.mpo.rgb.
+  goldens in goldens/viewer/stereo.mpo.rgb;
+- pages.tiff: a three-page TIFF (red, blue, green, 16×12), whose later pages the engine reports as
+  not scanned.
 The covers are fixtures/images/rgb8.png and baseline420.jpg, so their pixels are known.
 """
 import os
@@ -53,6 +55,12 @@ def main():
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-i", png, "-map", "0", "-map", "1",
            "-c:v:0", "libx264", "-pix_fmt", "yuv420p", "-c:v:1", "copy", "-disposition:v:1", "attached_pic",
            os.path.join(OUT, "video_cover.mp4"))
+    pages_tiff()
+
+
+def pages_tiff():
+    pages = [Image.new("RGB", (16, 12), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    pages[0].save(os.path.join(OUT, "pages.tiff"), save_all=True, append_images=pages[1:])
 
 
 if __name__ == "__main__":

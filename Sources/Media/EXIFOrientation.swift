@@ -161,6 +161,18 @@ struct TIFFDirectory {
 
     func u32(_ o: Int) -> Int? { Self.read32(tiff, o, little: little) }
 
+    /// How many directories (a multi-page TIFF's pages) the chain from IFD0 links, stopping at a
+    /// loop, a malformed link or 10,000.
+    var directoryCount: Int {
+        var (count, offset, seen) = (0, ifd, Set<Int>())
+        while offset != 0, count < 10_000, seen.insert(offset).inserted, let entries = u16(offset) {
+            count += 1
+            guard let next = u32(offset + 2 + entries * 12) else { break }
+            offset = next
+        }
+        return count
+    }
+
     /// The entry for `tag`: its type, count and where its 4-byte value field is.
     func entry(_ tag: Int) -> (type: Int, count: Int, valueField: Int)? {
         guard let count = u16(ifd), count <= 4096 else { return nil }

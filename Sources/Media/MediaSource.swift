@@ -86,6 +86,9 @@ public final class MediaSource {
             note(source.warnings)
             return try source.currentImage(outputSize: nil)
         case .tiff, .other:
+            if format == .tiff, let pages = try withRawBytes(bytes, { TIFFDirectory($0)?.directoryCount }), pages > 1 {
+                note([.skipped("\(pages - 1) further TIFF pages not scanned (only the first is decoded)")])
+            }
             if case .ffmpeg(_, nil, _, _) = content, let cover = attachedPictures.first,
                 let image = try decodeAttached(cover)
             {

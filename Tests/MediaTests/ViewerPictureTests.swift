@@ -51,6 +51,18 @@ import Testing
         #expect(try MediaSource(path: Fixtures.path("images/baseline420.jpg")).otherPictures().isEmpty)
     }
 
+    /// A multi-page TIFF: the first page is decoded and the pages after it are reported as not
+    /// scanned (FFmpeg's TIFF decoder reads one page); a single-page TIFF reports nothing.
+    @Test func furtherTIFFPagesAreReported() throws {
+        let source = try MediaSource(path: Fixtures.path("viewer/pages.tiff"))
+        let image = try source.decodeImage()
+        #expect(Array(image.pixels.prefix(3)) == [255, 0, 0])
+        #expect(source.warnings == [.skipped("2 further TIFF pages not scanned (only the first is decoded)")])
+        let single = try MediaSource(path: Fixtures.path("images/lzw.tiff"))
+        _ = try single.decodeImage()
+        #expect(single.warnings.isEmpty)
+    }
+
     /// Every video stream is sampled, each at its own size, in every strategy, from one opened input.
     @Test(arguments: [SamplingStrategy.every(seconds: 0.5), .keyframes, .shots(ShotDetection())])
     func everyVideoStreamIsSampled(strategy: SamplingStrategy) throws {

@@ -16,10 +16,10 @@ corpus=.fuzz/corpus-$kind
 mkdir -p "$corpus" .fuzz/findings
 seeds=()
 case $kind in
-    image) seeds=(fixtures/images fixtures/corrupt) ;;
+    image) seeds=(fixtures/images fixtures/viewer fixtures/corrupt) ;;
     video) seeds=(fixtures/video fixtures/corrupt) ;;
     gif) seeds=(fixtures/gif) ;;
-    all) seeds=(fixtures/images fixtures/video fixtures/gif fixtures/corrupt) ;;
+    all) seeds=(fixtures/images fixtures/video fixtures/gif fixtures/viewer fixtures/corrupt) ;;
     *) echo "kind is image, video, gif or all" >&2; exit 2 ;;
 esac
 # FFmpeg's own allocations are not instrumented; leaks in them are not ours to chase here.

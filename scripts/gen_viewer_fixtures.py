@@ -7,14 +7,21 @@ and the ffmpeg CLI). Writes fixtures/viewer/:
 - two_streams.mkv: two H.264 video streams (64×48 test pattern, 48×32 colour bars), 1 s each;
 - stereo.mpo: a Multi-Picture Object of three JPEGs (red, blue, green), with Pillow's frames as
   goldens in goldens/viewer/stereo.mpo.rgb;
+- sizes_png.ico, sizes_bmp32.ico, sizes_bmp8.ico: ICOs with several sizes stored as PNG, 32-bit and
+  8-bit palette BMP, with Pillow's `ico.getimage(size).convert("RGB")` of every size as goldens in
+  goldens/viewer/NAME.rgb (the largest first, then the others in directory order) and the sizes
+  in goldens/viewer/ico.json;
 - pages.tiff: a three-page TIFF (red, blue, green, 16×12), whose later pages the engine reports as
   not scanned.
 The covers are fixtures/images/rgb8.png and baseline420.jpg, so their pixels are known.
 """
 import os
+import struct
 import subprocess
 
 from PIL import Image
+
+from golden_files import write_index
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 OUT = os.path.join(FIX, "viewer")
@@ -56,6 +63,30 @@ def main():
            "-c:v:0", "libx264", "-pix_fmt", "yuv420p", "-c:v:1", "copy", "-disposition:v:1", "attached_pic",
            os.path.join(OUT, "video_cover.mp4"))
     pages_tiff()
+    ico_files()
+
+
+def ico_files():
+    photo = Image.open(os.path.join(FIX, "images", "rgb8.png")).convert("RGBA").resize((64, 48))
+    photo.save(os.path.join(OUT, "sizes_png.ico"), sizes=[(16, 16), (32, 32), (64, 64)])
+    photo.save(os.path.join(OUT, "sizes_bmp32.ico"), sizes=[(16, 16), (32, 32), (48, 48)], bitmap_format="bmp")
+    photo.convert("RGB").quantize(16).save(os.path.join(OUT, "sizes_bmp8.ico"), sizes=[(16, 16), (32, 32)],
+                                           bitmap_format="bmp")
+    gold = os.path.join(FIX, "goldens", "viewer")
+    meta = {}
+    for name in ("sizes_png.ico", "sizes_bmp32.ico", "sizes_bmp8.ico"):
+        with open(os.path.join(OUT, name), "rb") as f:
+            data = f.read()
+        count = struct.unpack("<H", data[4:6])[0]
+        sizes = [(data[6 + 16 * i] or 256, data[7 + 16 * i] or 256) for i in range(count)]
+        largest = max(sizes, key=lambda wh: wh[0] * wh[1])
+        order = [largest] + [wh for wh in sizes if wh != largest]
+        ico = Image.open(os.path.join(OUT, name)).ico
+        with open(os.path.join(gold, name + ".rgb"), "wb") as f:
+            for size in order:
+                f.write(ico.getimage(size).convert("RGB").tobytes())
+        meta[name] = [list(size) for size in order]
+    write_index(os.path.join(gold, "..", "ico.json"), meta)
 
 
 def pages_tiff():

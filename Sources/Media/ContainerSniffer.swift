@@ -6,6 +6,8 @@ enum SniffedFormat: Equatable {
     case tiff
     /// GIF87a/GIF89a: FFmpeg demuxes it, frames are composited as Pillow does (``GIFAnimation``).
     case gif
+    /// An ICO directory: FFmpeg decodes one size, the others are decoded from ``ICODirectory``.
+    case ico
     /// Anything else: left to FFmpeg's probing.
     case other
 
@@ -23,6 +25,8 @@ enum SniffedFormat: Equatable {
             self = .tiff
         } else if starts(Array("GIF87a".utf8)) || starts(Array("GIF89a".utf8)) {
             self = .gif
+        } else if ICODirectory.looksLikeICO(bytes) {
+            self = .ico
         } else {
             self = .other
         }

@@ -20,7 +20,7 @@ enum EXIFOrientation {
                 orientationTag(inTIFF: stripEXIFHeader(UnsafeRawBufferPointer(rebasing: bytes[$0])))
             }
         case .tiff: value = orientationTag(inTIFF: bytes)
-        case .gif, .other: value = nil
+        case .gif, .ico, .other: value = nil
         }
         if value == nil { value = xmpPacket(bytes, format: format).flatMap(xmpOrientation) }
         return value.flatMap(ImageOrientation.init(rawValue:)) ?? .up

@@ -37,7 +37,7 @@ public struct ImageDecoder: Sendable {
             case .jpeg: decoded = try decodeJPEG(raw, path: path)
             // WebP frames come oriented from their decoder (for every frame of an animation too).
             case .webp: return (try decodeWebP(raw, path: path), [])
-            case .tiff, .gif, .other: preconditionFailure("\(format) is not decoded from memory here")
+            case .tiff, .gif, .ico, .other: preconditionFailure("\(format) is not decoded from memory here")
             }
             return (EXIFOrientation.read(from: raw, format: format).apply(to: decoded.0), decoded.1)
         }

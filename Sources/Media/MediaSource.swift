@@ -52,13 +52,21 @@ public final class MediaSource {
             content = .bytes(bytes, format)
             info = try Self.describe(bytes: bytes, format: format, path: path, limits: limits)
         default:
-            let whole = format == .tiff || format == .gif || format == .png(animated: true)
+            let whole = format == .tiff || format == .gif || format == .ico || format == .png(animated: true)
             let bytes = whole ? try Self.readRest(descriptor, head: head, size: size, path: path) : head
             let input = try InputContext(path: path, limits: limits, head: head)
             let stream = input.bestVideoStream()
             content = .ffmpeg(input, stream: stream, bytes: bytes, format: format)
             var described = try Self.describe(input, stream: stream, path: path)
                 .oriented(by: Self.stillOrientation(bytes: bytes, format: format))
+            if format == .ico, let main = Self.icoMain(bytes) {
+                // A viewer shows one size at a time: the largest is the image (as Pillow opens it),
+                // the others are further pictures; FFmpeg's one stream per size are not a video.
+                (described.kind, described.frameCount, described.width, described.height) = (
+                    .image, 1, main.width, main.height
+                )
+                (described.displayWidth, described.displayHeight) = (main.width, main.height)
+            }
             if format == .gif {
                 // FFmpeg drops an image cut short; count the frames the GIF decoder shows.
                 let frames = try GIFAnimation(bytes: bytes, path: path, limits: limits).countFrames()
@@ -85,7 +93,12 @@ public final class MediaSource {
             }
             note(source.warnings)
             return try source.currentImage(outputSize: nil)
-        case .tiff, .other:
+        case .ico where Self.icoMain(bytes) != nil:
+            if let image = try decodeICOEntry(Self.icoMain(bytes)!, bytes: bytes) { return image }
+            throw MediaError(
+                .unsupportedFormat, path: path, function: "ico",
+                message: "the largest ICO image is in a format this build does not decode")
+        case .tiff, .ico, .other:
             if format == .tiff, let pages = try withRawBytes(bytes, { TIFFDirectory($0)?.directoryCount }), pages > 1 {
                 note([.skipped("\(pages - 1) further TIFF pages not scanned (only the first is decoded)")])
             }
@@ -138,6 +151,19 @@ public final class MediaSource {
         for (index, picture) in attachedPictures.enumerated() where !(info.kind == .image && index == 0) {
             if let image = try decodeAttached(picture) { pictures.append(("attached_picture", image)) }
         }
+        if format == .ico, let main = Self.icoMain(bytes) {
+            let others = bytes.withUnsafeBytes { ICODirectory($0).entries }.filter { $0.range != main.range }
+            for entry in others.prefix(Self.maxOtherPictures) {
+                if let image = try decodeICOEntry(entry, bytes: bytes) { pictures.append(("ico_image", image)) }
+            }
+            if others.count > Self.maxOtherPictures {
+                note([
+                    .skipped(
+                        "\(others.count - Self.maxOtherPictures) more ICO sizes past the cap of \(Self.maxOtherPictures)"
+                    )
+                ])
+            }
+        }
         if format == .jpeg {
             let images = bytes.withUnsafeBytes { MPOIndex.additionalImages($0) }
             for range in images.prefix(Self.maxOtherPictures) {
@@ -155,6 +181,35 @@ public final class MediaSource {
             }
         }
         return pictures
+    }
+
+    /// The ICO size a viewer opens first: the largest (Pillow's choice; the first of equal ones).
+    private static func icoMain(_ bytes: [UInt8]) -> ICODirectory.Entry? {
+        let entries = bytes.withUnsafeBytes { ICODirectory($0).entries }
+        return entries.reduce(nil) { best, entry in
+            guard let best else { return entry }
+            return entry.width * entry.height > best.width * best.height ? entry : best
+        }
+    }
+
+    /// One ICO size: a PNG through the PNG decoder, a BMP DIB as Pillow reads it; nil with a
+    /// warning for what this build does not decode.
+    private func decodeICOEntry(_ entry: ICODirectory.Entry, bytes: [UInt8]) throws(MediaError) -> RGBImage? {
+        let data = Array(bytes[entry.range])
+        if case .png = data.withUnsafeBytes({ SniffedFormat($0) }) {
+            let (image, warnings) = try ImageDecoder(limits: limits).decode(
+                bytes: data, format: .png(animated: false), path: path)
+            note(warnings)
+            return image
+        }
+        let limits = self.limits
+        if let image = try withRawBytes(
+            data, { (raw) throws(MediaError) in try ICODirectory.dibImage(raw, limits: limits, path: path) })
+        {
+            return image
+        }
+        note([.skipped("an ICO size (\(entry.width)x\(entry.height)) in a format this build does not decode")])
+        return nil
     }
 
     /// At most this many images of a multi-image still are scanned besides its first.
@@ -190,7 +245,9 @@ public final class MediaSource {
 
     /// The picture streams: the default one first, then the others in file order.
     private var pictureStreams: [UnsafeMutablePointer<AVStream>] {
-        guard case .ffmpeg(let input, let best?, _, _) = content else { return [] }
+        guard case .ffmpeg(let input, let best?, _, let format) = content else { return [] }
+        // An ICO's sizes are one picture each (``otherPictures()``), not streams to sample.
+        guard format != .ico else { return [best] }
         return [best]
             + input.streams.filter {
                 $0 != best && $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
@@ -209,6 +266,8 @@ public final class MediaSource {
             let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
             note(warnings)
             return StillImageSource(image: image, path: path)
+        case .ffmpeg(_, _, let bytes, .ico) where Self.icoMain(bytes) != nil:
+            return StillImageSource(image: try decodeImage(), path: path)
         case .ffmpeg(_, _, let bytes, .gif):
             return try GIFAnimation(bytes: bytes, path: path, limits: limits, keyframesOnly: keyframesOnly)
         case .ffmpeg(let input, let best, _, _):

@@ -51,6 +51,25 @@ import Testing
         #expect(try MediaSource(path: Fixtures.path("images/baseline420.jpg")).otherPictures().isEmpty)
     }
 
+    /// Every size of an ICO (stored as PNG, 32-bit BMP, 8-bit palette BMP): the largest is the
+    /// image, the others further pictures, each as Pillow's `ico.getimage(size)`, bit for bit.
+    @Test(arguments: ["sizes_png.ico", "sizes_bmp32.ico", "sizes_bmp8.ico"])
+    func icoSizesAreFound(name: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/ico.json")))
+        let sizes = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?[name] as? [[Int]])
+        let expected = try Fixtures.bytes("goldens/viewer/\(name).rgb")
+        let source = try MediaSource(path: Fixtures.path("viewer/" + name))
+        #expect(source.info.kind == .image && source.info.width == sizes[0][0] && source.info.height == sizes[0][1])
+        let images = [try source.decodeImage()] + (try source.otherPictures()).map(\.image)
+        #expect(images.map { [$0.width, $0.height] } == sizes)
+        var offset = 0
+        for (n, image) in images.enumerated() {
+            #expect(image.pixels == Array(expected[offset..<(offset + image.pixels.count)]), "\(name) size \(n)")
+            offset += image.pixels.count
+        }
+        #expect(source.warnings.isEmpty)
+    }
+
     /// A multi-page TIFF: the first page is decoded and the pages after it are reported as not
     /// scanned (FFmpeg's TIFF decoder reads one page); a single-page TIFF reports nothing.
     @Test func furtherTIFFPagesAreReported() throws {

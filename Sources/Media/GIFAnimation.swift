@@ -80,7 +80,7 @@ final class GIFAnimation: FrameSource {
     /// Image descriptors in the file, counted without decoding.
     func countFrames() -> Int {
         var count = 0
-        while nextImage() != nil { count += 1 }
+        while nextImage(keepingData: false) != nil { count += 1 }
         return count
     }
 
@@ -97,8 +97,9 @@ final class GIFAnimation: FrameSource {
 
     /// Reads through the next image (the extensions before it, its descriptor and data); nil at the
     /// trailer or the end of the data. An image cut off before its data ends the stream, with a
-    /// `truncated` warning: the frames before it are what a viewer shows.
-    private func nextImage() -> StoredImage? {
+    /// `truncated` warning: the frames before it are what a viewer shows. Without `keepingData` the
+    /// image data is skipped, not copied (for counting).
+    private func nextImage(keepingData: Bool = true) -> StoredImage? {
         var transparency: Int?
         var delay = 0
         while offset < bytes.count {
@@ -136,7 +137,7 @@ final class GIFAnimation: FrameSource {
             offset += 1
             return StoredImage(
                 extent: extent, interlaced: flags & 0x40 != 0, palette: palette, minimumCodeSize: minimumCodeSize,
-                data: subBlocks(), transparency: transparency, delay: delay)
+                data: subBlocks(keeping: keepingData), transparency: transparency, delay: delay)
         }
         note(.truncated)
         return nil
@@ -148,7 +149,7 @@ final class GIFAnimation: FrameSource {
 
     /// The concatenated data of the sub-blocks at `offset`, which ends after their terminator. A
     /// block cut short by the end of the file is left out, as Pillow's decoder never sees it.
-    private func subBlocks() -> [UInt8] {
+    private func subBlocks(keeping: Bool = true) -> [UInt8] {
         var out: [UInt8] = []
         while offset < bytes.count {
             let length = Int(bytes[offset])
@@ -158,7 +159,7 @@ final class GIFAnimation: FrameSource {
                 offset = bytes.count
                 break
             }
-            out += bytes[offset..<(offset + length)]
+            if keeping { out += bytes[offset..<(offset + length)] }
             offset += length
         }
         return out

@@ -13,6 +13,14 @@ struct ICODirectory {
 
     let entries: [Entry]
 
+    /// The size a viewer opens first: the largest (Pillow's choice; the first of equal ones).
+    var largest: Entry? {
+        entries.reduce(nil) { best, entry in
+            guard let best else { return entry }
+            return entry.width * entry.height > best.width * best.height ? entry : best
+        }
+    }
+
     /// True when `head` starts like an ICO directory (type 1, at least one entry, the entries
     /// inside `head` pointing past it); the entries' data need not be in `head`.
     static func looksLikeICO(_ head: UnsafeRawBufferPointer) -> Bool {
@@ -55,7 +63,9 @@ struct ICODirectory {
             rawWidth < 1 << 31, rawHeight < 1 << 31
         else { return nil }
         try limits.checkPixels(width: width, height: height, path: path, function: "ico")
-        let colours = bitCount <= 8 ? ((dib.uint32LE(at: 32) ?? 0) > 0 ? dib.uint32LE(at: 32)! : 1 << bitCount) : 0
+        // Palette entries: as many as stated, or all 2^bits when the count is 0.
+        let stated = dib.uint32LE(at: 32) ?? 0
+        let colours = bitCount > 8 ? 0 : stated > 0 ? stated : 1 << bitCount
         let paletteStart = headerSize
         let stride = (width * bitCount + 31) / 32 * 4
         let pixelStart = paletteStart + 4 * colours

@@ -16,6 +16,8 @@ public final class MediaSource {
     /// What the decoders read past so far (``MediaWarning``), each once, in the order met.
     public private(set) var warnings: [MediaWarning] = []
     private let content: Content
+    /// An ICO's sizes (nil for other formats); the largest is the image.
+    private let ico: ICODirectory?
 
     /// How many times this process has asked FFmpeg to open `path` (`avformat_open_input`), for
     /// diagnostics and for tests that hold the one-open rule: a scan opens a file at most once,
@@ -50,6 +52,7 @@ public final class MediaSource {
         case .png(animated: false), .jpeg, .webp:
             let bytes = try Self.readRest(descriptor, head: head, size: size, path: path)
             content = .bytes(bytes, format)
+            ico = nil
             info = try Self.describe(bytes: bytes, format: format, path: path, limits: limits)
         default:
             let whole = format == .tiff || format == .gif || format == .ico || format == .png(animated: true)
@@ -57,15 +60,19 @@ public final class MediaSource {
             let input = try InputContext(path: path, limits: limits, head: head)
             let stream = input.bestVideoStream()
             content = .ffmpeg(input, stream: stream, bytes: bytes, format: format)
-            var described = try Self.describe(input, stream: stream, path: path)
+            let ico = format == .ico ? bytes.withUnsafeBytes { ICODirectory($0) } : nil
+            self.ico = ico
+            // A GIF's frames are counted from its own descriptors below, not from FFmpeg's packets.
+            var described = try Self.describe(input, stream: stream, path: path, countsPackets: format != .gif)
                 .oriented(by: Self.stillOrientation(bytes: bytes, format: format))
-            if format == .ico, let main = Self.icoMain(bytes) {
+            if let main = ico?.largest {
                 // A viewer shows one size at a time: the largest is the image (as Pillow opens it),
                 // the others are further pictures; FFmpeg's one stream per size are not a video.
                 (described.kind, described.frameCount, described.width, described.height) = (
                     .image, 1, main.width, main.height
                 )
                 (described.displayWidth, described.displayHeight) = (main.width, main.height)
+                described.frameRate = nil  // the demuxer's 90 kHz clock, not a rate
             }
             if format == .gif {
                 // FFmpeg drops an image cut short; count the frames the GIF decoder shows.
@@ -93,12 +100,11 @@ public final class MediaSource {
             }
             note(source.warnings)
             return try source.currentImage(outputSize: nil)
-        case .ico where Self.icoMain(bytes) != nil:
-            if let image = try decodeICOEntry(Self.icoMain(bytes)!, bytes: bytes) { return image }
-            throw MediaError(
-                .unsupportedFormat, path: path, function: "ico",
-                message: "the largest ICO image is in a format this build does not decode")
-        case .tiff, .ico, .other:
+        case .ico:
+            // The largest size, as Pillow opens it; else what FFmpeg decodes of the file.
+            if let main = ico?.largest, let image = try decodeICOEntry(main, bytes: bytes) { return image }
+            fallthrough
+        case .tiff, .other:
             if format == .tiff, let pages = try withRawBytes(bytes, { TIFFDirectory($0)?.directoryCount }), pages > 1 {
                 note([.skipped("\(pages - 1) further TIFF pages not scanned (only the first is decoded)")])
             }
@@ -151,44 +157,39 @@ public final class MediaSource {
         for (index, picture) in attachedPictures.enumerated() where !(info.kind == .image && index == 0) {
             if let image = try decodeAttached(picture) { pictures.append(("attached_picture", image)) }
         }
-        if format == .ico, let main = Self.icoMain(bytes) {
-            let others = bytes.withUnsafeBytes { ICODirectory($0).entries }.filter { $0.range != main.range }
-            for entry in others.prefix(Self.maxOtherPictures) {
-                if let image = try decodeICOEntry(entry, bytes: bytes) { pictures.append(("ico_image", image)) }
-            }
-            if others.count > Self.maxOtherPictures {
-                note([
-                    .skipped(
-                        "\(others.count - Self.maxOtherPictures) more ICO sizes past the cap of \(Self.maxOtherPictures)"
-                    )
-                ])
+        if let ico, let main = ico.largest {
+            let others = ico.entries.filter { $0.range != main.range }
+            try decodeCapped(others, name: "ico_image", noun: "ICO sizes", into: &pictures) {
+                (entry) throws(MediaError) in
+                try decodeICOEntry(entry, bytes: bytes)
             }
         }
         if format == .jpeg {
             let images = bytes.withUnsafeBytes { MPOIndex.additionalImages($0) }
-            for range in images.prefix(Self.maxOtherPictures) {
+            try decodeCapped(images, name: "mpo_image", noun: "MPO images", into: &pictures) {
+                (range) throws(MediaError) in
                 let (image, warnings) = try ImageDecoder(limits: limits).decode(
                     bytes: Array(bytes[range]), format: .jpeg, path: path)
                 note(warnings)
-                pictures.append(("mpo_image", image))
-            }
-            if images.count > Self.maxOtherPictures {
-                note([
-                    .skipped(
-                        "\(images.count - Self.maxOtherPictures) more MPO images past the cap of \(Self.maxOtherPictures)"
-                    )
-                ])
+                return image
             }
         }
         return pictures
     }
 
-    /// The ICO size a viewer opens first: the largest (Pillow's choice; the first of equal ones).
-    private static func icoMain(_ bytes: [UInt8]) -> ICODirectory.Entry? {
-        let entries = bytes.withUnsafeBytes { ICODirectory($0).entries }
-        return entries.reduce(nil) { best, entry in
-            guard let best else { return entry }
-            return entry.width * entry.height > best.width * best.height ? entry : best
+    /// Appends the images `decode` gives for the first ``maxOtherPictures`` of `items` as pictures
+    /// named `name`, and reports the rest as skipped.
+    private func decodeCapped<Item>(
+        _ items: [Item], name: String, noun: String, into pictures: inout [(name: String, image: RGBImage)],
+        _ decode: (Item) throws(MediaError) -> RGBImage?
+    ) throws(MediaError) {
+        for item in items.prefix(Self.maxOtherPictures) {
+            if let image = try decode(item) { pictures.append((name, image)) }
+        }
+        if items.count > Self.maxOtherPictures {
+            note([
+                .skipped("\(items.count - Self.maxOtherPictures) more \(noun) past the cap of \(Self.maxOtherPictures)")
+            ])
         }
     }
 
@@ -266,7 +267,7 @@ public final class MediaSource {
             let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
             note(warnings)
             return StillImageSource(image: image, path: path)
-        case .ffmpeg(_, _, let bytes, .ico) where Self.icoMain(bytes) != nil:
+        case .ffmpeg(_, _, _, .ico) where ico?.largest != nil:
             return StillImageSource(image: try decodeImage(), path: path)
         case .ffmpeg(_, _, let bytes, .gif):
             return try GIFAnimation(bytes: bytes, path: path, limits: limits, keyframesOnly: keyframesOnly)
@@ -385,9 +386,11 @@ public final class MediaSource {
         }
     }
 
-    private static func describe(_ input: InputContext, stream: UnsafeMutablePointer<AVStream>?, path: String)
-        throws(MediaError) -> MediaInfo
-    {
+    /// What FFmpeg says the file is; an animation's frames are counted from its packets when
+    /// `countsPackets` (GIF and APNG do not state their frame count).
+    private static func describe(
+        _ input: InputContext, stream: UnsafeMutablePointer<AVStream>?, path: String, countsPackets: Bool
+    ) throws(MediaError) -> MediaInfo {
         guard let stream else {
             let audio = input.streams.filter { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }.count
             if let cover = input.streams.first(where: { $0.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 }) {
@@ -414,8 +417,8 @@ public final class MediaSource {
                 .corrupt, path: path, function: "avformat_find_stream_info",
                 message: "the picture size cannot be determined")
         }
-        if info.kind == .animation {
-            // GIF and APNG do not state their frame count: count packets (cheap, no decoding).
+        if info.kind == .animation && countsPackets {
+            // Counting packets is cheap: no decoding.
             info.frameCount = try input.countPackets(of: stream, keyframesOnly: false)
             if info.frameCount == 1 { info.kind = .image }
         }

@@ -5,6 +5,9 @@
 - exif6.tiff, exif5.tiff: TIFF with the orientation tag (274), which FFmpeg's demuxer does not apply;
 - raw_profile6.png (tEXt), raw_profile7.png (zTXt): ImageMagick's `Raw profile type exif` hex dump;
 - xmp8.png (iTXt), xmp3.jpg (APP1), xmp6.webp (XMP chunk): orientation only in the XMP packet;
+- double_exif6.jpg (APP1), double_exif3.png (eXIf), double_exif8.webp (EXIF chunk),
+  double_raw_profile5.png (tEXt): the EXIF payload behind a doubled "Exif\0\0" prefix (the
+  PNG eXIf and WebP chunk keep one or two after Pillow's writer strips one), which Pillow reads;
 - avif2.avif … avif8.avif: AVIF transforms for EXIF orientations 2-8 (Pillow writes them as
   irot/imir), which FFmpeg's demuxer ignores. AVIF pixels come from FFmpeg's YUV
   conversion, not libavif's, hence a tolerance (the README's AVIF row).
@@ -43,8 +46,9 @@ def exif(orientation):
     return e.tobytes()
 
 
-def raw_profile(orientation):
-    data = exif(orientation)  # Pillow's bytes start with the "Exif\0\0" prefix ImageMagick writes too
+def raw_profile(orientation, prefixes=""):
+    # Pillow's bytes start with the "Exif\0\0" prefix ImageMagick writes too
+    data = prefixes.encode() + exif(orientation)
     hexdump = data.hex()
     lines = [hexdump[i:i + 72] for i in range(0, len(hexdump), 72)]
     return "\nexif\n" + f"{len(data):8d}\n" + "\n".join(lines) + "\n"
@@ -71,6 +75,14 @@ def main():
     still.save(os.path.join(OUT, "xmp8.png"), pnginfo=info)
     still.save(os.path.join(OUT, "xmp3.jpg"), quality=95, xmp=xmp(3, False))
     still.save(os.path.join(OUT, "xmp6.webp"), lossless=True, xmp=xmp(6, True))
+    prefix = b"Exif\0\0"
+    still.save(os.path.join(OUT, "double_exif6.jpg"), quality=95, exif=prefix + exif(6))
+    # Pillow's PNG and WebP writers strip one prefix: two given leave one, three leave two.
+    still.save(os.path.join(OUT, "double_exif3.png"), exif=prefix + exif(3))
+    still.save(os.path.join(OUT, "double_exif8.webp"), lossless=True, exif=prefix * 2 + exif(8))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", raw_profile(5, "Exif\0\0"))
+    still.save(os.path.join(OUT, "double_raw_profile5.png"), pnginfo=info)
     for orientation in range(2, 9):
         still.save(os.path.join(OUT, f"avif{orientation}.avif"), quality=100, exif=exif(orientation))
     os.makedirs(GOLD, exist_ok=True)

@@ -11,15 +11,24 @@ and the ffmpeg CLI). Writes fixtures/viewer/:
   8-bit palette BMP, with Pillow's `ico.getimage(size).convert("RGB")` of every size as goldens in
   goldens/viewer/NAME.rgb (the largest first, then the others in directory order) and the sizes
   in goldens/viewer/ico.json;
-- pages.tiff: a three-page TIFF (red, blue, green, 16×12), whose later pages the engine reports as
-  not scanned.
+- pages.tiff: a three-page TIFF (red, blue, green, 16×12);
+- pages_mixed.tiff: seven pages of different sizes, modes (RGB, L, P, RGBA, 1-bit) and compressions
+  (raw, LZW, PackBits, Deflate), each with its own orientation tag; pages_many.tiff: 20 pages of 4×4
+  (more than the engine's cap of 16 further pictures). Goldens goldens/viewer/NAME.rgb hold every
+  page as it is shown, goldens/tiff.json their sizes. The golden of a page is its pixels as Pillow decodes them with every tag set to 1 (checked against
+  the image written), turned by the page's tag as `exif_transpose` turns a first page, and the script
+  checks it equals Pillow's `exif_transpose(im.seek(n))` bit for bit on every page but one: Pillow 13
+  gives a later uncompressed grey page turned a quarter (tags 5-8) at its stored size, over transposed
+  pixels (a garbled picture), and the last page of pages_mixed.tiff is such a page;
+- aspect.tiff (72×144 dpi) and aspect_phys.png (an APNG with a 1:2 pHYs): resolution that FFmpeg
+  reads as a sample aspect ratio and no viewer applies; goldens as Pillow shows them.
 The covers are fixtures/images/rgb8.png and baseline420.jpg, so their pixels are known.
 """
 import os
 import struct
 import subprocess
 
-from PIL import Image
+from PIL import Image, ImageOps, TiffImagePlugin
 
 from golden_files import write_index
 
@@ -89,9 +98,84 @@ def ico_files():
     write_index(os.path.join(gold, "..", "ico.json"), meta)
 
 
+TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+             5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+             8: Image.Transpose.ROTATE_90}
+
+
+def write_pages(path, pages):
+    """Writes (image, compression, orientation) triples as one TIFF, each page with its own tags."""
+    with TiffImagePlugin.AppendingTiffWriter(path, new=True) as tf:
+        for image, compression, orientation in pages:
+            info = TiffImagePlugin.ImageFileDirectory_v2()
+            info[274] = orientation
+            image.save(tf, format="TIFF", compression=compression, tiffinfo=info)
+            tf.newFrame()
+
+
+def shown(image, orientation):
+    """The picture as exif_transpose shows a first page: turned by its tag, then RGB."""
+    method = TRANSPOSE.get(orientation)
+    return (image if method is None else image.transpose(method)).convert("RGB")
+
+
 def pages_tiff():
     pages = [Image.new("RGB", (16, 12), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
     pages[0].save(os.path.join(OUT, "pages.tiff"), save_all=True, append_images=pages[1:])
+    photo = Image.open(os.path.join(FIX, "images", "rgb8.png")).convert("RGB")
+    mixed = [
+        (photo.resize((24, 16)), "raw", 1),
+        (photo.resize((10, 20)).convert("L"), "tiff_lzw", 3),
+        (photo.resize((16, 16)).quantize(12), "packbits", 1),
+        (photo.resize((12, 8)).convert("RGBA"), "tiff_adobe_deflate", 2),
+        (photo.resize((16, 10)).convert("1"), "raw", 4),
+        (photo.resize((20, 10)), "tiff_lzw", 6),
+        (photo.resize((14, 8)).convert("L"), "raw", 8),
+    ]
+    many = [(Image.new("RGB", (4, 4), (12 * i, 255 - 12 * i, 7 * i)), "raw", 1) for i in range(20)]
+    gold = os.path.join(FIX, "goldens", "viewer")
+    meta = {}
+    for name, pages in (("pages_mixed.tiff", mixed), ("pages_many.tiff", many)):
+        write_pages(os.path.join(OUT, name), pages)
+        upright = os.path.join(OUT, "upright-" + name)
+        write_pages(upright, [(image, compression, 1) for image, compression, _ in pages])
+        plain = Image.open(upright)
+        opened = Image.open(os.path.join(OUT, name))
+        assert opened.n_frames == plain.n_frames == len(pages)
+        data, sizes = b"", []
+        for n, (image, _, orientation) in enumerate(pages):
+            plain.seek(n)
+            decoded = plain.convert("RGB")
+            assert decoded.tobytes() == image.convert("RGB").tobytes(), (name, n)
+            # Turned as a detached RGB copy: transposing the seeked file object itself is unreliable.
+            expected = shown(decoded, orientation)
+            opened.seek(n)
+            pillow = ImageOps.exif_transpose(opened).convert("RGB")
+            if name == "pages_mixed.tiff" and n == len(pages) - 1:
+                assert pillow.size != expected.size, "Pillow now turns this page: compare it bit for bit"
+            else:
+                assert pillow.tobytes() == expected.tobytes(), (name, n)
+            data += expected.tobytes()
+            sizes.append(list(expected.size))
+        plain.close()
+        os.remove(upright)
+        with open(os.path.join(gold, name + ".rgb"), "wb") as f:
+            f.write(data)
+        meta[name] = sizes
+    Image.new("RGB", (16, 12), (200, 30, 30)).save(os.path.join(OUT, "aspect.tiff"), dpi=(72, 144))
+    frames = [Image.new("RGB", (16, 12), (0, 60 * i, 200)) for i in range(3)]
+    frames[0].save(os.path.join(OUT, "aspect_phys.png"), save_all=True, append_images=frames[1:], duration=200,
+                   dpi=(72, 144))
+    for name in ("aspect.tiff", "aspect_phys.png"):
+        opened = Image.open(os.path.join(OUT, name))
+        data = b""
+        for n in range(getattr(opened, "n_frames", 1)):
+            opened.seek(n)
+            data += ImageOps.exif_transpose(opened).convert("RGB").tobytes()
+        with open(os.path.join(gold, name + ".rgb"), "wb") as f:
+            f.write(data)
+        meta[name] = [list(opened.size)]
+    write_index(os.path.join(gold, "..", "tiff.json"), meta)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ public struct FrameInfo: Sendable, Hashable, Encodable {
     public var timestamp: Double
     public var interval: [Double]
     /// For a picture that is not a frame of the sampled stream: `default_image` (an APNG's),
-    /// `attached_picture` (cover art), `mpo_image` (an MPO's further images) or `video_stream_N`
-    /// (a frame of picture stream N besides the default one). Absent for the default stream's frames.
+    /// `attached_picture` (cover art), `mpo_image` (an MPO's further images), `ico_image` (an ICO's
+    /// other sizes), `tiff_page` (a TIFF's further pages) or `video_stream_N` (a frame of picture
+    /// stream N besides the default one). Absent for the default stream's frames.
     public var source: String?
 
     enum CodingKeys: String, CodingKey {

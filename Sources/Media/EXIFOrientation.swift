@@ -8,10 +8,10 @@ enum EXIFOrientation {
     static func read(from bytes: UnsafeRawBufferPointer, format: SniffedFormat) -> ImageOrientation {
         var value: Int?
         switch format {
-        case .jpeg: value = jpegEXIF(bytes).flatMap(orientationTag(inTIFF:))
+        case .jpeg: value = jpegEXIF(bytes).flatMap { orientationTag(inTIFF: stripEXIFHeader($0, upTo: 1)) }
         case .png:
             if let exif = PNGChunks(bytes).first(type: "eXIf") {
-                value = orientationTag(inTIFF: UnsafeRawBufferPointer(rebasing: bytes[exif]))
+                value = orientationTag(inTIFF: stripEXIFHeader(UnsafeRawBufferPointer(rebasing: bytes[exif])))
             } else if let raw = PNGText(bytes).value(of: "Raw profile type exif").flatMap(rawProfileBytes) {
                 value = raw.withUnsafeBytes { orientationTag(inTIFF: stripEXIFHeader($0)) }
             }
@@ -83,11 +83,14 @@ enum EXIFOrientation {
         return nil
     }
 
-    /// Some writers keep the JPEG-style "Exif\0\0" prefix inside WebP's EXIF chunk.
-    private static func stripEXIFHeader(_ data: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    /// Some writers keep the JPEG-style "Exif\0\0" prefix inside PNG's eXIf, WebP's EXIF chunk or
+    /// the raw profile, some write it twice; Pillow reads past up to two (one more after JPEG
+    /// APP1's own, hence `upTo`).
+    private static func stripEXIFHeader(_ data: UnsafeRawBufferPointer, upTo limit: Int = 2) -> UnsafeRawBufferPointer {
         let prefix: [UInt8] = [0x45, 0x78, 0x69, 0x66, 0, 0]
-        if data.count >= 6 && (0..<6).allSatisfy({ data[$0] == prefix[$0] }) {
-            return UnsafeRawBufferPointer(rebasing: data[6...])
+        var data = data
+        for _ in 0..<limit where data.count >= 6 && (0..<6).allSatisfy({ data[$0] == prefix[$0] }) {
+            data = UnsafeRawBufferPointer(rebasing: data[6...])
         }
         return data
     }
@@ -121,10 +124,7 @@ enum EXIFOrientation {
 
     /// The orientation value in IFD0 of a TIFF structure (a SHORT: the value field's first two bytes).
     static func orientationTag(inTIFF tiff: UnsafeRawBufferPointer) -> Int? {
-        guard let directory = TIFFDirectory(tiff), let entry = directory.entry(0x0112), entry.type == 3 else {
-            return nil
-        }
-        return directory.u16(entry.valueField)
+        TIFFDirectory(tiff)?.orientationTag
     }
 }
 
@@ -135,7 +135,8 @@ struct TIFFDirectory {
     let little: Bool
     let ifd: Int
 
-    init?(_ tiff: UnsafeRawBufferPointer) {
+    /// IFD0, or the directory at offset `ifd` of the same structure (a later TIFF page).
+    init?(_ tiff: UnsafeRawBufferPointer, ifd: Int? = nil) {
         guard tiff.count >= 8 else { return nil }
         switch (tiff[0], tiff[1]) {
         case (0x49, 0x49): little = true
@@ -144,7 +145,7 @@ struct TIFFDirectory {
         }
         self.tiff = tiff
         guard let first = Self.read32(tiff, 4, little: little) else { return nil }
-        ifd = first
+        self.ifd = ifd ?? first
         guard u16(2) == 42 else { return nil }
     }
 
@@ -161,16 +162,22 @@ struct TIFFDirectory {
 
     func u32(_ o: Int) -> Int? { Self.read32(tiff, o, little: little) }
 
-    /// How many directories (a multi-page TIFF's pages) the chain from IFD0 links, stopping at a
-    /// loop, a malformed link or 10,000.
-    var directoryCount: Int {
-        var (count, offset, seen) = (0, ifd, Set<Int>())
-        while offset != 0, count < 10_000, seen.insert(offset).inserted, let entries = u16(offset) {
-            count += 1
+    /// The offsets of the directories (a multi-page TIFF's pages) the chain from this one links,
+    /// this one first, stopping at a loop, a malformed link or 10,000.
+    var chain: [Int] {
+        var (offsets, offset, seen) = ([Int](), ifd, Set<Int>())
+        while offset != 0, offsets.count < 10_000, seen.insert(offset).inserted, let entries = u16(offset) {
+            offsets.append(offset)
             guard let next = u32(offset + 2 + entries * 12) else { break }
             offset = next
         }
-        return count
+        return offsets
+    }
+
+    /// The orientation value (tag 0x0112, a SHORT: the value field's first two bytes), if any.
+    var orientationTag: Int? {
+        guard let entry = entry(0x0112), entry.type == 3 else { return nil }
+        return u16(entry.valueField)
     }
 
     /// The entry for `tag`: its type, count and where its 4-byte value field is.

@@ -25,7 +25,7 @@ public struct MediaInfo: Sendable, Hashable, Codable {
     /// Stored picture size, before rotation and aspect-ratio correction.
     public var width: Int?
     public var height: Int?
-    /// Size the engine decodes to: sample aspect ratio and rotation applied.
+    /// Size the engine decodes to: rotation applied, and for videos the sample aspect ratio.
     public var displayWidth: Int?
     public var displayHeight: Int?
     /// Clockwise display rotation in degrees (0, 90, 180, 270): display matrix or EXIF orientation.
@@ -77,7 +77,8 @@ public enum MediaProbe {
         let rotation = Int(gr_stream_rotation_degrees(stream))
         var displayWidth = Int(parameters.width)
         let sar = parameters.sample_aspect_ratio
-        if sar.num > 0 && sar.den > 0 && sar.num != sar.den {
+        // Image formats' resolution tags (TIFF, APNG's pHYs) stretch nothing in viewers or Pillow.
+        if kind == .video && sar.num > 0 && sar.den > 0 && sar.num != sar.den {
             displayWidth = Int((Double(displayWidth) * Double(sar.num) / Double(sar.den)).rounded())
         }
         let displayHeight = Int(parameters.height)

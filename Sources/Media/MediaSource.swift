@@ -105,9 +105,6 @@ public final class MediaSource {
             if let main = ico?.largest, let image = try decodeICOEntry(main, bytes: bytes) { return image }
             fallthrough
         case .tiff, .other:
-            if format == .tiff, let pages = try withRawBytes(bytes, { TIFFDirectory($0)?.directoryCount }), pages > 1 {
-                note([.skipped("\(pages - 1) further TIFF pages not scanned (only the first is decoded)")])
-            }
             if case .ffmpeg(_, nil, _, _) = content, let cover = attachedPictures.first,
                 let image = try decodeAttached(cover)
             {
@@ -142,8 +139,9 @@ public final class MediaSource {
 
     /// Pictures a viewer can see besides the sampled frames: an APNG's default image when it is
     /// not part of the animation (non-APNG viewers show it, APNG viewers do not), cover art
-    /// (attached pictures of audio and video files), and an MPO's further images. Each is decoded as the still it is; one in a
-    /// format this build does not decode is reported as a ``MediaWarning/skipped(_:)`` warning.
+    /// (attached pictures of audio and video files), an MPO's further images, an ICO's other sizes
+    /// and a TIFF's further pages. Each is decoded as the still it is; one in a format this build
+    /// does not decode is reported as a ``MediaWarning/skipped(_:)`` warning.
     public func otherPictures() throws(MediaError) -> [(name: String, image: RGBImage)] {
         let (bytes, format) = content.bytesAndFormat
         var pictures: [(name: String, image: RGBImage)] = []
@@ -162,6 +160,18 @@ public final class MediaSource {
             try decodeCapped(others, name: "ico_image", noun: "ICO sizes", into: &pictures) {
                 (entry) throws(MediaError) in
                 try decodeICOEntry(entry, bytes: bytes)
+            }
+        }
+        if format == .tiff {
+            let pages = bytes.withUnsafeBytes { TIFFPages($0) }
+            try decodeCapped(Array(pages.offsets.dropFirst()), name: "tiff_page", noun: "TIFF pages", into: &pictures) {
+                (offset) throws(MediaError) in
+                do throws(MediaError) {
+                    return try pages.decode(page: offset, of: bytes, limits: limits, path: path)
+                } catch  where error.kind != .tooLarge {
+                    note([.skipped("a TIFF page FFmpeg cannot decode (\(error.message))")])
+                    return nil
+                }
             }
         }
         if format == .jpeg {
@@ -282,6 +292,7 @@ public final class MediaSource {
                 input: input, stream: stream, limits: limits, threads: keyframesOnly ? 1 : threads,
                 keyframesOnly: keyframesOnly)
             source.stillOrientation = stillOrientation
+            source.appliesAspectRatio = info.kind == .video
             return source
         }
     }

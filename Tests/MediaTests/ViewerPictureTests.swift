@@ -70,16 +70,71 @@ import Testing
         #expect(source.warnings.isEmpty)
     }
 
-    /// A multi-page TIFF: the first page is decoded and the pages after it are reported as not
-    /// scanned (FFmpeg's TIFF decoder reads one page); a single-page TIFF reports nothing.
-    @Test func furtherTIFFPagesAreReported() throws {
-        let source = try MediaSource(path: Fixtures.path("viewer/pages.tiff"))
-        let image = try source.decodeImage()
-        #expect(Array(image.pixels.prefix(3)) == [255, 0, 0])
-        #expect(source.warnings == [.skipped("2 further TIFF pages not scanned (only the first is decoded)")])
+    /// Every page of a multi-page TIFF (modes RGB, L, P, RGBA, 1-bit; raw, LZW, PackBits, Deflate;
+    /// each page's own orientation tag), bit for bit with the goldens; past the cap the rest are
+    /// reported; a single-page TIFF has no further pictures.
+    @Test(arguments: ["pages_mixed.tiff", "pages_many.tiff"])
+    func everyTIFFPageIsDecoded(name: String) throws {
+        let sizes = try Self.goldenSizes(name)
+        let expected = try Fixtures.bytes("goldens/viewer/\(name).rgb")
+        let source = try MediaSource(path: Fixtures.path("viewer/" + name))
+        let others = try source.otherPictures()
+        #expect(Set(others.map(\.name)) == ["tiff_page"])
+        let images = [try source.decodeImage()] + others.map(\.image)
+        let scanned = min(sizes.count, MediaSource.maxOtherPictures + 1)
+        #expect(images.map { [$0.width, $0.height] } == Array(sizes.prefix(scanned)))
+        var offset = 0
+        for (n, image) in images.enumerated() {
+            #expect(image.pixels == Array(expected[offset..<(offset + image.pixels.count)]), "\(name) page \(n)")
+            offset += image.pixels.count
+        }
+        let skipped = sizes.count - scanned
+        #expect(source.warnings == (skipped > 0 ? [.skipped("\(skipped) more TIFF pages past the cap of 16")] : []))
         let single = try MediaSource(path: Fixtures.path("images/lzw.tiff"))
         _ = try single.decodeImage()
-        #expect(single.warnings.isEmpty)
+        #expect(try single.otherPictures().isEmpty && single.warnings.isEmpty)
+    }
+
+    /// A page FFmpeg cannot decode (its strips point past the end) is reported, not silently dropped,
+    /// and the pages around it are still scanned.
+    @Test func undecodableTIFFPageIsReported() throws {
+        var bytes = try Fixtures.bytes("viewer/pages.tiff")
+        // Little-endian (Pillow's): IFD0's offset at 4, each IFD a count, 12-byte entries, the next offset.
+        func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        let first = u32(4)
+        let page2 = u32(first + 2 + 12 * u16(first))
+        let entries = (0..<u16(page2)).map { page2 + 2 + 12 * $0 }
+        let stripOffsets = try #require(entries.first { u16($0) == 273 })
+        for i in 0..<4 { bytes[stripOffsets + 8 + i] = 0xFF }
+        let path = NSTemporaryDirectory() + "guardrail-broken-page-\(UInt32.random(in: 0...UInt32.max)).tiff"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let source = try MediaSource(path: path)
+        let others = try source.otherPictures()
+        #expect(others.count == 1 && Array(others[0].image.pixels.prefix(3)) == [0, 255, 0])
+        #expect(source.warnings.count == 1 && source.warnings[0].description.hasPrefix("skipped: a TIFF page"))
+    }
+
+    /// Resolution tags (TIFF 72×144 dpi, an APNG's 1:2 pHYs) stretch nothing: FFmpeg reads them as a
+    /// sample aspect ratio, but Pillow and viewers show the stored size. Videos keep theirs.
+    @Test(arguments: ["aspect.tiff", "aspect_phys.png"])
+    func imageResolutionIsNotAnAspectRatio(name: String) throws {
+        let size = try #require(try Self.goldenSizes(name).first)
+        let expected = try Fixtures.bytes("goldens/viewer/\(name).rgb")
+        let source = try MediaSource(path: Fixtures.path("viewer/" + name))
+        #expect([source.info.displayWidth, source.info.displayHeight] == [size[0], size[1]])
+        let frames = try VideoSampler(source: source, options: SamplingOptions(strategy: .every(seconds: 0.1)))
+            .collect()
+        #expect(frames.flatMap(\.image.pixels) == Array(expected.prefix(frames.count * size[0] * size[1] * 3)))
+        #expect(!frames.isEmpty)
+        let video = try MediaProbe.probe(path: Fixtures.path("video/sar2.mp4"))
+        #expect(video.displayWidth == 2 * (video.width ?? 0))
+    }
+
+    private static func goldenSizes(_ name: String) throws -> [[Int]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/tiff.json")))
+        return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?[name] as? [[Int]])
     }
 
     /// Every video stream is sampled, each at its own size, in every strategy, from one opened input.

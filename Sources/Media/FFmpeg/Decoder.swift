@@ -13,13 +13,32 @@ final class Decoder {
     let native: UnsafeMutablePointer<AVCodecContext>
     let path: String
 
-    init(stream: UnsafeMutablePointer<AVStream>, threads: Int, keyframesOnly: Bool, limits: MediaLimits, path: String)
-        throws(MediaError)
-    {
-        self.path = path
+    /// A decoder for `stream` of a demuxed input.
+    convenience init(
+        stream: UnsafeMutablePointer<AVStream>, threads: Int, keyframesOnly: Bool, limits: MediaLimits, path: String
+    ) throws(MediaError) {
         let parameters = stream.pointee.codecpar!
-        guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
-            let name = String(cString: avcodec_get_name(parameters.pointee.codec_id))
+        try self.init(codec: parameters.pointee.codec_id, threads: threads, limits: limits, path: path) { decoder in
+            let copied = avcodec_parameters_to_context(decoder, parameters)
+            if copied < 0 { return (copied, "avcodec_parameters_to_context") }
+            decoder.pointee.pkt_timebase = stream.pointee.time_base
+            if keyframesOnly {
+                // Packets without the key flag never reach the decoder; this also lets H.264 skip work.
+                decoder.pointee.skip_frame = AVDISCARD_NONKEY
+            }
+            return nil
+        }
+    }
+
+    /// A decoder for `codec` with no container around it (packets the caller builds); `configure`
+    /// sets up the context before it is opened and returns FFmpeg's code and call on failure.
+    init(
+        codec id: AVCodecID, threads: Int, limits: MediaLimits, path: String,
+        configure: (UnsafeMutablePointer<AVCodecContext>) -> (Int32, String)? = { _ in nil }
+    ) throws(MediaError) {
+        self.path = path
+        guard let codec = avcodec_find_decoder(id) else {
+            let name = String(cString: avcodec_get_name(id))
             throw MediaError(
                 .unsupportedFormat, path: path, function: "avcodec_find_decoder",
                 message: "no decoder for codec \(name) in this FFmpeg build")
@@ -32,19 +51,12 @@ final class Decoder {
             avcodec_free_context(&context)
             return MediaError(ffmpeg: code, path: path, function: function)
         }
-        let copied = avcodec_parameters_to_context(context, parameters)
-        if copied < 0 { throw fail(copied, "avcodec_parameters_to_context") }
-        let decoder = allocated
-        decoder.pointee.pkt_timebase = stream.pointee.time_base
-        decoder.pointee.thread_count = Int32(threads)
-        decoder.pointee.max_pixels = Int64(limits.maxPixels)
-        if keyframesOnly {
-            // Packets without the key flag never reach the decoder; this also lets H.264 skip work.
-            decoder.pointee.skip_frame = AVDISCARD_NONKEY
-        }
-        let opened = avcodec_open2(decoder, codec, nil)
+        if let (code, function) = configure(allocated) { throw fail(code, function) }
+        allocated.pointee.thread_count = Int32(threads)
+        allocated.pointee.max_pixels = Int64(limits.maxPixels)
+        let opened = avcodec_open2(allocated, codec, nil)
         if opened < 0 { throw fail(opened, "avcodec_open2") }
-        native = decoder
+        native = allocated
     }
 
     deinit {

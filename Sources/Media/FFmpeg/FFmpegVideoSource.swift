@@ -179,12 +179,16 @@ final class FFmpegVideoSource: FrameSource {
         lastPacketDTS = keyframe
     }
 
-    /// The display size before any scaling: sample aspect ratio applied to the width.
+    /// False for image formats (TIFF, APNG, AVIF), whose resolution tags FFmpeg turns into a sample
+    /// aspect ratio that no viewer applies.
+    var appliesAspectRatio = true
+
+    /// The display size before any scaling: for videos, the sample aspect ratio applied to the width.
     private func displaySize() -> FrameSize {
         let f = frame.native.pointee
         var width = Int(f.width)
         let sar = f.sample_aspect_ratio.num > 0 ? f.sample_aspect_ratio : stream.pointee.sample_aspect_ratio
-        if sar.num > 0 && sar.den > 0 && sar.num != sar.den {
+        if appliesAspectRatio && sar.num > 0 && sar.den > 0 && sar.num != sar.den {
             width = max(1, Int((Double(width) * Double(sar.num) / Double(sar.den)).rounded()))
         }
         return FrameSize(width: width, height: Int(f.height))

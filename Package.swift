@@ -14,12 +14,14 @@ let package = Package(
         .library(name: "Policy", targets: ["Policy"]),
         .library(name: "GuardrailEngine", targets: ["GuardrailEngine"]),
         .library(name: "Sanitizer", targets: ["Sanitizer"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
         .executable(name: "guardrail", targets: ["guardrail"]),
         .executable(name: "guardrail-bench", targets: ["guardrail-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -77,10 +79,18 @@ let package = Package(
             dependencies: ["GuardrailCore", "Media", "Vision", "Policy"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "Evaluation",
+            dependencies: [
+                "GuardrailCore", "Media", "Vision", "Policy", "GuardrailEngine", "COpenBLAS",
+                .product(name: "CSV", package: "CSV.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "guardrail",
             dependencies: [
-                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer",
+                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -123,6 +133,11 @@ let package = Package(
         .testTarget(
             name: "PolicyTests",
             dependencies: ["GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "Evaluation", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

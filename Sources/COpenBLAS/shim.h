@@ -6,4 +6,7 @@
 void dgesdd_(const char * jobz, const int * m, const int * n, double * a, const int * lda, double * s, double * u,
              const int * ldu, double * vt, const int * ldvt, double * work, const int * lwork, int * iwork,
              int * info);
+/* LAPACK's Cholesky solve of a symmetric positive definite system (Newton steps of the linear heads). */
+void dposv_(const char * uplo, const int * n, const int * nrhs, double * a, const int * lda, double * b,
+            const int * ldb, int * info);
 #endif

@@ -121,3 +121,37 @@ func walkFrames(
     walk.warnings = source.warnings + sampled.filter { !source.warnings.contains($0) }
     return walk
 }
+
+/// A file's frames, decoded and sampled exactly as a scan samples them, kept so that several
+/// classifiers (and perturbations of the same frames) can use one decode.
+public struct DecodedMedia: Sendable {
+    public var frames: [FrameInfo]
+    public var images: [RGBImage]
+    /// Per frame, the displayed size of a frame scaled while decoding (nil when not scaled).
+    public var displayed: [FrameSize?]
+    /// What the report says of the media.
+    public var media: MediaSection
+
+    /// Decodes `source` as ``walkFrames`` does for a model whose resize targets `shortestSide`.
+    public init(_ source: MediaSource, sampling: SamplingOptions, shortestSide: Int) throws {
+        var frames: [FrameInfo] = []
+        var images: [RGBImage] = []
+        var displayed: [FrameSize?] = []
+        let walk = try walkFrames(source, sampling: sampling, batch: 64, shortestSide: shortestSide) {
+            batch, batchImages, size in
+            frames += batch
+            images += batchImages
+            displayed += Array(repeating: size, count: batch.count)
+            return false
+        }
+        (self.frames, self.images, self.displayed) = (frames, images, displayed)
+        media = walk.section(path: source.path)
+    }
+
+    /// The same frames with every picture replaced by `transform`'s result (a perturbation).
+    public func mapImages(_ transform: (RGBImage) throws -> RGBImage) rethrows -> DecodedMedia {
+        var copy = self
+        copy.images = try images.map(transform)
+        return copy
+    }
+}

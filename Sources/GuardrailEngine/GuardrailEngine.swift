@@ -132,9 +132,6 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             defer { mark = now }
             return Double(now - mark) / 1e9
         }
-        let vision = model.vision!
-        let grid = vision.config.gridSize
-        let patchSize = vision.config.patchSize
         var aggregator = VideoAggregator(
             policies: policySet, encoded: encoded, thresholds: thresholds, settings: settings.scoring,
             explainAll: settings.explainAll)
@@ -143,24 +140,11 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             source, sampling: settings.sampling, batch: settings.batch, shortestSide: preprocessor.shortestEdge
         ) { frames, images, displayed in
             spent.decode += lap()
-            let (pixels, scaledTransforms) = preprocessor(images)
-            let transforms = scaledTransforms.map { transform in
-                displayed.map { transform.mapped(toSourceWidth: $0.width, height: $0.height) } ?? transform
-            }
-            let encoding = try model.encodeImages(pixels, patches: settings.variant, hiddenStates: false)
+            let features = try self.features(
+                of: images, frames: frames, displayed: Array(repeating: displayed, count: frames.count), file: path)
             spent.encode += lap()
-            let d = encoded.dimension
-            let globals = encoding.imageEmbeds!.scalars
-            let patches = encoding.patchEmbeds!.scalars
-            try requireFinite(globals + patches, "image embeddings", frames: frames, file: path)
-            let n = grid * grid
-            for (i, frame) in frames.enumerated() {
-                let features = FrameFeatures(
-                    index: frame.index, timestamp: frame.timestamp, interval: frame.interval[0]...frame.interval[1],
-                    global: Vectors.normalized(Array(globals[(i * d)..<((i + 1) * d)])),
-                    patches: Array(patches[(i * n * d)..<((i + 1) * n * d)]), grid: grid, patchSize: patchSize,
-                    transform: transforms[i])
-                aggregator.add(features, scores: scoreFrame(features, policies: encoded, settings: settings.scoring))
+            for frame in features {
+                aggregator.add(frame, scores: scoreFrame(frame, policies: encoded, settings: settings.scoring))
             }
             spent.score += lap()
             done += frames.count
@@ -173,6 +157,48 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             path: path, engine: engineInfo(),
             media: walk.section(path: path),
             policies: aggregator.verdicts(), pruning: aggregator.pruning)
+    }
+
+    /// The frames' global and patch embeddings in the joint space, with each frame's mapping back to
+    /// its displayed pixels (`displayed`: the size a frame scaled while decoding is shown at).
+    /// `perturbation`, when given, changes the normalised pixel tensor before the vision tower
+    /// (robustness runs); `file` names the media in errors.
+    public func features(
+        of images: [RGBImage], frames: [FrameInfo], displayed: [FrameSize?], file: String,
+        perturbation: ((Tensor) -> Tensor)? = nil
+    ) throws -> [FrameFeatures] {
+        let vision = model.vision!
+        let grid = vision.config.gridSize
+        var (pixels, scaledTransforms) = preprocessor(images)
+        if let perturbation { pixels = perturbation(pixels) }
+        let transforms = zip(scaledTransforms, displayed).map { transform, size in
+            size.map { transform.mapped(toSourceWidth: $0.width, height: $0.height) } ?? transform
+        }
+        let encoding = try model.encodeImages(pixels, patches: settings.variant, hiddenStates: false)
+        let d = encoded.dimension
+        let globals = encoding.imageEmbeds!.scalars
+        let patches = encoding.patchEmbeds!.scalars
+        try requireFinite(globals + patches, "image embeddings", frames: frames, file: file)
+        let n = grid * grid
+        return frames.enumerated().map { i, frame in
+            FrameFeatures(
+                index: frame.index, timestamp: frame.timestamp, interval: frame.interval[0]...frame.interval[1],
+                global: Vectors.normalized(Array(globals[(i * d)..<((i + 1) * d)])),
+                patches: Array(patches[(i * n * d)..<((i + 1) * n * d)]), grid: grid, patchSize: vision.config.patchSize,
+                transform: transforms[i])
+        }
+    }
+
+    /// The policies' verdicts over frames already encoded (``features(of:frames:displayed:file:perturbation:)``),
+    /// as ``scan(_:progress:)`` gives them for the same frames (without early exit).
+    public func verdicts(_ features: [FrameFeatures]) -> [PolicyVerdict] {
+        var aggregator = VideoAggregator(
+            policies: policySet, encoded: encoded, thresholds: thresholds, settings: settings.scoring,
+            explainAll: settings.explainAll)
+        for frame in features {
+            aggregator.add(frame, scores: scoreFrame(frame, policies: encoded, settings: settings.scoring))
+        }
+        return aggregator.verdicts()
     }
 
     func engineInfo() -> EngineInfo {

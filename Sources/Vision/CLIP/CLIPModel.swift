@@ -38,6 +38,8 @@ public final class CLIPModel: @unchecked Sendable {
     public let vision: CLIPVisionTransformer?
     public let text: CLIPTextTransformer?
     let visualProjection: Linear?
+    /// True when the vision tower has its projection into the joint space (`image_embeds` exist).
+    public var hasVisualProjection: Bool { visualProjection != nil }
     let textProjection: Linear?
 
     /// Loads the model in `folder` (see ``ModelBundle`` for finding one), failing with every

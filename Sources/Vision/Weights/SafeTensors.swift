@@ -163,4 +163,9 @@ public enum SafeTensors {
         for key in file.entries.keys { tensors[key] = try file.tensor(key) }
         return tensors
     }
+
+    /// The file's `__metadata__` strings.
+    public static func metadata(path: String) throws(VisionError) -> [String: String] {
+        try SafeTensorsFile(path: path).metadata
+    }
 }

@@ -70,7 +70,9 @@ public struct LabelledDataset: Sendable {
             throw DatasetError(file: manifest, reason: "the manifest is not UTF-8 text")
         }
         let root = imagesRoot ?? (manifest as NSString).deletingLastPathComponent
-        let rows = text.first(where: { !$0.isWhitespace }) == "{" ? try Self.jsonl(text, file: manifest) : try Self.csv(text, file: manifest)
+        let rows =
+            text.first(where: { !$0.isWhitespace }) == "{"
+            ? try Self.jsonl(text, file: manifest) : try Self.csv(text, file: manifest)
         items = try rows.map { (row, fields) throws(DatasetError) in
             try Self.item(fields, row: row, root: root, file: manifest)
         }
@@ -142,7 +144,9 @@ public struct LabelledDataset: Sendable {
             for name in names {
                 if let value = fields[name], !value.isEmpty { return (name, value) }
             }
-            throw DatasetError(file: file, row: row, field: names[0], reason: "missing (also accepted: \(names.dropFirst().joined(separator: ", ")))")
+            throw DatasetError(
+                file: file, row: row, field: names[0],
+                reason: "missing (also accepted: \(names.dropFirst().joined(separator: ", ")))")
         }
         let path = try required(["path", "image", "file"]).value
         let category = try required(["category"]).value
@@ -152,7 +156,8 @@ public struct LabelledDataset: Sendable {
         case "unsafe", "1", "true": unsafe = true
         case "safe", "0", "false": unsafe = false
         default:
-            throw DatasetError(file: file, row: row, field: labelField, reason: "\"\(label)\" is not safe/unsafe or 0/1")
+            throw DatasetError(
+                file: file, row: row, field: labelField, reason: "\"\(label)\" is not safe/unsafe or 0/1")
         }
         var source: ImageSource?
         if let value = fields["source"], !value.isEmpty {
@@ -160,7 +165,9 @@ public struct LabelledDataset: Sendable {
             case "real", "laion5b", "laion": source = .real
             case "generated", "lexica", "ai-generated", "synthetic": source = .generated
             default:
-                throw DatasetError(file: file, row: row, field: "source", reason: "\"\(value)\" is not real or generated (or Laion5B/Lexica)")
+                throw DatasetError(
+                    file: file, row: row, field: "source",
+                    reason: "\"\(value)\" is not real or generated (or Laion5B/Lexica)")
             }
         }
         var split: DatasetSplit?

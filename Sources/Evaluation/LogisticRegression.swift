@@ -149,19 +149,12 @@ public struct CrossValidatedC: Sendable {
 
     /// Fold of each item: each class's items shuffled (SplitMix64 from `seed`) and dealt round-robin.
     static func folds(labels: [Bool], count: Int, seed: UInt64) -> [Int] {
-        var state = seed
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SplitMix64(seed: seed)
         var fold = [Int](repeating: 0, count: labels.count)
         for cls in [true, false] {
             var members = labels.indices.filter { labels[$0] == cls }
             for i in stride(from: members.count - 1, to: 0, by: -1) {
-                members.swapAt(i, Int(next() % UInt64(i + 1)))
+                members.swapAt(i, Int(random.next() % UInt64(i + 1)))
             }
             for (position, item) in members.enumerated() { fold[item] = position % count }
         }

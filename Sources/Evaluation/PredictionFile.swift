@@ -70,7 +70,8 @@ public enum PredictionFile {
             case "unsafe", "1", "true": unsafe = true
             case "safe", "0", "false": unsafe = false
             default:
-                throw DatasetError(file: file, row: row, field: "label", reason: "\"\(label)\" is not safe/unsafe or 0/1")
+                throw DatasetError(
+                    file: file, row: row, field: "label", reason: "\"\(label)\" is not safe/unsafe or 0/1")
             }
         }
         guard value != nil || unsafe != nil else {
@@ -94,7 +95,8 @@ public enum PredictionFile {
         while let fields = reader.next() {
             number += 1
             guard fields.count == header.count else {
-                throw DatasetError(file: file, row: number, reason: "\(fields.count) fields, the header names \(header.count)")
+                throw DatasetError(
+                    file: file, row: number, reason: "\(fields.count) fields, the header names \(header.count)")
             }
             let category = column("category").map { fields[$0] }.flatMap { $0.isEmpty ? nil : $0 }
             rows.append(
@@ -126,7 +128,8 @@ public enum PredictionFile {
                         Row(
                             path: path, category: category,
                             output: CategoryOutput(
-                                score: (score as? NSNumber)?.doubleValue, unsafe: (verdicts[category] as? NSNumber)?.boolValue)))
+                                score: (score as? NSNumber)?.doubleValue,
+                                unsafe: (verdicts[category] as? NSNumber)?.boolValue)))
                 }
                 continue
             }

@@ -89,15 +89,34 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             throw EngineError(.model, file: bundle.folder, message: "the policy embeddings are not finite numbers")
         }
         let sha = bundle.sha256
+        let current = ThresholdSettings.of(settings)
+        var warnings: [String] = []
         thresholds = policies.policies.map { policy in
             if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
                 return value
             }
-            guard let threshold = policy.threshold, threshold.modelSHA256 == nil || threshold.modelSHA256 == sha
-            else { return nil }
+            guard let threshold = policy.threshold else { return nil }
+            if let model = threshold.modelSHA256, model != sha {
+                warnings.append(
+                    "\(policies.path): the threshold of \(policy.id) was calibrated for model \(model.prefix(12)), not \(sha.prefix(12)): not applied"
+                )
+                return nil
+            }
+            let differing = ThresholdSettings.mismatches(recorded: threshold.settings ?? [:], current: current)
+            guard differing.isEmpty else {
+                warnings.append(
+                    "\(policies.path): the threshold of \(policy.id) was calibrated with other settings (\(differing.joined(separator: ", "))): not applied"
+                )
+                return nil
+            }
             return threshold.value
         }
+        thresholdWarnings = warnings
     }
+
+    /// Calibrated thresholds left unapplied because they belong to another model or other scoring
+    /// settings, one line each (the CLI prints them on stderr; their policies report `calibrated: false`).
+    public let thresholdWarnings: [String]
 
     /// Resolves the model (folder, pipeline folder or Hugging Face repo id) and loads the policies
     /// (file or folder); errors say which of the two failed.
@@ -184,7 +203,8 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             FrameFeatures(
                 index: frame.index, timestamp: frame.timestamp, interval: frame.interval[0]...frame.interval[1],
                 global: Vectors.normalized(Array(globals[(i * d)..<((i + 1) * d)])),
-                patches: Array(patches[(i * n * d)..<((i + 1) * n * d)]), grid: grid, patchSize: vision.config.patchSize,
+                patches: Array(patches[(i * n * d)..<((i + 1) * n * d)]), grid: grid,
+                patchSize: vision.config.patchSize,
                 transform: transforms[i])
         }
     }

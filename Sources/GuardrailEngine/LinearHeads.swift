@@ -140,7 +140,9 @@ public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
         guard heads.modelSHA256 == bundle.sha256 else {
             throw EngineError(
                 .model, file: path,
-                message: "the heads were trained on model \(heads.modelSHA256.prefix(12)), not on \(bundle.folder) (\(bundle.sha256.prefix(12)))")
+                message:
+                    "the heads were trained on model \(heads.modelSHA256.prefix(12)), not on \(bundle.folder) (\(bundle.sha256.prefix(12)))"
+            )
         }
         model = try bundle.loadCLIP(compute: settings.compute)
         guard let vision = model.vision, model.hasVisualProjection else {
@@ -189,7 +191,9 @@ public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
                 },
                 evidence: [], overrides: [],
                 explanation: verdict
-                    ? String(format: "%@ flagged by its linear head (probability %.3f ≥ %.3f)", category, best[k], heads.threshold(k))
+                    ? String(
+                        format: "%@ flagged by its linear head (probability %.3f ≥ %.3f)", category, best[k],
+                        heads.threshold(k))
                     : nil)
         }
         return ScanReport(

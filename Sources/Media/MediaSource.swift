@@ -102,7 +102,7 @@ public final class MediaSource {
             return try source.currentImage(outputSize: nil)
         case .ico:
             // The largest size, as Pillow opens it; else what FFmpeg decodes of the file.
-            if let main = ico?.largest, let image = try decodeICOEntry(main, bytes: bytes) { return image }
+            if let image = try decodeLargestICOEntry() { return image }
             fallthrough
         case .tiff, .other:
             if case .ffmpeg(_, nil, _, _) = content, let cover = attachedPictures.first,
@@ -111,7 +111,7 @@ public final class MediaSource {
                 // Audio with cover art: the cover is the picture a player shows.
                 return image
             }
-            let source = try frameSource(threads: 1, keyframesOnly: false)
+            let source = try ffmpegFrameSource(threads: 1, keyframesOnly: false)
             guard try source.advance() != nil else {
                 throw MediaError(
                     .corrupt, path: path, function: "avcodec_receive_frame",
@@ -277,24 +277,43 @@ public final class MediaSource {
             let (image, warnings) = try ImageDecoder(limits: limits).decode(bytes: bytes, format: format, path: path)
             note(warnings)
             return StillImageSource(image: image, path: path)
-        case .ffmpeg(_, _, _, .ico) where ico?.largest != nil:
-            return StillImageSource(image: try decodeImage(), path: path)
         case .ffmpeg(_, _, let bytes, .gif):
             return try GIFAnimation(bytes: bytes, path: path, limits: limits, keyframesOnly: keyframesOnly)
-        case .ffmpeg(let input, let best, _, _):
+        case .ffmpeg(let input, let best, _, let format):
+            if format == .ico, let image = try decodeLargestICOEntry() {
+                return StillImageSource(image: image, path: path)
+            }
             guard best != nil else {
                 if info.kind == .image { return StillImageSource(image: try decodeImage(), path: path) }
                 throw Self.noVideo(input, path: path)
             }
-            let stream = pictureStreams[index]
-            try input.rewind()
-            let source = try FFmpegVideoSource(
-                input: input, stream: stream, limits: limits, threads: keyframesOnly ? 1 : threads,
-                keyframesOnly: keyframesOnly)
-            source.stillOrientation = stillOrientation
-            source.appliesAspectRatio = info.kind == .video
-            return source
+            return try ffmpegFrameSource(threads: threads, keyframesOnly: keyframesOnly, stream: index)
         }
+    }
+
+    /// FFmpeg's decoder of picture stream `index`, rewound to its start.
+    private func ffmpegFrameSource(threads: Int, keyframesOnly: Bool, stream index: Int = 0) throws(MediaError)
+        -> FFmpegVideoSource
+    {
+        guard case .ffmpeg(let input, _?, _, _) = content else {
+            throw MediaError(
+                .noVideoStream, path: path, function: "av_find_best_stream", message: "no picture stream to decode")
+        }
+        try input.rewind()
+        let source = try FFmpegVideoSource(
+            input: input, stream: pictureStreams[index], limits: limits, threads: keyframesOnly ? 1 : threads,
+            keyframesOnly: keyframesOnly)
+        source.stillOrientation = stillOrientation
+        source.appliesAspectRatio = info.kind == .video
+        return source
+    }
+
+    /// An ICO's largest size, decoded by the engine; nil (with a warning) when it is in a format
+    /// this build does not decode, so that FFmpeg's own decode is used instead.
+    private func decodeLargestICOEntry() throws(MediaError) -> RGBImage? {
+        let (bytes, _) = content.bytesAndFormat
+        guard let main = ico?.largest else { return nil }
+        return try decodeICOEntry(main, bytes: bytes)
     }
 
     private func note(_ new: [MediaWarning]) {

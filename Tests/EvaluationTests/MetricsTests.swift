@@ -11,7 +11,8 @@ import Testing
     static let dataset = try! LabelledDataset(manifest: Fixtures.path("bench/metrics/manifest.csv"))
     static func goldens() throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/bench/metrics.json")))
-        return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["classifiers"] as? [String: Any])
+        return try #require(
+            (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["classifiers"] as? [String: Any])
     }
 
     @Test(arguments: ["a.csv", "b.jsonl", "c.csv"], EvaluationMode.allCases)

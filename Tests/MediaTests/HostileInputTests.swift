@@ -39,9 +39,15 @@ import Testing
     /// Inputs the fuzzer found crashing (scripts/fuzz.sh), through every sampling strategy: each
     /// samples or fails with a MediaError. `fuzz_backward_cuts.webm`: timestamps going backwards
     /// made a shot end before it started (a trap in `start...end`); `fuzz_gif_code_size.gif`: an LZW
-    /// code size past 8 (a trap converting codes to palette indices).
+    /// code size past 8 (a trap converting codes to palette indices); `fuzz_ico_fallback_recursion.ico`:
+    /// an ICO whose largest size the engine cannot decode, whose fallback to FFmpeg called itself
+    /// until the stack overflowed.
     @Test(arguments: try! Fixtures.list("corrupt").filter { $0.hasPrefix("fuzz_") })
     func fuzzerFindingsStayFixed(name: String) {
+        if let source = try? MediaSource(path: Fixtures.path("corrupt/" + name)) {
+            _ = try? source.decodeImage()
+            _ = try? source.otherPictures()
+        }
         for strategy in [SamplingStrategy.every(seconds: 0.5), .keyframes, .shots(ShotDetection())] {
             do {
                 let frames = try VideoSampler(

@@ -1,0 +1,222 @@
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import Media
+import Policy
+import Vision
+
+/// A classifier the bench runs on decoded items: the engine's policy scoring, linear heads, the
+/// Stable Diffusion safety checker. (External classifiers come as prediction files instead.)
+public protocol BenchClassifier: AnyObject, Sendable {
+    /// The name in reports (`zero-shot`, `heads`, `sd-safety-checker`, or the user's).
+    var name: String { get }
+    /// What it is and everything that changes its outputs, as reported (model, hashes, settings).
+    var identity: [String: String] { get }
+    /// The categories it covers (its outputs' keys).
+    var covers: [String] { get }
+    /// Threshold per covered category (nil where it has none), and where they came from.
+    var thresholds: [String: Double?] { get }
+    var thresholdProvenance: String { get }
+    /// The shortest side its preprocessing resizes to (frames larger than twice this are prescaled).
+    var shortestSide: Int { get }
+    /// The outputs for one item; `shared` carries embeddings another classifier of the same model
+    /// already computed for these frames.
+    func classify(
+        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
+    )
+        throws -> [String: CategoryOutput]
+}
+
+/// Image embeddings of the current item's frames (one perturbation), by model hash: computed by the
+/// first classifier that needs them, reused by the others.
+public final class SharedEncodings: @unchecked Sendable {
+    private var embeddings: [String: [[Float]]] = [:]
+
+    public init() {}
+
+    func embeddings(model: String) -> [[Float]]? { embeddings[model] }
+    func store(_ rows: [[Float]], model: String) { embeddings[model] = rows }
+}
+
+extension BenchClassifier {
+    /// The identity as one hash: keys the per-item cache.
+    public var identityHash: String {
+        let text = identity.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
+        return ContentHash.hex(Array((name + "\n" + text).utf8))
+    }
+}
+
+/// The tensor-stage part of a perturbation as the engine's hook, seeded per item.
+func tensorHook(_ perturbation: Perturbation?, seed: UInt64) -> ((Tensor) -> Tensor)? {
+    guard let perturbation, perturbation.stage == .tensor else { return nil }
+    return { perturbation.apply(to: $0, seed: seed) }
+}
+
+/// The engine's policy scoring (SafeWatch mechanisms in CLIP space) with any policy pack: one
+/// output per policy, keyed by its name and its id, the decision at its calibrated threshold.
+public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
+    public let engine: GuardrailEngine
+    public let name: String
+
+    public init(engine: GuardrailEngine, name: String = "zero-shot") {
+        self.engine = engine
+        self.name = name
+    }
+
+    public var identity: [String: String] {
+        let s = engine.settings.scoring
+        return [
+            "kind": "zero-shot policy scoring", "model": engine.modelFolder, "model_sha256": engine.modelSHA256,
+            "policy_set": engine.policySet.name, "policy_sha256": engine.policySet.sha256,
+            "settings":
+                "rho=\(s.keepRatio) tau=\(s.temperature) lambda=\(s.lambda) delta=\(s.delta) variant=\(engine.settings.variant.rawValue) \(ThresholdSettings.sampling(engine.settings.sampling))",
+            "preprocessing":
+                "bicubic resize of the short side to \(engine.preprocessor.shortestEdge), centre crop \(engine.preprocessor.cropWidth)x\(engine.preprocessor.cropHeight), CLIP normalisation",
+            "kernel": engine.settings.compute.resultKey, "engine_version": engineVersion,
+        ]
+    }
+
+    public var covers: [String] {
+        engine.policySet.policies.flatMap { $0.id == $0.name ? [$0.name] : [$0.name, $0.id] }
+    }
+
+    public var thresholds: [String: Double?] {
+        var out: [String: Double?] = [:]
+        for (policy, threshold) in zip(engine.policySet.policies, engine.thresholds) {
+            out[policy.name] = threshold.map(Double.init)
+        }
+        return out
+    }
+
+    public var thresholdProvenance: String {
+        engine.thresholds.allSatisfy({ $0 == nil })
+            ? "none: no threshold is calibrated for this model, so no decisions (threshold-free figures only)"
+            : "the policy file's thresholds calibrated for this model (and --threshold overrides)"
+    }
+
+    public var shortestSide: Int { engine.preprocessor.shortestEdge }
+
+    public func classify(
+        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
+    ) throws -> [String: CategoryOutput] {
+        let features = try engine.features(
+            of: media.images, frames: media.frames, displayed: media.displayed, file: file,
+            perturbation: tensorHook(perturbation, seed: seed))
+        shared.store(features.map(\.global), model: engine.modelSHA256)
+        var out: [String: CategoryOutput] = [:]
+        for (policy, verdict) in zip(engine.policySet.policies, engine.verdicts(features)) {
+            let output = CategoryOutput(score: verdict.score.map(Double.init), unsafe: verdict.verdict)
+            out[policy.name] = output
+            out[policy.id] = output
+        }
+        return out
+    }
+}
+
+/// Linear heads (`train-heads`) on the model's unit image embeddings; a frame decides unsafe at
+/// the head's threshold, an item when any frame does; the score is the highest probability.
+public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
+    public let scanner: HeadsScanner
+    public let name: String
+
+    public init(scanner: HeadsScanner, name: String = "heads") {
+        self.scanner = scanner
+        self.name = name
+    }
+
+    public var identity: [String: String] {
+        [
+            "kind": "linear heads on image embeddings", "model": scanner.bundle.folder,
+            "model_sha256": scanner.bundle.sha256, "heads": scanner.headsPath, "heads_sha256": scanner.headsSHA256,
+            "settings": ThresholdSettings.sampling(scanner.settings.sampling),
+            "preprocessing":
+                "bicubic resize of the short side to \(scanner.preprocessor.shortestEdge), centre crop, CLIP normalisation",
+            "kernel": scanner.settings.compute.resultKey, "engine_version": engineVersion,
+        ]
+    }
+
+    public var covers: [String] { scanner.heads.categories }
+
+    public var thresholds: [String: Double?] {
+        var out: [String: Double?] = [:]
+        for (k, category) in scanner.heads.categories.enumerated() { out[category] = scanner.heads.threshold(k) }
+        return out
+    }
+
+    public var thresholdProvenance: String {
+        scanner.heads.thresholds.allSatisfy({ $0 == nil })
+            ? "the default probability threshold 0.5 (no calibration in the heads file)"
+            : "calibrated thresholds from the heads file (0.5 where none)"
+    }
+
+    public var shortestSide: Int { scanner.preprocessor.shortestEdge }
+
+    public func classify(
+        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
+    ) throws -> [String: CategoryOutput] {
+        let key = scanner.bundle.sha256
+        let embeddings: [[Float]]
+        if let reused = shared.embeddings(model: key) {
+            embeddings = reused
+        } else {
+            embeddings = try scanner.embeddings(
+                of: media.images, file: file, perturbation: tensorHook(perturbation, seed: seed))
+            shared.store(embeddings, model: key)
+        }
+        let heads = scanner.heads
+        let probabilities = embeddings.map(heads.probabilities)
+        var out: [String: CategoryOutput] = [:]
+        for (k, category) in heads.categories.enumerated() {
+            let best = probabilities.map { $0[k] }.max() ?? 0
+            out[category] = CategoryOutput(score: best, unsafe: best >= heads.threshold(k))
+        }
+        return out
+    }
+}
+
+/// The Stable Diffusion safety checker (UnsafeBench's SD_Filter), covering `Sexual`: the score is
+/// the highest adjusted concept score over frames (unsafe above 0, as diffusers decides).
+public final class SafetyCheckerClassifier: BenchClassifier, @unchecked Sendable {
+    public let scanner: SafetyCheckerScanner
+    public let name: String
+
+    public init(scanner: SafetyCheckerScanner, name: String = "sd-safety-checker") {
+        self.scanner = scanner
+        self.name = name
+    }
+
+    public var identity: [String: String] {
+        [
+            "kind": "Stable Diffusion safety checker", "model": scanner.bundle.folder,
+            "model_sha256": scanner.bundle.sha256, "settings": ThresholdSettings.sampling(scanner.settings.sampling),
+            "preprocessing":
+                "bicubic resize of the short side to \(scanner.checker.preprocessor.shortestEdge), centre crop, CLIP normalisation",
+            "kernel": scanner.settings.compute.resultKey, "engine_version": engineVersion,
+        ]
+    }
+
+    public var covers: [String] { [UnsafeCategory.sexual.rawValue] }
+    public var thresholds: [String: Double?] { [UnsafeCategory.sexual.rawValue: 0] }
+    public var thresholdProvenance: String {
+        "the checker's own per-concept thresholds (unsafe when an adjusted score > 0)"
+    }
+    public var shortestSide: Int { scanner.checker.preprocessor.shortestEdge }
+
+    public func classify(
+        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
+    ) throws -> [String: CategoryOutput] {
+        var (pixels, _) = scanner.checker.preprocessor(media.images)
+        if let hook = tensorHook(perturbation, seed: seed) { pixels = hook(pixels) }
+        let results = try scanner.checker.check(pixels)
+        let scores = results.flatMap(\.conceptScores)
+        guard scores.allSatisfy(\.isFinite) else {
+            throw EngineError(
+                .model, file: file, message: "the safety checker produced scores that are not finite numbers")
+        }
+        let best = results.map { Double($0.conceptScores.max() ?? -1) }.max() ?? -1
+        return [
+            UnsafeCategory.sexual.rawValue: CategoryOutput(
+                score: best, unsafe: results.contains(where: \.hasNSFWConcept))
+        ]
+    }
+}

@@ -137,7 +137,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EvaluationTests",
-            dependencies: ["GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "Evaluation", "TestSupport"],
+            dependencies: [
+                "GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "Evaluation", "TestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -57,6 +57,9 @@ func tensorHook(_ perturbation: Perturbation?, seed: UInt64) -> ((Tensor) -> Ten
 public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
     public let engine: GuardrailEngine
     public let name: String
+    /// The score of an item whose every frame an allowed rule exempted (the policy reports none):
+    /// below any policy score, which mixes cosines in [−1, 1].
+    public static let exemptedScore: Float = -2
 
     public init(engine: GuardrailEngine, name: String = "zero-shot") {
         self.engine = engine
@@ -105,7 +108,8 @@ public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
         shared.store(features.map(\.global), model: engine.modelSHA256)
         var out: [String: CategoryOutput] = [:]
         for (policy, verdict) in zip(engine.policySet.policies, engine.verdicts(features)) {
-            let output = CategoryOutput(score: verdict.score.map(Double.init), unsafe: verdict.verdict)
+            // Every frame exempted by an allowed rule: no score, which ranks below every scored item.
+            let output = CategoryOutput(score: Double(verdict.score ?? Self.exemptedScore), unsafe: verdict.verdict)
             out[policy.name] = output
             out[policy.id] = output
         }
@@ -130,7 +134,7 @@ public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
             "model_sha256": scanner.bundle.sha256, "heads": scanner.headsPath, "heads_sha256": scanner.headsSHA256,
             "settings": ThresholdSettings.sampling(scanner.settings.sampling),
             "preprocessing":
-                "bicubic resize of the short side to \(scanner.preprocessor.shortestEdge), centre crop, CLIP normalisation",
+                "bicubic resize of the short side to \(scanner.embedder.preprocessor.shortestEdge), centre crop, CLIP normalisation",
             "kernel": scanner.settings.compute.resultKey, "engine_version": engineVersion,
         ]
     }
@@ -149,7 +153,7 @@ public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
             : "calibrated thresholds from the heads file (0.5 where none)"
     }
 
-    public var shortestSide: Int { scanner.preprocessor.shortestEdge }
+    public var shortestSide: Int { scanner.embedder.preprocessor.shortestEdge }
 
     public func classify(
         _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
@@ -159,7 +163,7 @@ public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
         if let reused = shared.embeddings(model: key) {
             embeddings = reused
         } else {
-            embeddings = try scanner.embeddings(
+            embeddings = try scanner.embedder.embeddings(
                 of: media.images, file: file, perturbation: tensorHook(perturbation, seed: seed))
             shared.store(embeddings, model: key)
         }

@@ -155,7 +155,8 @@ extension BenchReport {
             let bar = slot * 0.7 / 3
             for (i, (source, value)) in values.enumerated() {
                 guard let value else { continue }
-                let height = value * plot
+                // A zero is drawn as a hairline, so that it differs from an undefined (absent) bar.
+                let height = max(value * plot, 1)
                 svg +=
                     "<rect x=\(x0 + Double(i) * bar) y=\(Double(h - bottom) - height) width=\(bar - 1) height=\(height) fill='\(Self.colours[source]!)'><title>\(escape(group)) \(source): \(figure(value))</title></rect>"
             }

@@ -19,7 +19,7 @@ public struct DatasetSummary: Sendable, Encodable {
     public var counts: [String: [String: [String: Int]]]
     public var unreadable: [UnreadableItem]
 
-    init(_ dataset: LabelledDataset, indices: [Int], split: DatasetSplit?, unreadable: [UnreadableItem]) {
+    public init(_ dataset: LabelledDataset, indices: [Int], split: DatasetSplit?, unreadable: [UnreadableItem]) {
         manifest = dataset.manifest
         sha256 = dataset.sha256
         self.split = split?.rawValue
@@ -123,6 +123,10 @@ public struct Runtime: Sendable, Encodable {
     public var computed: Int
     public var reused: Int
     public var itemsPerSecond: Double { seconds > 0 ? Double(items) / seconds : 0 }
+
+    public init(seconds: Double, items: Int, computed: Int, reused: Int) {
+        (self.seconds, self.items, self.computed, self.reused) = (seconds, items, computed, reused)
+    }
 
     enum CodingKeys: String, CodingKey {
         case seconds, items, computed, reused

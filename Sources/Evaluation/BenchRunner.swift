@@ -91,6 +91,12 @@ public struct BenchProgress: Sendable {
     public var stage: String
     public var done: Int
     public var total: Int
+
+    public init(stage: String, done: Int, total: Int) {
+        self.stage = stage
+        self.done = done
+        self.total = total
+    }
 }
 
 /// Runs classifiers over a labelled data set: every item decoded once for all classifiers, each
@@ -101,6 +107,9 @@ public final class BenchRunner {
     public let options: BenchOptions
     public let classifiers: [any BenchClassifier]
     public let external: [(outputs: ClassifierOutputs, file: String)]
+    /// Every classifier's clean outputs from the last ``run(progress:)`` (the engine's first, then
+    /// the prediction files), for calibration.
+    public private(set) var outputs: [ClassifierOutputs] = []
 
     public init(
         dataset: LabelledDataset, classifiers: [any BenchClassifier],
@@ -176,6 +185,7 @@ public final class BenchRunner {
                     curves: Curves(outputs: classifierOutputs, dataset: dataset, indices: readable, mode: options.mode))
             )
         }
+        self.outputs = all.map(\.0)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return BenchReport(
             dataset: DatasetSummary(dataset, indices: indices, split: options.split, unreadable: unreadable),

@@ -128,7 +128,8 @@ public enum PredictionFile {
                         Row(
                             path: path, category: category,
                             output: CategoryOutput(
-                                score: (score as? NSNumber)?.doubleValue,
+                                // null: every frame exempted by an allowed rule, which ranks lowest.
+                                score: (score as? NSNumber)?.doubleValue ?? Double(ZeroShotClassifier.exemptedScore),
                                 unsafe: (verdicts[category] as? NSNumber)?.boolValue)))
                 }
                 continue

@@ -118,21 +118,61 @@ public struct LinearHeads: Sendable, Hashable {
     public func threshold(_ k: Int) -> Double { thresholds[k] ?? Self.defaultThreshold }
 }
 
-/// `scan --heads`: the heads of a ``LinearHeads`` file on every sampled frame's embedding, one
-/// policy verdict per category (score: the highest probability over frames).
-public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
+/// Unit image embeddings (`get_image_features`, L2-normalised) of decoded pictures: what linear
+/// heads read, at training and at scan time alike.
+public final class ImageEmbedder: @unchecked Sendable {
     public let bundle: ModelBundle
     public let model: CLIPModel
     public let preprocessor: ImagePreprocessor
+
+    public init(model bundle: ModelBundle, compute: ComputeConfiguration) throws {
+        self.bundle = bundle
+        model = try bundle.loadCLIP(compute: compute)
+        guard let vision = model.vision, model.hasVisualProjection else {
+            throw VisionError.invalidInput("\(bundle.folder): heads need a CLIP model with a projected vision tower")
+        }
+        preprocessor = try bundle.loadPreprocessor(imageSize: vision.config.imageSize)
+    }
+
+    /// One unit vector per picture (`perturbation` changes the normalised pixel tensor first).
+    public func embeddings(of images: [RGBImage], file: String, perturbation: ((Tensor) -> Tensor)? = nil) throws
+        -> [[Float]]
+    {
+        var (pixels, _) = preprocessor(images)
+        if let perturbation { pixels = perturbation(pixels) }
+        let rows = try model.encodeImages(pixels, hiddenStates: false).imageEmbeds!.rows
+        try requireFinite(rows.flatMap { $0 }, "image embeddings", frames: [], file: file)
+        return rows.map(Vectors.normalized)
+    }
+}
+
+/// `scan --heads`: the heads of a ``LinearHeads`` file on every sampled frame's embedding, one
+/// policy verdict per category (score: the highest probability over frames).
+public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
+    public let embedder: ImageEmbedder
     public let heads: LinearHeads
     public let headsPath: String
     public let headsSHA256: String
     public let settings: ScanSettings
+    /// Calibrated thresholds left unapplied (other settings than they were calibrated with).
+    public let thresholdWarnings: [String]
+
+    public var bundle: ModelBundle { embedder.bundle }
 
     /// Loads the model and the heads; heads trained on another model are refused (their space is another).
     public init(model bundle: ModelBundle, heads path: String, settings: ScanSettings) throws {
-        self.bundle = bundle
-        heads = try LinearHeads(contentsOf: path)
+        var heads = try LinearHeads(contentsOf: path)
+        let differing = ThresholdSettings.mismatches(
+            recorded: heads.calibrationSettings ?? [:], current: ThresholdSettings.of(settings))
+        if !differing.isEmpty {
+            thresholdWarnings = [
+                "\(path): the thresholds were calibrated with other settings (\(differing.joined(separator: ", "))): not applied, 0.5 instead"
+            ]
+            heads.thresholds = heads.thresholds.map { _ in nil }
+        } else {
+            thresholdWarnings = []
+        }
+        self.heads = heads
         headsPath = path
         var hash = ContentHash()
         try hash.update(contentsOf: path)
@@ -144,23 +184,15 @@ public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
                     "the heads were trained on model \(heads.modelSHA256.prefix(12)), not on \(bundle.folder) (\(bundle.sha256.prefix(12)))"
             )
         }
-        model = try bundle.loadCLIP(compute: settings.compute)
-        guard let vision = model.vision, model.hasVisualProjection else {
-            throw VisionError.invalidInput("\(bundle.folder): heads need a CLIP model with a projected vision tower")
+        embedder = try ImageEmbedder(model: bundle, compute: settings.compute)
+        guard embedder.model.configuration.projectionDim == heads.dimension else {
+            throw EngineError(
+                .model, file: path,
+                message:
+                    "the heads read \(heads.dimension)-dimensional embeddings, the model gives \(embedder.model.configuration.projectionDim)"
+            )
         }
-        preprocessor = try bundle.loadPreprocessor(imageSize: vision.config.imageSize)
         self.settings = settings
-    }
-
-    /// Unit image embeddings of `images` (`perturbation` changes the normalised pixel tensor first).
-    public func embeddings(of images: [RGBImage], file: String, perturbation: ((Tensor) -> Tensor)? = nil) throws
-        -> [[Float]]
-    {
-        var (pixels, _) = preprocessor(images)
-        if let perturbation { pixels = perturbation(pixels) }
-        let rows = try model.encodeImages(pixels, hiddenStates: false).imageEmbeds!.rows
-        try requireFinite(rows.flatMap { $0 }, "image embeddings", frames: [], file: file)
-        return rows.map(Vectors.normalized)
     }
 
     public func scan(_ source: MediaSource, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
@@ -168,9 +200,9 @@ public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
         var flagged: [[FrameInfo]] = Array(repeating: [], count: heads.categories.count)
         var done = 0
         let walk = try walkFrames(
-            source, sampling: settings.sampling, batch: settings.batch, shortestSide: preprocessor.shortestEdge
+            source, sampling: settings.sampling, batch: settings.batch, shortestSide: embedder.preprocessor.shortestEdge
         ) { frames, images, _ in
-            for (frame, embedding) in zip(frames, try embeddings(of: images, file: source.path)) {
+            for (frame, embedding) in zip(frames, try embedder.embeddings(of: images, file: source.path)) {
                 for (k, p) in heads.probabilities(embedding).enumerated() {
                     best[k] = max(best[k], p)
                     if p >= heads.threshold(k) { flagged[k].append(frame) }

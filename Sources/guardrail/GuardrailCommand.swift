@@ -12,9 +12,9 @@ struct Guardrail: ParsableCommand {
             error, never a crash.
             """,
         subcommands: [
-            ScanCommand.self, SanitizeCommand.self, ProbeCommand.self, FramesCommand.self, EmbedCommand.self,
-            TokenizeCommand.self,
-            ModelCommand.self, PolicyCommand.self,
+            ScanCommand.self, SanitizeCommand.self, BenchCommand.self, CalibrateCommand.self, TrainHeadsCommand.self,
+            ProbeCommand.self, FramesCommand.self, EmbedCommand.self, TokenizeCommand.self, ModelCommand.self,
+            PolicyCommand.self,
         ]
     )
 }

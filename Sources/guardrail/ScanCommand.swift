@@ -37,6 +37,12 @@ struct ScanCommand: ParsableCommand {
             "Safety checker folder or repo id, for --classifier sd-safety-checker.", valueName: "path-or-id"))
     var safetyChecker: String?
 
+    @Option(
+        help:
+            "Linear heads (a train-heads file) to classify with instead of the policies; they need --model they were trained on."
+    )
+    var heads: String?
+
     @OptionGroup var sampling: SamplingArguments
 
     @Option(help: "At most this many frames per video (thinned evenly).")
@@ -97,6 +103,9 @@ struct ScanCommand: ParsableCommand {
         if classifier == "sd-safety-checker" && safetyChecker == nil {
             throw ValidationError("--classifier sd-safety-checker needs --safety-checker PATH_OR_ID")
         }
+        if heads != nil && (classifier != "clip-policy" || policy != nil) {
+            throw ValidationError("--heads replaces the policies: leave out --policy and --classifier")
+        }
         guard maxFrames > 0, minFlaggedFrames > 0, batch > 0, (threads ?? 1) > 0, jobs > 0 else {
             throw ValidationError("--max-frames, --min-flagged-frames, --batch, --threads and --jobs must be positive")
         }
@@ -134,12 +143,19 @@ struct ScanCommand: ParsableCommand {
             files = try MediaFiles.expand(paths)
             if classifier == "sd-safety-checker" {
                 scanner = try SafetyCheckerScanner(model: safetyChecker!, settings: settings, cache: artifacts)
+            } else if let heads {
+                let loaded = try HeadsScanner(
+                    model: ModelBundle(model, hashCache: artifacts), heads: heads, settings: settings)
+                loaded.thresholdWarnings.forEach(Output.error)
+                scanner = loaded
             } else {
-                scanner = try GuardrailEngine(
+                let engine = try GuardrailEngine(
                     model: model, policies: policy ?? PolicyPacks.unsafeBench, settings: settings, cache: artifacts)
+                engine.thresholdWarnings.forEach(Output.error)
+                scanner = engine
             }
         } catch {
-            Output.error(error.description)
+            Output.error(EngineError(wrapping: error, file: heads ?? model).description)
             throw ExitCode(2)
         }
         let progress = Progress(total: files.count)

@@ -1,0 +1,483 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import Media
+import Vision
+
+/// The model, policies and settings every evaluation command loads classifiers with.
+struct EvaluationArguments: ParsableArguments {
+    @Option(help: "Labelled data set: a CSV or JSONL manifest (path, category, label[, source, split]).")
+    var dataset: String
+
+    @Option(help: "Folder the manifest's relative paths resolve against (default: the manifest's folder).")
+    var imagesRoot: String?
+
+    @Option(help: ArgumentHelp("CLIP model: folder or Hugging Face repo id (local cache).", valueName: "path-or-id"))
+    var model = "openai/clip-vit-base-patch32"
+
+    @Option(help: "Policy file or folder for the zero-shot classifier (default: the shipped UnsafeBench pack).")
+    var policy: String?
+
+    @OptionGroup var sampling: SamplingArguments
+
+    @Option(help: "At most this many frames per video (thinned evenly).")
+    var maxFrames = 64
+
+    @Option(help: "Compute threads per forward pass (default: the number of cores).")
+    var threads: Int?
+
+    @Option(
+        help: "Cache folder for model hashes, encoded policies and per-item bench outputs (default ~/.cache/guardrail)."
+    )
+    var cache: String?
+
+    @Flag(help: "Do not read or write any cache (an interrupted run then starts over).")
+    var noCache = false
+
+    @OptionGroup var limitOptions: LimitOptions
+
+    func settings() throws -> ScanSettings {
+        var settings = ScanSettings()
+        let (strategy, _) = try sampling.strategy()
+        settings.sampling = SamplingOptions(strategy: strategy, maxFrames: maxFrames)
+        settings.limits = limitOptions.limits
+        settings.compute = ComputeConfiguration(threads: threads)
+        return settings
+    }
+
+    var artifacts: ArtifactCache? { noCache ? nil : ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder()) }
+
+    func loadDataset() throws -> LabelledDataset {
+        do {
+            return try LabelledDataset(manifest: dataset, imagesRoot: imagesRoot)
+        } catch {
+            Output.error(error.description)
+            throw ExitCode(2)
+        }
+    }
+
+    func benchOptions(_ settings: ScanSettings) -> BenchOptions {
+        var options = BenchOptions()
+        options.sampling = settings.sampling
+        options.limits = settings.limits
+        options.cacheFolder = artifacts.map { $0.folder + "/bench" }
+        return options
+    }
+}
+
+/// A progress line on stderr while a bench runs, only when stderr is a terminal.
+final class BenchProgressLine: @unchecked Sendable {
+    private let enabled = isatty(STDERR_FILENO) != 0
+    private let start = Date()
+
+    func update(_ progress: BenchProgress) {
+        guard enabled, progress.total > 0 else { return }
+        let width = 30
+        let filled = width * progress.done / progress.total
+        let rate = Double(progress.done) / max(Date().timeIntervalSince(start), 1e-3)
+        let line = String(
+            format: "\r%@ [%@%@] %d/%d  %.1f items/s \u{1B}[K", progress.stage, String(repeating: "#", count: filled),
+            String(repeating: ".", count: width - filled), progress.done, progress.total, rate)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// Loads the classifiers named by `--classifier` values.
+func loadBenchClassifiers(
+    _ names: [String], arguments: EvaluationArguments, settings: ScanSettings, safetyChecker: String?
+)
+    throws -> [any BenchClassifier]
+{
+    let artifacts = arguments.artifacts
+    var out: [any BenchClassifier] = []
+    do {
+        for name in names {
+            if name == "zero-shot" {
+                let engine = try GuardrailEngine(
+                    model: arguments.model, policies: arguments.policy ?? PolicyPacks.unsafeBench, settings: settings,
+                    cache: artifacts)
+                engine.thresholdWarnings.forEach(Output.error)
+                out.append(ZeroShotClassifier(engine: engine))
+            } else if name.hasPrefix("heads:") {
+                let file = String(name.dropFirst("heads:".count))
+                let scanner = try HeadsScanner(
+                    model: ModelBundle(arguments.model, hashCache: artifacts), heads: file, settings: settings)
+                scanner.thresholdWarnings.forEach(Output.error)
+                out.append(HeadsClassifier(scanner: scanner, name: "heads:" + (file as NSString).lastPathComponent))
+            } else if name == "sd-safety-checker" {
+                guard let safetyChecker else {
+                    throw ValidationError("--classifier sd-safety-checker needs --safety-checker PATH_OR_ID")
+                }
+                out.append(
+                    SafetyCheckerClassifier(
+                        scanner: try SafetyCheckerScanner(model: safetyChecker, settings: settings, cache: artifacts)))
+            } else {
+                throw ValidationError("--classifier is zero-shot, heads:FILE or sd-safety-checker, not '\(name)'")
+            }
+        }
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        Output.error("\(error)")
+        throw ExitCode(2)
+    }
+    return out
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark image-safety classifiers on a labelled data set (UnsafeBench protocol).",
+        discussion: """
+            Every classifier is scored on the categories it covers: per category, per source (real, \
+            generated, both) and overall (micro: items pooled; macro: mean over categories), with n, \
+            confusion counts, precision, recall and F1 of the unsafe class, accuracy, FPR, AUROC and \
+            AUPRC (null where undefined). Classifiers: zero-shot (the engine's policy scoring, decisions \
+            at calibrated thresholds), heads:FILE (train-heads), sd-safety-checker, and external ones as \
+            prediction files (--predictions NAME=FILE: CSV/JSONL of path, category, score or label, or \
+            scan's JSONL). --robustness perturbs the items each classifier got right (up to \
+            --robust-items, drawn with --seed) and reports robust accuracy. Per-item outputs are cached: \
+            an interrupted run continues where it stopped. Prints a Markdown table; --out-json writes \
+            every figure, --out-html a self-contained report.
+            """
+    )
+
+    @OptionGroup var arguments: EvaluationArguments
+
+    @Option(
+        name: .customLong("classifier"),
+        help: ArgumentHelp(
+            "zero-shot, heads:FILE or sd-safety-checker (repeatable; default zero-shot unless --predictions).",
+            valueName: "name"))
+    var classifiers: [String] = []
+
+    @Option(help: ArgumentHelp("Safety checker folder or repo id, for sd-safety-checker.", valueName: "path-or-id"))
+    var safetyChecker: String?
+
+    @Option(
+        name: .customLong("predictions"),
+        help: ArgumentHelp("An external classifier's outputs (repeatable).", valueName: "name=file"))
+    var predictions: [String] = []
+
+    @Option(help: "Evaluate one split only: train or test (default: every item).")
+    var split: String?
+
+    @Option(help: "category-conditioned (default: the slice's own category decides) or agnostic (any category).")
+    var mode = "category-conditioned"
+
+    @Option(
+        name: .customLong("robustness"),
+        help: ArgumentHelp(
+            "noise:L2,… jpeg:Q,… blur:SIGMA,… resize:SCALE,… crop:FRACTION,… (repeatable).", valueName: "spec"))
+    var robustness: [String] = []
+
+    @Option(help: "Items per classifier for robustness, drawn from those it classified correctly.")
+    var robustItems = 500
+
+    @Option(help: "Seed of the robustness draw and the noise.")
+    var seed: UInt64 = 2023
+
+    @Option(help: "Write every figure as JSON here.")
+    var outJson: String?
+
+    @Option(help: "Write a self-contained HTML report here.")
+    var outHtml: String?
+
+    func validate() throws {
+        if let split, DatasetSplit(rawValue: split) == nil { throw ValidationError("--split is train or test") }
+        guard EvaluationMode(rawValue: mode) != nil else {
+            throw ValidationError("--mode is category-conditioned or agnostic")
+        }
+        guard robustItems > 0 else { throw ValidationError("--robust-items must be positive") }
+        for spec in robustness {
+            do { _ = try Perturbation.parse(spec) } catch { throw ValidationError(error.description) }
+        }
+        for item in predictions where !item.contains("=") {
+            throw ValidationError("--predictions takes NAME=FILE, not '\(item)'")
+        }
+    }
+
+    func run() throws {
+        let dataset = try arguments.loadDataset()
+        let settings = try arguments.settings()
+        var options = arguments.benchOptions(settings)
+        options.split = split.flatMap(DatasetSplit.init(rawValue:))
+        options.mode = EvaluationMode(rawValue: mode)!
+        options.perturbations = try robustness.flatMap { try Perturbation.parse($0) }
+        options.robustItems = robustItems
+        options.seed = seed
+        let names = classifiers.isEmpty && predictions.isEmpty ? ["zero-shot"] : classifiers
+        let loaded = try loadBenchClassifiers(
+            names, arguments: arguments, settings: settings, safetyChecker: safetyChecker)
+        var external: [(outputs: ClassifierOutputs, file: String)] = []
+        do {
+            for item in predictions {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                let rows = try PredictionFile.read(parts[1])
+                external.append(
+                    (try PredictionFile.outputs(rows, name: parts[0], dataset: dataset, file: parts[1]), parts[1]))
+            }
+        } catch {
+            Output.error(error.description)
+            throw ExitCode(2)
+        }
+        let progress = BenchProgressLine()
+        let runner = BenchRunner(dataset: dataset, classifiers: loaded, external: external, options: options)
+        let report: BenchReport
+        do {
+            report = try runner.run(progress: progress.update)
+        } catch {
+            progress.finish()
+            Output.error("\(error)")
+            throw ExitCode(2)
+        }
+        progress.finish()
+        try write(report, json: outJson, html: outHtml)
+        Output.write(report.markdown())
+        for item in report.dataset.unreadable { Output.error("row \(item.row): \(item.error)") }
+    }
+}
+
+/// Writes the JSON and HTML renderings where asked, atomically.
+func write(_ report: BenchReport, json: String?, html: String?) throws {
+    do {
+        if let json { try AtomicFile.write(Data((try JSONText.pretty(report) + "\n").utf8), to: json) }
+        if let html { try AtomicFile.write(Data(report.html().utf8), to: html) }
+    } catch {
+        Output.error("cannot write the report: \(error)")
+        throw ExitCode(2)
+    }
+}
+
+struct CalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract:
+            "Fit per-policy thresholds on a data set's train split and write them into a copy of the policy file.",
+        discussion: """
+            Each policy's (or head's) threshold is chosen on the train items of its category: the highest \
+            F1 (ties to the smaller threshold), or --target precision=P / recall=R. The copy records the \
+            model's hash and the scoring settings (rho, tau, lambda, delta, patch variant, sampling, \
+            min-flagged-frames): scan applies a threshold only for that model and those settings, and \
+            says on stderr when it does not. Prints the test split's figures at the chosen thresholds.
+            """
+    )
+
+    @OptionGroup var arguments: EvaluationArguments
+
+    @Option(help: "Calibrate linear heads (a train-heads file) instead of the policies.")
+    var heads: String?
+
+    @Option(help: "f1 (default), precision=P or recall=R.")
+    var target = "f1"
+
+    @Option(help: "Where to write the calibrated copy (policy JSON, or heads safetensors).")
+    var out: String
+
+    func validate() throws {
+        do { _ = try CalibrationTarget(parsing: target) } catch { throw ValidationError(error.description) }
+    }
+
+    func run() throws {
+        let dataset = try arguments.loadDataset()
+        guard dataset.items.contains(where: { $0.split == .train }) else {
+            Output.error("\(dataset.manifest): no item has split train; calibration fits on the train split only")
+            throw ExitCode(2)
+        }
+        let settings = try arguments.settings()
+        let name = heads.map { "heads:" + $0 } ?? "zero-shot"
+        let classifier = try loadBenchClassifiers([name], arguments: arguments, settings: settings, safetyChecker: nil)[
+            0]
+        let progress = BenchProgressLine()
+        let runner = BenchRunner(dataset: dataset, classifiers: [classifier], options: arguments.benchOptions(settings))
+        let uncalibrated: BenchReport
+        do {
+            uncalibrated = try runner.run(progress: progress.update)
+        } catch {
+            progress.finish()
+            Output.error("\(error)")
+            throw ExitCode(2)
+        }
+        progress.finish()
+        let outputs = runner.outputs[0]
+        let goal = try CalibrationTarget(parsing: target)
+        var fitted: [CalibratedThreshold] = []
+        var seen = Set<String>()
+        for category in classifier.covers where !seen.contains(category) {
+            let train = dataset.items.indices.filter {
+                dataset.items[$0].split == .train && dataset.items[$0].category == category
+            }
+            // An item every frame of which an allowed rule exempts is never flagged, at any threshold.
+            let scored = train.compactMap { i in
+                outputs.outputs[i]?[category]?.score.map {
+                    (dataset.items[i].unsafe, $0 <= Double(ZeroShotClassifier.exemptedScore) ? -Double.infinity : $0)
+                }
+            }
+            guard !train.isEmpty else { continue }
+            seen.insert(category)
+            fitted.append(
+                CalibratedThreshold(category: category, labels: scored.map(\.0), scores: scored.map(\.1), target: goal))
+        }
+        let thresholds = Dictionary(fitted.compactMap { f in f.threshold.map { (f.category, $0) } }) { a, _ in a }
+        do {
+            if let heads {
+                try CalibrationWriter.writeHeads(
+                    try LinearHeads(contentsOf: heads), to: out, thresholds: thresholds,
+                    settings: ThresholdSettings.of(settings).filter {
+                        ["sampling", "min_flagged_frames"].contains($0.key)
+                    })
+            } else {
+                let engine = (classifier as! ZeroShotClassifier).engine
+                try CalibrationWriter.writePolicies(
+                    from: engine.policySet.path, to: out, thresholds: thresholds, modelSHA256: engine.modelSHA256,
+                    settings: ThresholdSettings.of(settings))
+            }
+        } catch {
+            Output.error("cannot write \(out): \(error)")
+            throw ExitCode(2)
+        }
+        for f in fitted {
+            let value = f.threshold.map { String(format: "%.4f", $0) } ?? "not reachable"
+            Output.write(
+                "\(f.category): θ \(value) (\(goal), \(f.trainItems) train items"
+                    + (f.trainF1.map { String(format: ", train F1 %.3f", $0) } ?? "") + ")\n")
+        }
+        // The test split at the chosen thresholds: decisions from the scores already computed.
+        var decided = outputs
+        for (index, byCategory) in outputs.outputs {
+            decided.outputs[index] = Dictionary(
+                uniqueKeysWithValues: byCategory.map { category, output in
+                    (
+                        category,
+                        CategoryOutput(
+                            score: output.score,
+                            unsafe: output.score.flatMap { score in thresholds[category].map { score >= $0 } })
+                    )
+                })
+        }
+        let unreadable = Set(uncalibrated.dataset.unreadable.map(\.row))
+        let test = dataset.items.indices.filter { dataset.items[$0].split == .test }
+        let readableTest = test.filter { !unreadable.contains(dataset.items[$0].row) }
+        guard !test.isEmpty else {
+            Output.write("\nno test split: nothing to evaluate at the chosen thresholds\n")
+            return
+        }
+        var report = uncalibrated
+        report.dataset = DatasetSummary(
+            dataset, indices: test, split: .test, unreadable: uncalibrated.dataset.unreadable)
+        report.classifiers[0].effectiveness = EffectivenessReport(
+            decided, dataset: dataset, indices: readableTest, mode: .categoryConditioned)
+        report.dataset.unreadable = uncalibrated.dataset.unreadable.filter { item in
+            test.contains { dataset.items[$0].row == item.row }
+        }
+        report.classifiers[0].thresholds = thresholds.mapValues { Optional($0) }
+        report.classifiers[0].thresholdProvenance = "calibrated on the train split (\(goal)), written to \(out)"
+        Output.write("\n" + report.markdown())
+    }
+}
+
+struct TrainHeadsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-heads",
+        abstract: "Train one logistic-regression head per category on frozen CLIP image embeddings (train split).",
+        discussion: """
+            UnsafeBench's MultiHeaded baseline as a linear probe: per category, the unit image embeddings \
+            of its train items (a video's: the mean of its sampled frames', re-normalised), class weights \
+            for imbalance, the L2 strength chosen by stratified k-fold cross-validation (held-out log \
+            loss) with --seed. Writes a small safetensors file with the categories, the model's hash, \
+            the embedding size and the training set's hash; use it with scan --heads or \
+            bench --classifier heads:FILE, and calibrate its thresholds with calibrate --heads.
+            """
+    )
+
+    @OptionGroup var arguments: EvaluationArguments
+
+    @Option(help: "Where to write the heads (safetensors).")
+    var out: String
+
+    @Option(help: "Cross-validation folds.")
+    var folds = 5
+
+    @Option(help: "Seed of the fold assignment.")
+    var seed: UInt64 = 2023
+
+    func validate() throws {
+        guard folds >= 2 else { throw ValidationError("--folds must be at least 2") }
+    }
+
+    func run() throws {
+        let dataset = try arguments.loadDataset()
+        let settings = try arguments.settings()
+        let train = dataset.items.indices.filter { dataset.items[$0].split == .train }
+        guard !train.isEmpty else {
+            Output.error("\(dataset.manifest): no item has split train")
+            throw ExitCode(2)
+        }
+        let embedder: ImageEmbedder
+        do {
+            embedder = try ImageEmbedder(
+                model: ModelBundle(arguments.model, hashCache: arguments.artifacts), compute: settings.compute)
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode(2)
+        }
+        let progress = BenchProgressLine()
+        var rows: [Int: [Float]] = [:]
+        for (done, index) in train.enumerated() {
+            progress.update(BenchProgress(stage: "embedding", done: done, total: train.count))
+            let item = dataset.items[index]
+            do {
+                let source = try MediaSource(path: item.file, limits: settings.limits)
+                let media = try DecodedMedia(
+                    source, sampling: settings.sampling, shortestSide: embedder.preprocessor.shortestEdge)
+                let vectors = try embedder.embeddings(of: media.images, file: item.file)
+                rows[index] = Vectors.normalized(
+                    (0..<vectors[0].count).map { j in vectors.reduce(0) { $0 + $1[j] } / Float(vectors.count) })
+            } catch {
+                Output.error("row \(item.row): \(EngineError(wrapping: error, file: item.file).description) (left out)")
+            }
+        }
+        progress.finish()
+        let categories = Array(Set(train.map { dataset.items[$0].category })).sorted()
+        var trained: [(String, LogisticRegression, CrossValidatedC)] = []
+        for category in categories {
+            let members = train.filter { dataset.items[$0].category == category && rows[$0] != nil }
+            let labels = members.map { dataset.items[$0].unsafe }
+            guard labels.contains(true), labels.contains(false) else {
+                Output.error("\(category): the train split needs both safe and unsafe items; no head trained")
+                continue
+            }
+            let dimension = rows[members[0]]!.count
+            let x = members.flatMap { rows[$0]!.map(Double.init) }
+            let cv = CrossValidatedC(x: x, dimension: dimension, labels: labels, folds: folds, seed: seed)
+            let model = LogisticRegression(x: x, dimension: dimension, labels: labels, c: cv.c)
+            trained.append((category, model, cv))
+            let accuracy = zip(model.probabilities(x), labels).filter { ($0 >= 0.5) == $1 }.count
+            Output.write(
+                String(
+                    format: "%@: %d items (%d unsafe), C %g (cv log loss %.4f), train accuracy %.3f\n", category,
+                    labels.count, labels.filter { $0 }.count, cv.c, cv.losses.min() ?? .nan,
+                    Double(accuracy) / Double(labels.count)))
+        }
+        guard !trained.isEmpty else {
+            Output.error("no head could be trained")
+            throw ExitCode(2)
+        }
+        let heads = LinearHeads(
+            categories: trained.map(\.0), weight: trained.map(\.1.weight), bias: trained.map(\.1.bias),
+            modelSHA256: embedder.bundle.sha256, trainingSetSHA256: dataset.sha256, c: trained.map(\.2.c))
+        do {
+            try heads.write(to: out)
+        } catch {
+            Output.error("cannot write \(out): \(error)")
+            throw ExitCode(2)
+        }
+        Output.write("wrote \(trained.count) heads to \(out)\n")
+    }
+}

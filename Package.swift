@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "guardrail-bench",
             dependencies: [
-                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "TestSupport",
+                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

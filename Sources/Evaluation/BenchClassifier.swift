@@ -19,23 +19,24 @@ public protocol BenchClassifier: AnyObject, Sendable {
     var thresholdProvenance: String { get }
     /// The shortest side its preprocessing resizes to (frames larger than twice this are prescaled).
     var shortestSide: Int { get }
-    /// The outputs for one item; `shared` carries embeddings another classifier of the same model
-    /// already computed for these frames.
-    func classify(
-        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
-    )
-        throws -> [String: CategoryOutput]
+    /// The outputs for a batch of items (their frames go through the model together, in slices
+    /// of the scan batch size); `shared` carries embeddings another classifier of the same model
+    /// already computed for the same `items` (the runner's numbering of the batch's items).
+    func classify(_ batch: BenchBatch, items: [Int], shared: SharedEncodings) throws -> [[String: CategoryOutput]]
 }
 
-/// Image embeddings of the current item's frames (one perturbation), by model hash: computed by the
-/// first classifier that needs them, reused by the others.
+/// Image embeddings of a batch's frames (one perturbation), by model hash and the items they are
+/// of: computed by the first classifier that needs them, reused by others of the same model.
 public final class SharedEncodings: @unchecked Sendable {
-    private var embeddings: [String: [[Float]]] = [:]
+    private var embeddings: [String: (items: [Int], rows: [[Float]])] = [:]
 
     public init() {}
 
-    func embeddings(model: String) -> [[Float]]? { embeddings[model] }
-    func store(_ rows: [[Float]], model: String) { embeddings[model] = rows }
+    func embeddings(model: String, items: [Int]) -> [[Float]]? {
+        embeddings[model].flatMap { $0.items == items ? $0.rows : nil }
+    }
+
+    func store(_ rows: [[Float]], model: String, items: [Int]) { embeddings[model] = (items, rows) }
 }
 
 extension BenchClassifier {
@@ -46,10 +47,53 @@ extension BenchClassifier {
     }
 }
 
-/// The tensor-stage part of a perturbation as the engine's hook, seeded per item.
-func tensorHook(_ perturbation: Perturbation?, seed: UInt64) -> ((Tensor) -> Tensor)? {
-    guard let perturbation, perturbation.stage == .tensor else { return nil }
-    return { perturbation.apply(to: $0, seed: seed) }
+/// Items decoded for classification together: every frame of every item, in order, with the
+/// seed each item's tensor perturbation is drawn from.
+public struct BenchBatch: Sendable {
+    public var media: [DecodedMedia]
+    public var files: [String]
+    public var perturbation: Perturbation?
+    /// Per item, the seed its frames' noise is drawn from.
+    public var seeds: [UInt64]
+
+    public init(media: [DecodedMedia], files: [String], perturbation: Perturbation?, seeds: [UInt64]) {
+        (self.media, self.files, self.perturbation, self.seeds) = (media, files, perturbation, seeds)
+    }
+
+    /// `body` on consecutive slices of at most `size` frames (pictures, frame infos, displayed
+    /// sizes, a file for messages, the tensor hook), results concatenated in frame order. Frame
+    /// `f` of an item draws its noise from the item's seed and `f`, whatever slice it is in.
+    func inSlices<T>(
+        of size: Int, _ body: ([RGBImage], [FrameInfo], [FrameSize?], String, ((Tensor) -> Tensor)?) throws -> [T]
+    ) rethrows -> [T] {
+        let all = media.enumerated().flatMap { item, media in
+            media.images.indices.map { (item: item, frame: $0, seed: SplitMix64.seed([seeds[item], UInt64($0)])) }
+        }
+        var out: [T] = []
+        for start in stride(from: 0, to: all.count, by: max(size, 1)) {
+            let slice = all[start..<min(start + max(size, 1), all.count)]
+            var hook: ((Tensor) -> Tensor)?
+            if let perturbation, perturbation.stage == .tensor {
+                let seeds = slice.map(\.seed)
+                hook = { perturbation.apply(to: $0, seeds: seeds) }
+            }
+            out += try body(
+                slice.map { media[$0.item].images[$0.frame] }, slice.map { media[$0.item].frames[$0.frame] },
+                slice.map { media[$0.item].displayed[$0.frame] }, files[slice.first!.item], hook)
+        }
+        return out
+    }
+
+    /// Per-frame results split back into per-item lists.
+    func perItem<T>(_ values: [T]) -> [[T]] {
+        var out: [[T]] = []
+        var start = 0
+        for item in media {
+            out.append(Array(values[start..<(start + item.images.count)]))
+            start += item.images.count
+        }
+        return out
+    }
 }
 
 /// The engine's policy scoring (SafeWatch mechanisms in CLIP space) with any policy pack: one
@@ -86,7 +130,7 @@ public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
     public var thresholds: [String: Double?] {
         var out: [String: Double?] = [:]
         for (policy, threshold) in zip(engine.policySet.policies, engine.thresholds) {
-            out[policy.name] = threshold.map(Double.init)
+            out[policy.name] = .some(threshold.map(Double.init))
         }
         return out
     }
@@ -99,21 +143,23 @@ public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
 
     public var shortestSide: Int { engine.preprocessor.shortestEdge }
 
-    public func classify(
-        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
-    ) throws -> [String: CategoryOutput] {
-        let features = try engine.features(
-            of: media.images, frames: media.frames, displayed: media.displayed, file: file,
-            perturbation: tensorHook(perturbation, seed: seed))
-        shared.store(features.map(\.global), model: engine.modelSHA256)
-        var out: [String: CategoryOutput] = [:]
-        for (policy, verdict) in zip(engine.policySet.policies, engine.verdicts(features)) {
-            // Every frame exempted by an allowed rule: no score, which ranks below every scored item.
-            let output = CategoryOutput(score: Double(verdict.score ?? Self.exemptedScore), unsafe: verdict.verdict)
-            out[policy.name] = output
-            out[policy.id] = output
+    public func classify(_ batch: BenchBatch, items: [Int], shared: SharedEncodings) throws
+        -> [[String: CategoryOutput]]
+    {
+        let features = try batch.inSlices(of: engine.settings.batch) { images, frames, displayed, file, hook in
+            try engine.features(of: images, frames: frames, displayed: displayed, file: file, perturbation: hook)
         }
-        return out
+        shared.store(features.map(\.global), model: engine.modelSHA256, items: items)
+        return batch.perItem(features).map { item in
+            var out: [String: CategoryOutput] = [:]
+            for (policy, verdict) in zip(engine.policySet.policies, engine.verdicts(item)) {
+                // Every frame exempted by an allowed rule: no score, which ranks below every scored item.
+                let output = CategoryOutput(score: Double(verdict.score ?? Self.exemptedScore), unsafe: verdict.verdict)
+                out[policy.name] = output
+                out[policy.id] = output
+            }
+            return out
+        }
     }
 }
 
@@ -155,26 +201,28 @@ public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
 
     public var shortestSide: Int { scanner.embedder.preprocessor.shortestEdge }
 
-    public func classify(
-        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
-    ) throws -> [String: CategoryOutput] {
+    public func classify(_ batch: BenchBatch, items: [Int], shared: SharedEncodings) throws
+        -> [[String: CategoryOutput]]
+    {
         let key = scanner.bundle.sha256
         let embeddings: [[Float]]
-        if let reused = shared.embeddings(model: key) {
+        if let reused = shared.embeddings(model: key, items: items) {
             embeddings = reused
         } else {
-            embeddings = try scanner.embedder.embeddings(
-                of: media.images, file: file, perturbation: tensorHook(perturbation, seed: seed))
-            shared.store(embeddings, model: key)
+            embeddings = try batch.inSlices(of: scanner.settings.batch) { images, _, _, file, hook in
+                try scanner.embedder.embeddings(of: images, file: file, perturbation: hook)
+            }
+            shared.store(embeddings, model: key, items: items)
         }
         let heads = scanner.heads
-        let probabilities = embeddings.map(heads.probabilities)
-        var out: [String: CategoryOutput] = [:]
-        for (k, category) in heads.categories.enumerated() {
-            let best = probabilities.map { $0[k] }.max() ?? 0
-            out[category] = CategoryOutput(score: best, unsafe: best >= heads.threshold(k))
+        return batch.perItem(embeddings.map(heads.probabilities)).map { probabilities in
+            var out: [String: CategoryOutput] = [:]
+            for (k, category) in heads.categories.enumerated() {
+                let best = probabilities.map { $0[k] }.max() ?? 0
+                out[category] = CategoryOutput(score: best, unsafe: best >= heads.threshold(k))
+            }
+            return out
         }
-        return out
     }
 }
 
@@ -206,21 +254,25 @@ public final class SafetyCheckerClassifier: BenchClassifier, @unchecked Sendable
     }
     public var shortestSide: Int { scanner.checker.preprocessor.shortestEdge }
 
-    public func classify(
-        _ media: DecodedMedia, file: String, perturbation: Perturbation?, seed: UInt64, shared: SharedEncodings
-    ) throws -> [String: CategoryOutput] {
-        var (pixels, _) = scanner.checker.preprocessor(media.images)
-        if let hook = tensorHook(perturbation, seed: seed) { pixels = hook(pixels) }
-        let results = try scanner.checker.check(pixels)
-        let scores = results.flatMap(\.conceptScores)
-        guard scores.allSatisfy(\.isFinite) else {
-            throw EngineError(
-                .model, file: file, message: "the safety checker produced scores that are not finite numbers")
+    public func classify(_ batch: BenchBatch, items: [Int], shared: SharedEncodings) throws
+        -> [[String: CategoryOutput]]
+    {
+        let results = try batch.inSlices(of: scanner.settings.batch) { images, _, _, file, hook in
+            var (pixels, _) = scanner.checker.preprocessor(images)
+            if let hook { pixels = hook(pixels) }
+            let results = try scanner.checker.check(pixels)
+            guard results.flatMap(\.conceptScores).allSatisfy(\.isFinite) else {
+                throw EngineError(
+                    .model, file: file, message: "the safety checker produced scores that are not finite numbers")
+            }
+            return results
         }
-        let best = results.map { Double($0.conceptScores.max() ?? -1) }.max() ?? -1
-        return [
-            UnsafeCategory.sexual.rawValue: CategoryOutput(
-                score: best, unsafe: results.contains(where: \.hasNSFWConcept))
-        ]
+        return batch.perItem(results).map { item in
+            let best = item.map { Double($0.conceptScores.max() ?? -1) }.max() ?? -1
+            return [
+                UnsafeCategory.sexual.rawValue: CategoryOutput(
+                    score: best, unsafe: item.contains(where: \.hasNSFWConcept))
+            ]
+        }
     }
 }

@@ -46,8 +46,8 @@ extension BenchReport {
             if let note = classifier.robustnessNote { out += "\nrobustness: \(note)\n" }
         }
         out += String(
-            format: "\n%d items in %.1f s (%.1f items/s); %d outputs computed, %d from the cache\n", runtime.items,
-            runtime.seconds, runtime.itemsPerSecond, runtime.computed, runtime.reused)
+            format: "\n%d items in %.1f s (%.1f items/s, %@); %d outputs computed, %d from the cache\n", runtime.items,
+            runtime.seconds, runtime.itemsPerSecond, runtime.cpu, runtime.computed, runtime.reused)
         return out
     }
 
@@ -94,8 +94,8 @@ extension BenchReport {
             body += "</section>\n"
         }
         body += String(
-            format: "<p class=meta>%d items in %.1f s (%.1f items/s); engine %@</p>", runtime.items, runtime.seconds,
-            runtime.itemsPerSecond, engineVersion)
+            format: "<p class=meta>%d items in %.1f s (%.1f items/s) on %@, %@; engine %@</p>", runtime.items,
+            runtime.seconds, runtime.itemsPerSecond, runtime.cpu, runtime.date, engineVersion)
         return """
             <!doctype html>
             <html lang=en><head><meta charset=utf-8><title>guardrail bench</title>

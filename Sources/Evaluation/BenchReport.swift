@@ -115,7 +115,8 @@ public struct ClassifierReport: Sendable, Encodable {
     }
 }
 
-/// How long the run took: the only part of the report that differs between identical runs.
+/// How long the run took, when and where: the only part of the report that differs between
+/// identical runs.
 public struct Runtime: Sendable, Encodable {
     public var seconds: Double
     public var items: Int
@@ -123,13 +124,26 @@ public struct Runtime: Sendable, Encodable {
     public var computed: Int
     public var reused: Int
     public var itemsPerSecond: Double { seconds > 0 ? Double(items) / seconds : 0 }
+    /// The processor (`model name` of /proc/cpuinfo) and its logical cores.
+    public var cpu: String
+    /// ISO 8601, UTC.
+    public var date: String
 
-    public init(seconds: Double, items: Int, computed: Int, reused: Int) {
+    public init(seconds: Double, items: Int, computed: Int, reused: Int, cpu: String = "", date: String = "") {
         (self.seconds, self.items, self.computed, self.reused) = (seconds, items, computed, reused)
+        (self.cpu, self.date) = (cpu, date)
+    }
+
+    /// This machine's processor, as `lscpu` names it, and its core count.
+    static var thisMachine: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let name = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last
+        return
+            "\(name.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"), \(ProcessInfo.processInfo.activeProcessorCount) cores"
     }
 
     enum CodingKeys: String, CodingKey {
-        case seconds, items, computed, reused
+        case seconds, items, computed, reused, cpu, date
         case itemsPerSecond = "items_per_second"
     }
 
@@ -140,6 +154,8 @@ public struct Runtime: Sendable, Encodable {
         try c.encode(computed, forKey: .computed)
         try c.encode(reused, forKey: .reused)
         try c.encode(itemsPerSecond, forKey: .itemsPerSecond)
+        try c.encode(cpu, forKey: .cpu)
+        try c.encode(date, forKey: .date)
     }
 }
 
@@ -151,6 +167,8 @@ public struct BenchReport: Sendable, Encodable {
     public var sampling: String
     public var classifiers: [ClassifierReport]
     public var runtime: Runtime
+    /// The command line that made the report (set by the CLI).
+    public var command: [String] = []
     public var engineVersion = GuardrailCore.engineVersion
     /// Definitions, so that the JSON explains itself.
     public var definitions = [
@@ -162,7 +180,7 @@ public struct BenchReport: Sendable, Encodable {
     ]
 
     enum CodingKeys: String, CodingKey {
-        case dataset, mode, seed, sampling, classifiers, runtime, definitions
+        case dataset, mode, seed, sampling, classifiers, runtime, definitions, command
         case engineVersion = "engine_version"
     }
 }

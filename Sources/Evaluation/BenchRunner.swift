@@ -137,16 +137,19 @@ public final class BenchRunner {
         var unreadable: [UnreadableItem] = []
         var hashes: [Int: String] = [:]
         var computed = 0
-        for (done, index) in indices.enumerated() {
-            progress(BenchProgress(stage: "classifying", done: done, total: indices.count))
-            let item = dataset.items[index]
-            let result = try evaluate(item, perturbation: nil, caches: caches, hashes: &hashes, index: index)
-            computed += result.computed
-            if let error = result.error {
-                unreadable.append(UnreadableItem(row: item.row, path: item.path, error: error))
-                continue
+        for start in stride(from: 0, to: indices.count, by: Self.itemsPerBatch) {
+            progress(BenchProgress(stage: "classifying", done: start, total: indices.count))
+            let batch = Array(indices[start..<min(start + Self.itemsPerBatch, indices.count)])
+            let results = try evaluate(
+                batch, perturbation: nil, caches: caches, hashes: &hashes, computed: &computed)
+            for (index, result) in zip(batch, results) {
+                let item = dataset.items[index]
+                if let error = result.error {
+                    unreadable.append(UnreadableItem(row: item.row, path: item.path, error: error))
+                    continue
+                }
+                for (c, output) in result.outputs.enumerated() { outputs[c][index] = output }
             }
-            for (c, output) in result.outputs.enumerated() { outputs[c][index] = output }
         }
         progress(BenchProgress(stage: "classifying", done: indices.count, total: indices.count))
         let readable = indices.filter { i in !unreadable.contains { $0.row == dataset.items[i].row } }
@@ -193,67 +196,88 @@ public final class BenchRunner {
             classifiers: reports,
             runtime: Runtime(
                 seconds: seconds, items: indices.count, computed: computed,
-                reused: caches.reduce(0) { $0 + $1.reused }))
+                reused: caches.reduce(0) { $0 + $1.reused }, cpu: Runtime.thisMachine,
+                date: ISO8601DateFormatter().string(from: Date())))
     }
 
-    /// One item (one perturbation) through every classifier, from the caches where they hold it.
+    /// Items decoded and classified together: one forward pass covers several small items.
+    public static let itemsPerBatch = 8
+
+    /// A batch of items (one perturbation) through every classifier (or those in `only`), from the
+    /// caches where they hold them: per item the outputs by classifier, or why it could not be read.
     private func evaluate(
-        _ item: LabelledItem, perturbation: Perturbation?, caches: [ItemCache], hashes: inout [Int: String], index: Int,
-        only: Set<Int>? = nil
-    ) throws -> (outputs: [[String: CategoryOutput]], error: String?, computed: Int) {
+        _ batch: [Int], perturbation: Perturbation?, caches: [ItemCache], hashes: inout [Int: String],
+        computed: inout Int, only: Set<Int>? = nil
+    ) throws -> [(outputs: [[String: CategoryOutput]], error: String?)] {
         let key = perturbation?.id ?? "clean"
-        let sha: String
-        if let known = hashes[index] {
-            sha = known
-        } else {
+        var results = batch.map { _ in
+            (outputs: Array(repeating: [String: CategoryOutput](), count: classifiers.count), error: String?.none)
+        }
+        for (n, index) in batch.enumerated() where hashes[index] == nil {
             var hash = ContentHash()
             do {
-                try hash.update(contentsOf: item.file)
+                try hash.update(contentsOf: dataset.items[index].file)
+                hashes[index] = hash.hexDigest()
             } catch {
-                return ([], "\(item.file): \(error.message)", 0)
-            }
-            sha = hash.hexDigest()
-            hashes[index] = sha
-        }
-        var results = Array(repeating: [String: CategoryOutput](), count: classifiers.count)
-        var missing: [Int] = []
-        for c in classifiers.indices where only?.contains(c) ?? true {
-            if let line = caches[c].lookup(path: item.path, sha256: sha, perturbation: key) {
-                if let error = line.error { return ([], error, 0) }
-                results[c] = line.outputs ?? [:]
-            } else {
-                missing.append(c)
+                results[n].error = "\(dataset.items[index].file): \(error.message)"
             }
         }
-        guard !missing.isEmpty else { return (results, nil, 0) }
-        let decoded: DecodedMedia
-        do {
-            let source = try MediaSource(path: item.file, limits: options.limits)
-            let side = missing.map { classifiers[$0].shortestSide }.max()!
-            var media = try DecodedMedia(source, sampling: options.sampling, shortestSide: side)
-            if let perturbation, perturbation.stage == .image {
-                media = try media.mapImages { (image) throws(MediaError) in try perturbation.apply(to: image) }
+        var missing = Array(repeating: [Int](), count: classifiers.count)
+        for (n, index) in batch.enumerated() where results[n].error == nil {
+            let item = dataset.items[index]
+            for c in classifiers.indices where only?.contains(c) ?? true {
+                if let line = caches[c].lookup(path: item.path, sha256: hashes[index]!, perturbation: key) {
+                    if let error = line.error { results[n].error = error }
+                    results[n].outputs[c] = line.outputs ?? [:]
+                } else {
+                    missing[c].append(n)
+                }
             }
-            decoded = media
-        } catch {
-            let message = EngineError(wrapping: error, file: item.file).description
-            for c in missing {
-                try caches[c].append(
-                    .init(path: item.path, sha256: sha, perturbation: key, outputs: nil, error: message))
+        }
+        var decoded: [Int: DecodedMedia] = [:]
+        for n in Set(missing.joined()).sorted() where results[n].error == nil {
+            let item = dataset.items[batch[n]]
+            let needing = classifiers.indices.filter { missing[$0].contains(n) }
+            do {
+                let source = try MediaSource(path: item.file, limits: options.limits)
+                let side = needing.map { classifiers[$0].shortestSide }.max()!
+                var media = try DecodedMedia(source, sampling: options.sampling, shortestSide: side)
+                if let perturbation, perturbation.stage == .image {
+                    media = try media.mapImages { (image) throws(MediaError) in try perturbation.apply(to: image) }
+                }
+                decoded[n] = media
+            } catch {
+                let message = EngineError(wrapping: error, file: item.file).description
+                results[n].error = message
+                for c in needing {
+                    try caches[c].append(
+                        .init(
+                            path: item.path, sha256: hashes[batch[n]]!, perturbation: key, outputs: nil, error: message)
+                    )
+                    computed += 1
+                }
             }
-            return ([], message, missing.count)
         }
         let shared = SharedEncodings()
-        let seed = SplitMix64.seed([
-            options.seed, UInt64(truncatingIfNeeded: item.path.hashValueStable), UInt64(key.hashValueStable),
-        ])
-        for c in missing {
-            let output = try classifiers[c].classify(
-                decoded, file: item.file, perturbation: perturbation, seed: seed, shared: shared)
-            try caches[c].append(.init(path: item.path, sha256: sha, perturbation: key, outputs: output, error: nil))
-            results[c] = output
+        for c in classifiers.indices {
+            let members = missing[c].filter { decoded[$0] != nil }
+            guard !members.isEmpty else { continue }
+            let items = members.map { dataset.items[batch[$0]] }
+            let work = BenchBatch(
+                media: members.map { decoded[$0]! }, files: items.map(\.file), perturbation: perturbation,
+                seeds: items.map {
+                    SplitMix64.seed([options.seed, $0.path.hashValueStable, key.hashValueStable])
+                })
+            let outputs = try classifiers[c].classify(work, items: members, shared: shared)
+            for (n, output) in zip(members, outputs) {
+                let item = dataset.items[batch[n]]
+                try caches[c].append(
+                    .init(path: item.path, sha256: hashes[batch[n]]!, perturbation: key, outputs: output, error: nil))
+                results[n].outputs[c] = output
+                computed += 1
+            }
         }
-        return (results, nil, missing.count)
+        return results
     }
 
     /// Robust accuracy of `classifier` under every perturbation, on up to ``BenchOptions/robustItems``
@@ -280,19 +304,21 @@ public final class BenchRunner {
         for perturbation in options.perturbations {
             var still = 0
             var failed = 0
-            for (done, index) in drawn.enumerated() {
-                progress(BenchProgress(stage: "\(classifier.name) \(perturbation.id)", done: done, total: drawn.count))
-                let item = dataset.items[index]
-                let result = try evaluate(
-                    item, perturbation: perturbation, caches: caches, hashes: &hashes, index: index, only: [c])
-                computed += result.computed
-                guard result.error == nil else {
-                    failed += 1
-                    continue
+            for start in stride(from: 0, to: drawn.count, by: Self.itemsPerBatch) {
+                progress(BenchProgress(stage: "\(classifier.name) \(perturbation.id)", done: start, total: drawn.count))
+                let batch = Array(drawn[start..<min(start + Self.itemsPerBatch, drawn.count)])
+                let results = try evaluate(
+                    batch, perturbation: perturbation, caches: caches, hashes: &hashes, computed: &computed, only: [c])
+                for (index, result) in zip(batch, results) {
+                    guard result.error == nil else {
+                        failed += 1
+                        continue
+                    }
+                    let item = dataset.items[index]
+                    let perturbed = ClassifierOutputs(
+                        name: outputs.name, covers: outputs.covers, outputs: [index: result.outputs[c]])
+                    if perturbed.decisive(item, index: index, mode: options.mode)?.unsafe == item.unsafe { still += 1 }
                 }
-                let perturbed = ClassifierOutputs(
-                    name: outputs.name, covers: outputs.covers, outputs: [index: result.outputs[c]])
-                if perturbed.decisive(item, index: index, mode: options.mode)?.unsafe == item.unsafe { still += 1 }
             }
             let k = drawn.count - failed
             let strength = perturbation.strength

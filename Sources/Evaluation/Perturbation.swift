@@ -121,15 +121,16 @@ public enum Perturbation: Sendable, Hashable {
         }
     }
 
-    /// The perturbed model input (tensor-stage perturbations), `[frames, 3, H, W]`; `seed` makes
-    /// the draw repeatable.
-    public func apply(to pixels: Tensor, seed: UInt64) -> Tensor {
+    /// The perturbed model input (tensor-stage perturbations), `[frames, 3, H, W]`, frame `f`'s
+    /// draw seeded by `seeds[f]`, so that a frame is perturbed alike in whatever batch it is.
+    public func apply(to pixels: Tensor, seeds: [UInt64]) -> Tensor {
         guard case .gaussianNoise(let l2) = self, l2 > 0 else { return pixels }
         var values = pixels.scalars
         let frames = max(pixels.shape.first ?? 1, 1)
+        precondition(seeds.count == frames, "one seed per frame")
         let size = values.count / frames
-        var random = SplitMix64(seed: seed)
         for f in 0..<frames {
+            var random = SplitMix64(seed: seeds[f])
             var noise = (0..<size).map { _ in random.nextGaussian() }
             let norm = noise.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let scale = norm > 0 ? l2 / norm : 0

@@ -8,7 +8,9 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guardrail-bench",
         abstract: "Benchmarks, each printed next to a reference measured in the same run (ratios, not absolute times).",
-        subcommands: [MediaBench.self, GEMMBench.self, VisionBench.self, ScanBench.self, SanitizeBench.self]
+        subcommands: [
+            MediaBench.self, GEMMBench.self, VisionBench.self, ScanBench.self, SanitizeBench.self, EvalBench.self,
+        ]
     )
 }
 

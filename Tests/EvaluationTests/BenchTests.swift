@@ -124,6 +124,28 @@ import Vision
         #expect(try JSONText.compact(robustness) == JSONText.compact(try run().classifiers[0].robustness))
     }
 
+    /// A video in a manifest is scored as `scan` scores it (every sampled frame, the best score).
+    @Test func videosAreScoredAsScanScoresThem() throws {
+        let folder = Self.temporaryFolder("video-set")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let video = Fixtures.path("video/shots.mp4")
+        try "path,category,label\n\(video),Violence,unsafe\n\(Fixtures.path("images/rgb8.png")),Violence,safe\n".write(
+            toFile: folder + "/manifest.csv", atomically: true, encoding: .utf8)
+        let engine = try Self.engine()
+        let runner = BenchRunner(
+            dataset: try LabelledDataset(manifest: folder + "/manifest.csv"),
+            classifiers: [ZeroShotClassifier(engine: engine)], options: BenchOptions())
+        _ = try runner.run()
+        let scanned = try engine.scan(MediaSource(path: video))
+        #expect(scanned.media.framesSampled.count == 3)
+        for policy in scanned.policies {
+            #expect(
+                runner.outputs[0].outputs[0]?[policy.name]?.score
+                    == Double(policy.score ?? ZeroShotClassifier.exemptedScore))
+        }
+    }
+
     /// Perturbations do what they say, deterministically.
     @Test func perturbations() throws {
         let image = try ImageDecoder().decode(path: Fixtures.path("images/rgb8.png"))
@@ -136,9 +158,11 @@ import Vision
         #expect(try Perturbation.blur(sigma: 2).apply(to: flat) == flat)
         #expect(try Perturbation.blur(sigma: 2).apply(to: image) != image)
         let tensor = Tensor(shape: [2, 3, 4, 4], scalars: Array(repeating: 0, count: 96))
-        let noisy = Perturbation.gaussianNoise(l2: 0.5).apply(to: tensor, seed: 7).scalars
-        #expect(noisy == Perturbation.gaussianNoise(l2: 0.5).apply(to: tensor, seed: 7).scalars)
-        #expect(noisy != Perturbation.gaussianNoise(l2: 0.5).apply(to: tensor, seed: 8).scalars)
+        let noisy = Perturbation.gaussianNoise(l2: 0.5).apply(to: tensor, seeds: [7, 8]).scalars
+        #expect(noisy == Perturbation.gaussianNoise(l2: 0.5).apply(to: tensor, seeds: [7, 8]).scalars)
+        // Each frame's draw depends on its own seed only, whatever batch it is in.
+        let swapped = Perturbation.gaussianNoise(l2: 0.5).apply(to: tensor, seeds: [8, 7]).scalars
+        #expect(Array(noisy[0..<48]) == Array(swapped[48..<96]) && noisy[0..<48] != noisy[48..<96])
         for frame in 0..<2 {
             let norm = noisy[(frame * 48)..<((frame + 1) * 48)].reduce(0) { $0 + Double($1 * $1) }.squareRoot()
             #expect(abs(norm - 0.5) < 1e-5)

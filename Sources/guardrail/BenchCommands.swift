@@ -229,7 +229,7 @@ struct BenchCommand: ParsableCommand {
         }
         let progress = BenchProgressLine()
         let runner = BenchRunner(dataset: dataset, classifiers: loaded, external: external, options: options)
-        let report: BenchReport
+        var report: BenchReport
         do {
             report = try runner.run(progress: progress.update)
         } catch {
@@ -238,6 +238,7 @@ struct BenchCommand: ParsableCommand {
             throw ExitCode(2)
         }
         progress.finish()
+        report.command = ["guardrail"] + CommandLine.arguments.dropFirst()
         try write(report, json: outJson, html: outHtml)
         Output.write(report.markdown())
         for item in report.dataset.unreadable { Output.error("row \(item.row): \(item.error)") }

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import GuardrailCore
 
 /// Binary L2-regularised logistic regression, as scikit-learn's `LogisticRegression(C=…,
 /// class_weight='balanced')` defines it: minimise ½‖w‖² + C Σᵢ sᵢ log(1 + exp(−yᵢ(w·xᵢ + b))),

@@ -148,79 +148,33 @@ public enum Perturbation: Sendable, Hashable {
         let total = kernel.reduce(0, +)
         kernel = kernel.map { $0 / total }
         let (w, h) = (image.width, image.height)
-        var horizontal = [Double](repeating: 0, count: w * h * 3)
-        var out = [UInt8](repeating: 0, count: w * h * 3)
-        image.pixels.withUnsafeBufferPointer { source in
-            horizontal.withUnsafeMutableBufferPointer { mid in
+        let rows = convolve(image.pixels.map(Double.init), width: w, height: h, kernel: kernel, alongRows: true)
+        let both = convolve(rows, width: w, height: h, kernel: kernel, alongRows: false)
+        return RGBImage(width: w, height: h, pixels: both.map { UInt8(min(255, max(0, $0.rounded()))) })
+    }
+
+    /// One pass of a separable filter over RGB values, along rows or columns, edges clamped.
+    private static func convolve(_ input: [Double], width w: Int, height h: Int, kernel: [Double], alongRows: Bool)
+        -> [Double]
+    {
+        let radius = kernel.count / 2
+        var out = [Double](repeating: 0, count: input.count)
+        input.withUnsafeBufferPointer { source in
+            out.withUnsafeMutableBufferPointer { result in
                 for y in 0..<h {
                     for x in 0..<w {
                         for c in 0..<3 {
                             var sum = 0.0
                             for k in -radius...radius {
-                                let xx = min(w - 1, max(0, x + k))
-                                sum += kernel[k + radius] * Double(source[(y * w + xx) * 3 + c])
+                                let (xx, yy) =
+                                    alongRows ? (min(w - 1, max(0, x + k)), y) : (x, min(h - 1, max(0, y + k)))
+                                sum += kernel[k + radius] * source[(yy * w + xx) * 3 + c]
                             }
-                            mid[(y * w + x) * 3 + c] = sum
-                        }
-                    }
-                }
-                out.withUnsafeMutableBufferPointer { result in
-                    for y in 0..<h {
-                        for x in 0..<w {
-                            for c in 0..<3 {
-                                var sum = 0.0
-                                for k in -radius...radius {
-                                    let yy = min(h - 1, max(0, y + k))
-                                    sum += kernel[k + radius] * mid[(yy * w + x) * 3 + c]
-                                }
-                                result[(y * w + x) * 3 + c] = UInt8(min(255, max(0, sum.rounded())))
-                            }
+                            result[(y * w + x) * 3 + c] = sum
                         }
                     }
                 }
             }
-        }
-        return RGBImage(width: w, height: h, pixels: out)
-    }
-}
-
-/// SplitMix64, with Box–Muller normals: a small repeatable generator for seeded draws.
-public struct SplitMix64: Sendable {
-    private var state: UInt64
-    private var spare: Double?
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1).
-    public mutating func nextUniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
-
-    /// Standard normal.
-    public mutating func nextGaussian() -> Double {
-        if let spare {
-            self.spare = nil
-            return spare
-        }
-        let (u, v) = (nextUniform(), nextUniform())
-        let r = (-2 * log(u)).squareRoot()
-        spare = r * sin(2 * .pi * v)
-        return r * cos(2 * .pi * v)
-    }
-
-    /// A seed mixed from several values (the run's seed, an item, a perturbation's name).
-    public static func seed(_ parts: [UInt64]) -> UInt64 {
-        var state = SplitMix64(seed: 0x5EED)
-        var out: UInt64 = 0
-        for part in parts {
-            state.state ^= part
-            out = state.next()
         }
         return out
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 
 /// Locates the repository's `fixtures/` folder by walking up from this source file, so tests
 /// find fixtures from any working directory without SwiftPM resources.
@@ -60,17 +61,5 @@ public struct ByteComparison: CustomStringConvertible, Sendable {
     }
 }
 
-/// A small deterministic generator (SplitMix64) so mutation tests replay identically.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of GuardrailCore, under the name the tests use.
+public typealias SeededGenerator = SplitMix64

@@ -44,7 +44,7 @@ def readable(path):
 def main():
     model_folder, heads_file, manifest, robust_items = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     torch.set_num_threads(2)
-    model = CLIPModel.from_pretrained(model_folder).eval()
+    model = CLIPModel.from_pretrained(model_folder, dtype=torch.float32).eval()
     start = time.perf_counter()  # after loading, as the engine's side is timed
     # The model's preprocessor_config.json, else CLIP's defaults (224, bicubic, centre crop, CLIP mean/std).
     has_config = os.path.exists(os.path.join(model_folder, "preprocessor_config.json"))

@@ -28,10 +28,11 @@ public enum PredictionFile {
     }
 
     /// Matches rows to `dataset`'s items by path (as written in the manifest, or the same file) and
-    /// returns the outputs by item index and category, with the categories the file covers.
-    public static func outputs(_ rows: [Row], name: String, dataset: LabelledDataset, file: String) throws(DatasetError)
-        -> ClassifierOutputs
-    {
+    /// returns the outputs by item index and category, with the categories the file covers; the
+    /// paths of rows that name no item are `unmatched` (for a warning).
+    public static func outputs(
+        _ rows: [Row], name: String, dataset: LabelledDataset, file: String, unmatched: inout [String]
+    ) throws(DatasetError) -> ClassifierOutputs {
         var byPath: [String: [Int]] = [:]
         for (index, item) in dataset.items.enumerated() {
             byPath[item.path, default: []].append(index)
@@ -42,6 +43,7 @@ public enum PredictionFile {
         var covers = Set<String>()
         for row in rows {
             let indices = byPath[row.path] ?? byPath[(row.path as NSString).standardizingPath] ?? []
+            if indices.isEmpty { unmatched.append(row.path) }
             for index in indices {
                 let category = row.category ?? dataset.items[index].category
                 covers.insert(category)

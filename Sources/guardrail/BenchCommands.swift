@@ -220,8 +220,16 @@ struct BenchCommand: ParsableCommand {
             for item in predictions {
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
                 let rows = try PredictionFile.read(parts[1])
+                var unmatched: [String] = []
                 external.append(
-                    (try PredictionFile.outputs(rows, name: parts[0], dataset: dataset, file: parts[1]), parts[1]))
+                    (
+                        try PredictionFile.outputs(
+                            rows, name: parts[0], dataset: dataset, file: parts[1], unmatched: &unmatched),
+                        parts[1]
+                    ))
+                if let first = unmatched.first {
+                    Output.error("\(parts[1]): \(unmatched.count) rows name no item of the data set (first: \(first))")
+                }
             }
         } catch {
             Output.error(error.description)

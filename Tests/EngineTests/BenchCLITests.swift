@@ -111,6 +111,16 @@ import Vision
             toFile: manifest, atomically: true, encoding: .utf8)
         let bad = try CLITests.run(["bench", "--dataset", manifest, "--model", Self.model])
         #expect(bad.status == 2 && bad.stderr.contains("row 2, field label"))
+        // A prediction file's rows that name no item are counted in a warning.
+        let predictions = Self.temporary("predictions.csv")
+        defer { try? FileManager.default.removeItem(atPath: predictions) }
+        try "path,category,score\nsexual_00.png,Sexual,0.9\nnot-in-the-set.png,Sexual,0.2\n".write(
+            toFile: predictions, atomically: true, encoding: .utf8)
+        let external = try CLITests.run([
+            "bench", "--dataset", Self.manifest, "--model", Self.model, "--predictions", "x=" + predictions,
+        ])
+        #expect(external.status == 0 && external.stderr.contains("1 rows name no item of the data set"))
+        #expect(external.stdout.contains("## x") && external.stdout.contains("items without an output: 16"))
         // Calibration fits on the train split only: a manifest without one is refused.
         try "path,category,label\n\(Self.image),Sexual,safe\n".write(
             toFile: manifest, atomically: true, encoding: .utf8)

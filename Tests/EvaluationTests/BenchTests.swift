@@ -146,6 +146,25 @@ import Vision
         }
     }
 
+    /// The safety checker covers `Sexual` only (the other categories are not covered, never 0) and
+    /// decides each item as `scan --classifier sd-safety-checker` does.
+    @Test func safetyCheckerCoversSexualAsScanDecides() throws {
+        let dataset = try LabelledDataset(manifest: Self.manifest)
+        let scanner = try SafetyCheckerScanner(
+            model: Fixtures.path("models/safety-checker-tiny"), settings: ScanSettings(), cache: nil)
+        let runner = BenchRunner(
+            dataset: dataset, classifiers: [SafetyCheckerClassifier(scanner: scanner)], options: BenchOptions())
+        let report = try runner.run()
+        let effectiveness = report.classifiers[0].effectiveness
+        #expect(effectiveness.covers == ["Sexual"] && effectiveness.notCovered == ["Hate", "Violence"])
+        #expect(effectiveness.categories.keys.sorted() == ["Sexual"])
+        for (index, item) in dataset.items.enumerated() where item.category == "Sexual" && item.path != "broken.png" {
+            let scanned = try scanner.scan(MediaSource(path: item.file)).policies[0]
+            let output = try #require(runner.outputs[0].outputs[index]?["Sexual"])
+            #expect(output.unsafe == scanned.verdict && output.score == scanned.score.map(Double.init))
+        }
+    }
+
     /// Perturbations do what they say, deterministically.
     @Test func perturbations() throws {
         let image = try ImageDecoder().decode(path: Fixtures.path("images/rgb8.png"))

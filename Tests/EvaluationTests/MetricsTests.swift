@@ -19,8 +19,10 @@ import Testing
     func figuresMatchScikitLearn(file: String, mode: EvaluationMode) throws {
         let path = Fixtures.path("bench/metrics/" + file)
         let name = String(file.prefix(1))
+        var unmatched: [String] = []
         let outputs = try PredictionFile.outputs(
-            try PredictionFile.read(path), name: name, dataset: Self.dataset, file: path)
+            try PredictionFile.read(path), name: name, dataset: Self.dataset, file: path, unmatched: &unmatched)
+        #expect(unmatched.isEmpty)
         let report = EffectivenessReport(
             outputs, dataset: Self.dataset, indices: Array(Self.dataset.items.indices), mode: mode)
         let ours = try JSONSerialization.jsonObject(with: Data(try JSONText.compact(report).utf8))

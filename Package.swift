@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "GuardrailEngine", targets: ["GuardrailEngine"]),
         .library(name: "Sanitizer", targets: ["Sanitizer"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "Detector", targets: ["Detector"]),
         .executable(name: "guardrail", targets: ["guardrail"]),
         .executable(name: "guardrail-bench", targets: ["guardrail-bench"]),
     ],
@@ -80,6 +81,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Detector",
+            dependencies: ["GuardrailCore", "Vision"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Evaluation",
             dependencies: [
                 "GuardrailCore", "Media", "Vision", "Policy", "GuardrailEngine", "COpenBLAS",
@@ -133,6 +139,11 @@ let package = Package(
         .testTarget(
             name: "PolicyTests",
             dependencies: ["GuardrailCore", "Media", "Policy", "Vision", "GuardrailEngine", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DetectorTests",
+            dependencies: ["GuardrailCore", "Detector", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

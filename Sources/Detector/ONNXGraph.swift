@@ -1,0 +1,450 @@
+import Foundation
+import GuardrailCore
+import Vision
+
+/// An ONNX graph ready to run: its operators checked at load (an unknown operator, an unsupported
+/// attribute, a missing input or a cycle is an ``ONNXError`` naming the node), convolutions on the
+/// engine's GEMM kernel (im2col, weights packed once), and the shape arithmetic (`Shape` and what
+/// depends only on shapes and constants) evaluated once per input size and reused.
+public final class ONNXGraph: @unchecked Sendable {
+    public let model: ONNXModel
+    public let compute: ComputeConfiguration
+    /// Operators the runtime implements (YOLOv8's export, opset 11–17).
+    public static let supportedOperators: Set<String> = [
+        "Conv", "Sigmoid", "Mul", "Add", "Sub", "Div", "Concat", "Split", "MaxPool", "Resize", "Reshape",
+        "Transpose", "Softmax", "Slice", "Shape", "Gather", "Unsqueeze", "Range", "Expand", "ConstantOfShape", "Cast",
+        "Constant", "Identity",
+    ]
+
+    /// Nodes whose outputs depend only on constants and input shapes.
+    private let shapeOnly: Set<Int>
+    private var convolutions: [Int: (weight: LinearWeight, bias: [Float]?)] = [:]
+    private var folded: [[Int]: [String: Value]] = [:]
+    private let lock = NSLock()
+
+    public init(_ model: ONNXModel, compute: ComputeConfiguration = .default) throws(ONNXError) {
+        self.model = model
+        self.compute = compute
+        var known = Set(model.initializers.keys).union(model.inputs.map(\.name))
+        known.insert("")
+        var constant = Set(model.initializers.keys)
+        constant.insert("")
+        var shapeOnly = Set<Int>()
+        for (index, node) in model.nodes.enumerated() {
+            func fail(_ reason: String) -> ONNXError { ONNXError(file: model.path, node: node.name, reason: reason) }
+            guard node.domain.isEmpty || node.domain == "ai.onnx" else { throw fail("operator domain \(node.domain)") }
+            guard Self.supportedOperators.contains(node.opType) else {
+                throw fail("unsupported operator \(node.opType)")
+            }
+            for input in node.inputs where !known.contains(input) {
+                // Graph order is topological in a valid model; anything else is a cycle or a missing value.
+                throw fail("input \(input) is neither an initializer, a graph input nor an earlier node's output")
+            }
+            try Self.checkAttributes(node, fail: fail)
+            if node.opType == "Shape" || node.opType == "Constant" || node.inputs.allSatisfy(constant.contains) {
+                shapeOnly.insert(index)
+                node.outputs.forEach { constant.insert($0) }
+            }
+            node.outputs.forEach { known.insert($0) }
+        }
+        for output in model.outputs where !known.contains(output.name) {
+            throw ONNXError(file: model.path, node: output.name, reason: "no node produces the graph output")
+        }
+        self.shapeOnly = shapeOnly
+        for (index, node) in model.nodes.enumerated() where node.opType == "Conv" {
+            guard node.inputs.count >= 2, let w = model.initializers[node.inputs[1]], w.shape.count == 4,
+                case .float(let weights) = w.data
+            else {
+                throw ONNXError(file: model.path, node: node.name, reason: "Conv needs a 4-D float weight initializer")
+            }
+            var bias: [Float]?
+            if node.inputs.count > 2, !node.inputs[2].isEmpty {
+                guard let b = model.initializers[node.inputs[2]], b.shape == [w.shape[0]],
+                    case .float(let values) = b.data
+                else {
+                    throw ONNXError(
+                        file: model.path, node: node.name, reason: "Conv bias must be a float initializer [M]")
+                }
+                bias = values
+            }
+            let group = Int(node.int("group") ?? 1)
+            guard group == 1 else {
+                throw ONNXError(file: model.path, node: node.name, reason: "grouped convolution (group \(group))")
+            }
+            let k = w.shape[1] * w.shape[2] * w.shape[3]
+            convolutions[index] = (
+                LinearWeight(Tensor(shape: [w.shape[0], k], scalars: weights), compute: compute), bias
+            )
+        }
+    }
+
+    private static func checkAttributes(_ node: Node, fail: (String) -> ONNXError) throws(ONNXError) {
+        let allowed: [String: Set<String>] = [
+            "Conv": ["dilations", "group", "kernel_shape", "pads", "strides", "auto_pad"],
+            "Concat": ["axis"], "Split": ["axis", "num_outputs"], "Gather": ["axis"], "Cast": ["to", "saturate"],
+            "MaxPool": ["ceil_mode", "dilations", "kernel_shape", "pads", "strides", "auto_pad", "storage_order"],
+            "ConstantOfShape": ["value"], "Transpose": ["perm"], "Softmax": ["axis"], "Reshape": ["allowzero"],
+            "Resize": [
+                "coordinate_transformation_mode", "cubic_coeff_a", "mode", "nearest_mode", "exclude_outside",
+                "extrapolation_value",
+            ],
+            "Shape": ["start", "end"], "Constant": ["value"], "Unsqueeze": ["axes"],
+        ]
+        for name in node.attributes.keys where !(allowed[node.opType]?.contains(name) ?? false) {
+            throw fail("unsupported attribute \(name) of \(node.opType)")
+        }
+        switch node.opType {
+        case "Conv", "MaxPool":
+            if case .string(let pad) = node.attributes["auto_pad"], pad != "NOTSET" { throw fail("auto_pad \(pad)") }
+            if node.opType == "MaxPool", node.int("storage_order") ?? 0 != 0 { throw fail("storage_order") }
+        case "Resize":
+            if case .string(let mode) = node.attributes["mode"], mode != "nearest" { throw fail("Resize mode \(mode)") }
+        case "Cast":
+            guard [1, 7, 6, 11, 9].contains(node.int("to") ?? 0) else {
+                throw fail("Cast to type \(node.int("to") ?? 0)")
+            }
+        default: break
+        }
+    }
+
+    /// Runs the graph on `inputs` (by name) and returns the declared outputs.
+    public func run(_ inputs: [String: Value]) throws(ONNXError) -> [String: Value] {
+        var values = model.initializers
+        for input in model.inputs {
+            guard let value = inputs[input.name] else {
+                throw ONNXError(file: model.path, node: input.name, reason: "graph input not given")
+            }
+            guard value.shape.count == input.dims.count,
+                zip(value.shape, input.dims).allSatisfy({ $1 == nil || $0 == $1 })
+            else {
+                throw ONNXError(
+                    file: model.path, node: input.name, reason: "shape \(value.shape) does not fit \(input.dims)")
+            }
+            values[input.name] = value
+        }
+        let key = model.inputs.flatMap { values[$0.name]!.shape }
+        let cached = lock.withLock { folded[key] }
+        if let cached { values.merge(cached) { a, _ in a } }
+        var fresh: [String: Value] = [:]
+        for (index, node) in model.nodes.enumerated() {
+            if cached != nil, shapeOnly.contains(index) { continue }
+            let arguments: [Value?] = node.inputs.map { $0.isEmpty ? nil : values[$0] }
+            let results = try evaluate(node, index: index, arguments)
+            guard results.count >= node.outputs.filter({ !$0.isEmpty }).count else {
+                throw ONNXError(file: model.path, node: node.name, reason: "produced \(results.count) outputs")
+            }
+            for (name, value) in zip(node.outputs, results) where !name.isEmpty {
+                values[name] = value
+                if shapeOnly.contains(index) { fresh[name] = value }
+            }
+        }
+        if cached == nil { lock.withLock { folded[key] = fresh } }
+        var out: [String: Value] = [:]
+        for output in model.outputs { out[output.name] = values[output.name] }
+        return out
+    }
+
+    private func evaluate(_ node: Node, index: Int, _ args: [Value?]) throws(ONNXError) -> [Value] {
+        func fail(_ reason: String) -> ONNXError { ONNXError(file: model.path, node: node.name, reason: reason) }
+        func arg(_ i: Int) throws(ONNXError) -> Value {
+            guard i < args.count, let value = args[i] else { throw fail("input \(i) missing") }
+            return value
+        }
+        func floats(_ v: Value) throws(ONNXError) -> [Float] {
+            guard case .float(let f) = v.data else { throw fail("expected a float tensor") }
+            return f
+        }
+        func ints(_ v: Value) throws(ONNXError) -> [Int64] {
+            switch v.data {
+            case .int(let i): return i
+            case .float(let f): return f.map { Int64($0) }
+            }
+        }
+        switch node.opType {
+        case "Conv": return [try convolution(node, index: index, try arg(0), fail: fail)]
+        case "Sigmoid":
+            return [Value(shape: try arg(0).shape, floats: try floats(try arg(0)).map { 1 / (1 + exp(-$0)) })]
+        case "Add", "Sub", "Mul", "Div":
+            return [try Elementwise.binary(node.opType, try arg(0), try arg(1), fail: fail)]
+        case "Identity": return [try arg(0)]
+        case "Constant":
+            guard case .tensor(let value) = node.attributes["value"] else {
+                throw fail("Constant without a tensor value")
+            }
+            return [value]
+        case "Concat":
+            return [try Layout.concat(args.compactMap { $0 }, axis: Int(node.int("axis") ?? 0), fail: fail)]
+        case "Split":
+            let x = try arg(0)
+            let axis = try Layout.axis(Int(node.int("axis") ?? 0), rank: x.shape.count, fail: fail)
+            var sizes: [Int]
+            if args.count > 1, let split = args[1] {
+                sizes = try ints(split).map(Int.init)
+            } else {
+                let parts = node.outputs.count
+                guard x.shape[axis] % parts == 0 else { throw fail("cannot split \(x.shape[axis]) into \(parts)") }
+                sizes = Array(repeating: x.shape[axis] / parts, count: parts)
+            }
+            return try Layout.split(x, axis: axis, sizes: sizes, fail: fail)
+        case "MaxPool": return [try maxPool(node, try arg(0), fail: fail)]
+        case "Resize": return [try resize(node, args, fail: fail)]
+        case "Reshape":
+            return [
+                try Layout.reshape(
+                    try arg(0), to: try ints(try arg(1)), allowZero: node.int("allowzero") == 1, fail: fail)
+            ]
+        case "Transpose":
+            let x = try arg(0)
+            let perm = node.ints("perm")?.map(Int.init) ?? Array((0..<x.shape.count).reversed())
+            return [try Layout.transpose(x, perm: perm, fail: fail)]
+        case "Softmax": return [try Elementwise.softmax(try arg(0), axis: Int(node.int("axis") ?? -1), fail: fail)]
+        case "Slice":
+            let x = try arg(0)
+            let starts = try ints(try arg(1))
+            let ends = try ints(try arg(2))
+            let axes = args.count > 3 && args[3] != nil ? try ints(args[3]!) : starts.indices.map { Int64($0) }
+            let steps = args.count > 4 && args[4] != nil ? try ints(args[4]!) : starts.map { _ in 1 }
+            return [try Layout.slice(x, starts: starts, ends: ends, axes: axes, steps: steps, fail: fail)]
+        case "Shape":
+            let shape = try arg(0).shape.map { Int64($0) }
+            let rank = shape.count
+            var start = Int(node.int("start") ?? 0)
+            var end = Int(node.int("end") ?? Int64(rank))
+            if start < 0 { start += rank }
+            if end < 0 { end += rank }
+            (start, end) = (max(0, min(start, rank)), max(0, min(end, rank)))
+            let part = Array(shape[start..<max(start, end)])
+            return [Value(shape: [part.count], ints: part)]
+        case "Gather":
+            return [try Layout.gather(try arg(0), indices: try arg(1), axis: Int(node.int("axis") ?? 0), fail: fail)]
+        case "Unsqueeze":
+            let x = try arg(0)
+            let axes = args.count > 1 && args[1] != nil ? try ints(args[1]!) : (node.ints("axes") ?? [])
+            let rank = x.shape.count + axes.count
+            var shape = x.shape
+            for a in axes.map({ Int($0) < 0 ? Int($0) + rank : Int($0) }).sorted() {
+                guard a >= 0, a <= shape.count else { throw fail("Unsqueeze axis \(a)") }
+                shape.insert(1, at: a)
+            }
+            return [Value(shape: shape, data: x.data)]
+        case "Range":
+            let (start, limit, delta) = (try arg(0), try arg(1), try arg(2))
+            if case .int = start.data {
+                let (s, l, d) = (try ints(start)[0], try ints(limit)[0], try ints(delta)[0])
+                guard d != 0 else { throw fail("Range delta 0") }
+                let n = max(0, Int(((Double(l - s)) / Double(d)).rounded(.up)))
+                guard n <= ONNXModel.maxElements else { throw fail("Range of \(n) elements") }
+                return [Value(shape: [n], ints: (0..<n).map { s + Int64($0) * d })]
+            }
+            let (s, l, d) = (try floats(start)[0], try floats(limit)[0], try floats(delta)[0])
+            guard d != 0, s.isFinite, l.isFinite else { throw fail("Range bounds") }
+            let n = max(0, Int(((l - s) / d).rounded(.up)))
+            guard n <= ONNXModel.maxElements else { throw fail("Range of \(n) elements") }
+            return [Value(shape: [n], floats: (0..<n).map { s + Float($0) * d })]
+        case "Expand":
+            return [try Elementwise.expand(try arg(0), to: try ints(try arg(1)).map(Int.init), fail: fail)]
+        case "ConstantOfShape":
+            let shape = try ints(try arg(0)).map(Int.init)
+            guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) <= ONNXModel.maxElements else {
+                throw fail("ConstantOfShape \(shape)")
+            }
+            let count = shape.reduce(1, *)
+            if case .tensor(let value) = node.attributes["value"] {
+                switch value.data {
+                case .float(let f): return [Value(shape: shape, floats: Array(repeating: f.first ?? 0, count: count))]
+                case .int(let i): return [Value(shape: shape, ints: Array(repeating: i.first ?? 0, count: count))]
+                }
+            }
+            return [Value(shape: shape, floats: Array(repeating: 0, count: count))]
+        case "Cast":
+            let x = try arg(0)
+            switch node.int("to") {
+            case 1, 11:
+                return [
+                    Value(
+                        shape: x.shape,
+                        floats: try { () throws(ONNXError) -> [Float] in
+                            switch x.data {
+                            case .float(let f): return f
+                            case .int(let i): return i.map(Float.init)
+                            }
+                        }())
+                ]
+            default: return [Value(shape: x.shape, ints: try ints(x))]
+            }
+        default: throw fail("unsupported operator \(node.opType)")
+        }
+    }
+
+    /// Conv, NCHW, by im2col: each output pixel's receptive field is a row, multiplied by the
+    /// packed `[M, C·kH·kW]` weight, the result transposed back to channels first.
+    private func convolution(_ node: Node, index: Int, _ x: Value, fail: (String) -> ONNXError) throws(ONNXError)
+        -> Value
+    {
+        guard let (weight, bias) = convolutions[index], case .float(let input) = x.data, x.shape.count == 4 else {
+            throw fail("Conv needs a 4-D float input")
+        }
+        let w = model.initializers[node.inputs[1]]!.shape
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        guard c == w[1] else { throw fail("input has \(c) channels, the weight \(w[1])") }
+        let (kh, kw) = (w[2], w[3])
+        let strides = node.ints("strides")?.map(Int.init) ?? [1, 1]
+        let dilations = node.ints("dilations")?.map(Int.init) ?? [1, 1]
+        let pads = node.ints("pads")?.map(Int.init) ?? [0, 0, 0, 0]
+        guard strides.count == 2, dilations.count == 2, pads.count == 4, strides.allSatisfy({ $0 > 0 }),
+            dilations.allSatisfy({ $0 > 0 })
+        else { throw fail("Conv strides, dilations or pads malformed") }
+        let oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1
+        let ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1
+        guard oh > 0, ow > 0 else { throw fail("Conv output would be empty") }
+        let m = w[0]
+        let k = c * kh * kw
+        let pixels = oh * ow
+        var out = [Float](repeating: 0, count: n * m * pixels)
+        var cols = [Float](repeating: 0, count: pixels * k)
+        var product = [Float](repeating: 0, count: pixels * m)
+        for b in 0..<n {
+            input.withUnsafeBufferPointer { src in
+                cols.withUnsafeMutableBufferPointer { dst in
+                    let image = src.baseAddress! + b * c * h * wd
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var o = (oy * ow + ox) * k
+                            for ch in 0..<c {
+                                for ky in 0..<kh {
+                                    let iy = oy * strides[0] - pads[0] + ky * dilations[0]
+                                    for kx in 0..<kw {
+                                        let ix = ox * strides[1] - pads[1] + kx * dilations[1]
+                                        dst[o] =
+                                            iy >= 0 && iy < h && ix >= 0 && ix < wd ? image[(ch * h + iy) * wd + ix] : 0
+                                        o += 1
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            cols.withUnsafeBufferPointer { a in
+                product.withUnsafeMutableBufferPointer { p in weight.multiply(a, rows: pixels, into: p) }
+            }
+            product.withUnsafeBufferPointer { p in
+                out.withUnsafeMutableBufferPointer { o in
+                    let base = b * m * pixels
+                    for q in 0..<pixels {
+                        for j in 0..<m { o[base + j * pixels + q] = p[q * m + j] + (bias?[j] ?? 0) }
+                    }
+                }
+            }
+        }
+        return Value(shape: [n, m, oh, ow], floats: out)
+    }
+
+    private func maxPool(_ node: Node, _ x: Value, fail: (String) -> ONNXError) throws(ONNXError) -> Value {
+        guard case .float(let input) = x.data, x.shape.count == 4,
+            let kernel = node.ints("kernel_shape")?.map(Int.init),
+            kernel.count == 2
+        else { throw fail("MaxPool needs a 4-D float input and a 2-D kernel") }
+        let strides = node.ints("strides")?.map(Int.init) ?? [1, 1]
+        let pads = node.ints("pads")?.map(Int.init) ?? [0, 0, 0, 0]
+        let dilations = node.ints("dilations")?.map(Int.init) ?? [1, 1]
+        guard strides.count == 2, pads.count == 4, dilations == [1, 1], strides.allSatisfy({ $0 > 0 }) else {
+            throw fail("MaxPool strides, pads or dilations unsupported")
+        }
+        let ceil = node.int("ceil_mode") == 1
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        func size(_ length: Int, _ k: Int, _ s: Int, _ p0: Int, _ p1: Int) -> Int {
+            let span = length + p0 + p1 - k
+            return (ceil ? (span + s - 1) / s : span / s) + 1
+        }
+        let oh = size(h, kernel[0], strides[0], pads[0], pads[2])
+        let ow = size(w, kernel[1], strides[1], pads[1], pads[3])
+        guard oh > 0, ow > 0 else { throw fail("MaxPool output would be empty") }
+        var out = [Float](repeating: -.infinity, count: n * c * oh * ow)
+        for plane in 0..<(n * c) {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var best = -Float.infinity
+                    for ky in 0..<kernel[0] {
+                        let iy = oy * strides[0] - pads[0] + ky
+                        guard iy >= 0, iy < h else { continue }
+                        for kx in 0..<kernel[1] {
+                            let ix = ox * strides[1] - pads[1] + kx
+                            guard ix >= 0, ix < w else { continue }
+                            best = max(best, input[(plane * h + iy) * w + ix])
+                        }
+                    }
+                    out[(plane * oh + oy) * ow + ox] = best
+                }
+            }
+        }
+        return Value(shape: [n, c, oh, ow], floats: out)
+    }
+
+    /// Resize, nearest neighbour (YOLO's upsampling): from `scales` or `sizes`, with the node's
+    /// coordinate transformation and rounding.
+    private func resize(_ node: Node, _ args: [Value?], fail: (String) -> ONNXError) throws(ONNXError) -> Value {
+        guard let x = args.first ?? nil, case .float(let input) = x.data, x.shape.count == 4 else {
+            throw fail("Resize needs a 4-D float input")
+        }
+        var outShape: [Int]
+        if args.count > 3, let sizes = args[3], sizes.count == 4 {
+            guard case .int(let s) = sizes.data else { throw fail("Resize sizes must be int64") }
+            outShape = s.map(Int.init)
+        } else if args.count > 2, let scales = args[2], scales.count == 4, case .float(let s) = scales.data {
+            outShape = zip(x.shape, s).map { Int((Float($0) * $1).rounded(.down)) }
+        } else {
+            throw fail("Resize needs scales or sizes for 4 dimensions")
+        }
+        guard outShape[0] == x.shape[0], outShape[1] == x.shape[1], outShape.allSatisfy({ $0 > 0 }),
+            outShape.reduce(1, *) <= ONNXModel.maxElements
+        else { throw fail("Resize to \(outShape) is not a spatial resize") }
+        var transform = "half_pixel"
+        if case .string(let t) = node.attributes["coordinate_transformation_mode"] { transform = t }
+        var rounding = "round_prefer_floor"
+        if case .string(let r) = node.attributes["nearest_mode"] { rounding = r }
+        func source(_ o: Int, _ inLength: Int, _ outLength: Int) throws(ONNXError) -> Int {
+            let scale = Double(outLength) / Double(inLength)
+            let position: Double
+            switch transform {
+            case "asymmetric": position = Double(o) / scale
+            case "half_pixel": position = (Double(o) + 0.5) / scale - 0.5
+            case "align_corners":
+                position = outLength == 1 ? 0 : Double(o) * Double(inLength - 1) / Double(outLength - 1)
+            default: throw fail("coordinate_transformation_mode \(transform)")
+            }
+            let index: Int
+            switch rounding {
+            case "floor": index = Int(position.rounded(.down))
+            case "ceil": index = Int(position.rounded(.up))
+            case "round_prefer_ceil": index = Int((position + 0.5).rounded(.down))
+            default: index = Int((position - 0.5).rounded(.up))
+            }
+            return min(max(index, 0), inLength - 1)
+        }
+        let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
+        let rows = try (0..<oh).map { (o) throws(ONNXError) in try source(o, h, oh) }
+        let columns = try (0..<ow).map { (o) throws(ONNXError) in try source(o, w, ow) }
+        var out = [Float](repeating: 0, count: outShape.reduce(1, *))
+        for plane in 0..<(x.shape[0] * x.shape[1]) {
+            for (oy, iy) in rows.enumerated() {
+                for (ox, ix) in columns.enumerated() {
+                    out[(plane * oh + oy) * ow + ox] = input[(plane * h + iy) * w + ix]
+                }
+            }
+        }
+        return Value(shape: outShape, floats: out)
+    }
+}
+
+extension Node {
+    func int(_ name: String) -> Int64? {
+        if case .int(let v) = attributes[name] { return v }
+        return nil
+    }
+
+    func ints(_ name: String) -> [Int64]? {
+        if case .ints(let v) = attributes[name] { return v }
+        return nil
+    }
+}

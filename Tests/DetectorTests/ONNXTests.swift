@@ -1,0 +1,79 @@
+import Detector
+import Foundation
+import GuardrailCore
+import TestSupport
+import Testing
+import Vision
+
+/// The ONNX runtime against onnxruntime on a tiny YOLOv8-shaped export with the real detector's
+/// operators (`scripts/gen_detector_fixtures.py`), and on malformed files.
+@Suite struct ONNXTests {
+    static let model = Fixtures.path("detector/tiny-yolo.onnx")
+
+    static func floats(_ relative: String) throws -> [Float] {
+        let bytes = try Fixtures.bytes(relative)
+        return stride(from: 0, to: bytes.count, by: 4).map { i in
+            Float(
+                bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
+                    | UInt32(bytes[i + 3]) << 24)
+        }
+    }
+
+    /// Boxes (pixels) and class probabilities within 1e-4 of onnxruntime's, at two input sizes,
+    /// twice each (the second run uses the shape arithmetic folded by the first), on both kernels.
+    @Test(arguments: [ComputeConfiguration(threads: 2), ComputeConfiguration(threads: 1, kernel: .openblas)])
+    func matchesONNXRuntime(compute: ComputeConfiguration) throws {
+        let graph = try ONNXGraph(try ONNXModel(contentsOf: Self.model), compute: compute)
+        for (h, w, anchors) in [(128, 128, 336), (96, 160, 315)] {
+            let input = try Self.floats("goldens/detector/input-\(h)x\(w).bin")
+            let expected = try Self.floats("goldens/detector/output-\(h)x\(w).bin")
+            for _ in 0..<2 {
+                let output = try #require(
+                    try graph.run(["images": Value(shape: [1, 3, h, w], floats: input)])["output0"])
+                #expect(output.shape == [1, 22, anchors])
+                guard case .float(let values) = output.data else { return #expect(Bool(false)) }
+                let worst = zip(values, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 1
+                #expect(worst < 1e-4, "\(h)x\(w): relative difference \(worst)")
+            }
+        }
+    }
+
+    /// Damaged files are errors naming what is wrong, never crashes: every truncation of the model
+    /// and single-byte changes in its header fail cleanly or load.
+    @Test func malformedModelsFailCleanly() throws {
+        let bytes = try Fixtures.bytes("detector/tiny-yolo.onnx")
+        for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 97)) {
+            _ = try? ONNXModel(bytes: Array(bytes.prefix(cut)), path: "cut")
+        }
+        var random = SplitMix64(seed: 5)
+        for _ in 0..<300 {
+            var damaged = bytes
+            let position = Int(random.next() % UInt64(min(bytes.count, 4096)))
+            damaged[position] = UInt8(truncatingIfNeeded: random.next())
+            if let model = try? ONNXModel(bytes: damaged, path: "damaged"), let graph = try? ONNXGraph(model) {
+                _ = try? graph.run(["images": Value(shape: [1, 3, 32, 32], floats: Array(repeating: 0.5, count: 3072))])
+            }
+        }
+        #expect(throws: ONNXError.self) { try ONNXModel(bytes: [0x0A, 0xFF, 0xFF, 0xFF, 0x0F], path: "huge") }
+        #expect(throws: ONNXError.self) { try ONNXModel(bytes: Array(bytes.prefix(bytes.count / 2)), path: "half") }
+    }
+
+    /// An unknown operator or an input no node produces is a load error naming the node.
+    @Test func unsupportedGraphsAreRefusedAtLoad() throws {
+        var model = try ONNXModel(contentsOf: Self.model)
+        let name = model.nodes[3].name
+        model.nodes[3].opType = "LSTM"
+        #expect {
+            try ONNXGraph(model)
+        } throws: { error in
+            "\(error)".contains("node \(name): unsupported operator LSTM")
+        }
+        var reordered = try ONNXModel(contentsOf: Self.model)
+        reordered.nodes.swapAt(0, reordered.nodes.count - 1)
+        #expect(throws: ONNXError.self) { try ONNXGraph(reordered) }
+        var attribute = try ONNXModel(contentsOf: Self.model)
+        let conv = try #require(attribute.nodes.firstIndex { $0.opType == "Conv" })
+        attribute.nodes[conv].attributes["group"] = .int(2)
+        #expect(throws: ONNXError.self) { try ONNXGraph(attribute) }
+    }
+}

@@ -43,9 +43,9 @@ public final class ONNXGraph: @unchecked Sendable {
             try Self.checkAttributes(node, fail: fail)
             if node.opType == "Shape" || node.opType == "Constant" || node.inputs.allSatisfy(constant.contains) {
                 shapeOnly.insert(index)
-                node.outputs.forEach { constant.insert($0) }
+                for output in node.outputs { constant.insert(output) }
             }
-            node.outputs.forEach { known.insert($0) }
+            for output in node.outputs { known.insert(output) }
         }
         for output in model.outputs where !known.contains(output.name) {
             throw ONNXError(file: model.path, node: output.name, reason: "no node produces the graph output")

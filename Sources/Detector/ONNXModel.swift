@@ -288,22 +288,22 @@ public struct ONNXModel: Sendable {
             default: try r.skip(wire)
             }
         }
-        let where_ = name.isEmpty ? part : "tensor \(name)"
+        let place = name.isEmpty ? part : "tensor \(name)"
         guard dims.allSatisfy({ $0 >= 0 && $0 <= maxElements }) else {
-            throw ONNXError(file: file, node: where_, reason: "dimensions \(dims) out of range")
+            throw ONNXError(file: file, node: place, reason: "dimensions \(dims) out of range")
         }
         var count = 1
         for d in dims {
             let (product, overflow) = count.multipliedReportingOverflow(by: Int(d))
             guard !overflow, product <= maxElements else {
-                throw ONNXError(file: file, node: where_, reason: "dimensions \(dims) hold too many elements")
+                throw ONNXError(file: file, node: place, reason: "dimensions \(dims) hold too many elements")
             }
             count = product
         }
         let shape = dims.map { Int($0) }
         func size(_ got: Int) throws(ONNXError) {
             guard got == count else {
-                throw ONNXError(file: file, node: where_, reason: "\(got) values for dimensions \(dims) (\(count))")
+                throw ONNXError(file: file, node: place, reason: "\(got) values for dimensions \(dims) (\(count))")
             }
         }
         if let raw {
@@ -313,12 +313,12 @@ public struct ONNXModel: Sendable {
             case 7, 11: width = 8
             case 10, 5: width = 2
             case 2, 3, 9: width = 1
-            default: throw ONNXError(file: file, node: where_, reason: "unsupported element type \(type)")
+            default: throw ONNXError(file: file, node: place, reason: "unsupported element type \(type)")
             }
             try size(raw.count / width)
             guard raw.count == count * width else {
                 throw ONNXError(
-                    file: file, node: where_, reason: "raw_data has \(raw.count) bytes, not \(count * width)")
+                    file: file, node: place, reason: "raw_data has \(raw.count) bytes, not \(count * width)")
             }
             let base = raw.startIndex
             func u64(_ i: Int, _ w: Int) -> UInt64 {
@@ -360,7 +360,7 @@ public struct ONNXModel: Sendable {
         case 6, 7, 2, 3, 5, 9:
             try size(ints.count)
             return (name, Value(shape: shape, ints: ints))
-        default: throw ONNXError(file: file, node: where_, reason: "unsupported element type \(type)")
+        default: throw ONNXError(file: file, node: place, reason: "unsupported element type \(type)")
         }
     }
 }

@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "guardrail-bench",
             dependencies: [
-                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation", "TestSupport",
+                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation", "Detector", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

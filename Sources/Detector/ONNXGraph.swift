@@ -18,7 +18,12 @@ public final class ONNXGraph: @unchecked Sendable {
 
     /// Nodes whose outputs depend only on constants and input shapes.
     private let shapeOnly: Set<Int>
-    private var convolutions: [Int: (weight: LinearWeight, bias: [Float]?)] = [:]
+    /// Conv → Sigmoid → Mul chains (SiLU) computed in the convolution's output: the Conv's index
+    /// and the Mul's output name; the Sigmoid and the Mul are skipped.
+    private var fusedSiLU: [Int: String] = [:]
+    private var skipped = Set<Int>()
+    /// Each Conv's weight as `[M, C·kH·kW]` and its bias.
+    private var convolutions: [Int: (weight: [Float], bias: [Float]?)] = [:]
     private var folded: [[Int]: [String: Value]] = [:]
     private let lock = NSLock()
 
@@ -51,6 +56,24 @@ public final class ONNXGraph: @unchecked Sendable {
             throw ONNXError(file: model.path, node: output.name, reason: "no node produces the graph output")
         }
         self.shapeOnly = shapeOnly
+        // SiLU fusion: y = Conv(x), s = Sigmoid(y), z = Mul(y, s), y and s used nowhere else.
+        var uses: [String: [Int]] = [:]
+        for (index, node) in model.nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty { uses[input, default: []].append(index) }
+        }
+        let graphOutputs = Set(model.outputs.map(\.name))
+        for (index, node) in model.nodes.enumerated() where node.opType == "Conv" && node.outputs.count == 1 {
+            let y = node.outputs[0]
+            guard !graphOutputs.contains(y), let users = uses[y], users.count == 2 else { continue }
+            let nodes = users.map { model.nodes[$0] }
+            guard let sig = users.first(where: { model.nodes[$0].opType == "Sigmoid" }),
+                let mul = users.first(where: { model.nodes[$0].opType == "Mul" }), nodes.count == 2,
+                let s = model.nodes[sig].outputs.first, uses[s] == [mul], !graphOutputs.contains(s),
+                Set(model.nodes[mul].inputs) == [y, s], let z = model.nodes[mul].outputs.first
+            else { continue }
+            fusedSiLU[index] = z
+            skipped.formUnion([sig, mul])
+        }
         for (index, node) in model.nodes.enumerated() where node.opType == "Conv" {
             guard node.inputs.count >= 2, let w = model.initializers[node.inputs[1]], w.shape.count == 4,
                 case .float(let weights) = w.data
@@ -71,10 +94,7 @@ public final class ONNXGraph: @unchecked Sendable {
             guard group == 1 else {
                 throw ONNXError(file: model.path, node: node.name, reason: "grouped convolution (group \(group))")
             }
-            let k = w.shape[1] * w.shape[2] * w.shape[3]
-            convolutions[index] = (
-                LinearWeight(Tensor(shape: [w.shape[0], k], scalars: weights), compute: compute), bias
-            )
+            convolutions[index] = (weights, bias)
         }
     }
 
@@ -128,8 +148,13 @@ public final class ONNXGraph: @unchecked Sendable {
         var fresh: [String: Value] = [:]
         for (index, node) in model.nodes.enumerated() {
             if cached != nil, shapeOnly.contains(index) { continue }
+            if skipped.contains(index) { continue }
             let arguments: [Value?] = node.inputs.map { $0.isEmpty ? nil : values[$0] }
             let results = try evaluate(node, index: index, arguments)
+            if let fused = fusedSiLU[index] {
+                values[fused] = results[0]
+                continue
+            }
             guard results.count >= node.outputs.filter({ !$0.isEmpty }).count else {
                 throw ONNXError(file: model.path, node: node.name, reason: "produced \(results.count) outputs")
             }
@@ -276,8 +301,9 @@ public final class ONNXGraph: @unchecked Sendable {
         }
     }
 
-    /// Conv, NCHW, by im2col: each output pixel's receptive field is a row, multiplied by the
-    /// packed `[M, C·kH·kW]` weight, the result transposed back to channels first.
+    /// Conv, NCHW, by im2col: row `(c, ky, kx)` of the column matrix holds that tap's input for
+    /// every output pixel (contiguous runs of the input row), so `out[M, pixels] = W · cols` comes
+    /// out channels first, as ONNX lays it out.
     private func convolution(_ node: Node, index: Int, _ x: Value, fail: (String) -> ONNXError) throws(ONNXError)
         -> Value
     {
@@ -292,7 +318,7 @@ public final class ONNXGraph: @unchecked Sendable {
         let dilations = node.ints("dilations")?.map(Int.init) ?? [1, 1]
         let pads = node.ints("pads")?.map(Int.init) ?? [0, 0, 0, 0]
         guard strides.count == 2, dilations.count == 2, pads.count == 4, strides.allSatisfy({ $0 > 0 }),
-            dilations.allSatisfy({ $0 > 0 })
+            dilations.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 })
         else { throw fail("Conv strides, dilations or pads malformed") }
         let oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1
         let ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1
@@ -300,39 +326,70 @@ public final class ONNXGraph: @unchecked Sendable {
         let m = w[0]
         let k = c * kh * kw
         let pixels = oh * ow
+        guard n * m * pixels <= ONNXModel.maxElements, k * pixels <= ONNXModel.maxElements else {
+            throw fail("Conv output too large")
+        }
         var out = [Float](repeating: 0, count: n * m * pixels)
-        var cols = [Float](repeating: 0, count: pixels * k)
-        var product = [Float](repeating: 0, count: pixels * m)
-        for b in 0..<n {
-            input.withUnsafeBufferPointer { src in
-                cols.withUnsafeMutableBufferPointer { dst in
-                    let image = src.baseAddress! + b * c * h * wd
-                    for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            var o = (oy * ow + ox) * k
-                            for ch in 0..<c {
-                                for ky in 0..<kh {
-                                    let iy = oy * strides[0] - pads[0] + ky * dilations[0]
-                                    for kx in 0..<kw {
-                                        let ix = ox * strides[1] - pads[1] + kx * dilations[1]
-                                        dst[o] =
-                                            iy >= 0 && iy < h && ix >= 0 && ix < wd ? image[(ch * h + iy) * wd + ix] : 0
-                                        o += 1
+        let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
+        var cols = [Float](repeating: 0, count: pointwise ? 0 : k * pixels)
+        let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
+        input.withUnsafeBufferPointer { src in
+            weight.withUnsafeBufferPointer { wt in
+                out.withUnsafeMutableBufferPointer { dst in
+                    cols.withUnsafeMutableBufferPointer { col in
+                        for b in 0..<n {
+                            let image = src.baseAddress! + b * c * h * wd
+                            var columns = UnsafePointer(image)
+                            if !pointwise {
+                                // Rows of the column matrix are independent: the workers fill disjoint ones.
+                                compute.parallel(k) { rows in
+                                    for row in rows {
+                                        let (ch, tap) = row.quotientAndRemainder(dividingBy: kh * kw)
+                                        let (ky, kx) = tap.quotientAndRemainder(dividingBy: kw)
+                                        let target = col.baseAddress! + row * pixels
+                                        for oy in 0..<oh {
+                                            let iy = oy * sy - py + ky * dy
+                                            let line = target + oy * ow
+                                            guard iy >= 0, iy < h else {
+                                                line.initialize(repeating: 0, count: ow)
+                                                continue
+                                            }
+                                            let source = image + (ch * h + iy) * wd
+                                            // Output columns whose input column is inside the row.
+                                            let shift = kx * dx - px
+                                            let first = min(ow, max(0, (-shift + sx - 1) / sx))
+                                            // (wd − 1 − shift) may be negative: no column is inside then.
+                                            let last =
+                                                wd - 1 - shift < 0
+                                                ? first : max(first, min(ow, (wd - 1 - shift) / sx + 1))
+                                            if first > 0 { line.initialize(repeating: 0, count: first) }
+                                            if last < ow { (line + last).initialize(repeating: 0, count: ow - last) }
+                                            if sx == 1 {
+                                                (line + first).update(from: source + first + shift, count: last - first)
+                                            } else {
+                                                for ox in first..<last { line[ox] = source[ox * sx + shift] }
+                                            }
+                                        }
                                     }
+                                }
+                                columns = UnsafePointer(col.baseAddress!)
+                            }
+                            let result = dst.baseAddress! + b * m * pixels
+                            GEMM.multiplyWide(
+                                wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k, compute: compute)
+                            let silu = fusedSiLU[index] != nil
+                            for j in 0..<m where bias != nil || silu {
+                                let (row, offset) = (result + j * pixels, bias?[j] ?? 0)
+                                if silu {
+                                    for q in 0..<pixels {
+                                        let v = row[q] + offset
+                                        row[q] = v / (1 + exp(-v))
+                                    }
+                                } else {
+                                    for q in 0..<pixels { row[q] += offset }
                                 }
                             }
                         }
-                    }
-                }
-            }
-            cols.withUnsafeBufferPointer { a in
-                product.withUnsafeMutableBufferPointer { p in weight.multiply(a, rows: pixels, into: p) }
-            }
-            product.withUnsafeBufferPointer { p in
-                out.withUnsafeMutableBufferPointer { o in
-                    let base = b * m * pixels
-                    for q in 0..<pixels {
-                        for j in 0..<m { o[base + j * pixels + q] = p[q * m + j] + (bias?[j] ?? 0) }
                     }
                 }
             }

@@ -50,10 +50,9 @@ enum Elementwise {
             throw fail("shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         guard shape.reduce(1, *) <= ONNXModel.maxElements else { throw fail("result of \(shape) is too large") }
-        let ia = sourceIndices(a.shape, to: shape)
-        let ib = sourceIndices(b.shape, to: shape)
         switch (a.data, b.data) {
         case (.int(let x), .int(let y)):
+            let (ia, ib) = (sourceIndices(a.shape, to: shape), sourceIndices(b.shape, to: shape))
             let f: (Int64, Int64) -> Int64
             switch op {
             case "Add": f = { $0 &+ $1 }
@@ -65,6 +64,19 @@ enum Elementwise {
         default:
             let x = floatValues(a)
             let y = floatValues(b)
+            if a.shape == b.shape || b.count == 1 {
+                // The common cases (x · sigmoid(x), a scalar factor) without index arrays.
+                let f: (Float, Float) -> Float
+                switch op {
+                case "Add": f = (+)
+                case "Sub": f = (-)
+                case "Mul": f = (*)
+                default: f = (/)
+                }
+                let out = b.count == 1 && a.shape != b.shape ? x.map { f($0, y[0]) } : zip(x, y).map(f)
+                return Value(shape: shape, floats: out)
+            }
+            let (ia, ib) = (sourceIndices(a.shape, to: shape), sourceIndices(b.shape, to: shape))
             var out = [Float](repeating: 0, count: ia.count)
             switch op {
             case "Add": for i in out.indices { out[i] = x[ia[i]] + y[ib[i]] }

@@ -10,6 +10,7 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks, each printed next to a reference measured in the same run (ratios, not absolute times).",
         subcommands: [
             MediaBench.self, GEMMBench.self, VisionBench.self, ScanBench.self, SanitizeBench.self, EvalBench.self,
+            DetectorBench.self,
         ]
     )
 }

@@ -75,8 +75,9 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
         }
     }
 
-    /// ``parallel(_:_:)`` for bodies that need only their range.
-    func parallel(_ count: Int, _ body: (Range<Int>) -> Void) {
+    /// ``parallel(_:_:)`` for bodies that need only their range: the engine's workers on disjoint
+    /// parts of `0..<count` (other modules' kernels, such as the detector's im2col, use it too).
+    public func parallel(_ count: Int, _ body: (Range<Int>) -> Void) {
         parallel(count) { _, range in body(range) }
     }
 

@@ -145,3 +145,42 @@ public final class LinearWeight: @unchecked Sendable {
         }
     }
 }
+
+extension GEMM {
+    /// `out[m×n] = a[m×k] · b[k×n]` for a product whose `b` is wide and changes every call (a
+    /// convolution's im2col matrix, rows of `k` spanning `n` output pixels): on the packed kernel
+    /// `b`'s columns are packed into panels (a copy, split over the workers) and the panels shared
+    /// out; otherwise one BLAS product per row block of `out`.
+    public static func multiplyWide(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int, n: Int,
+        k: Int, compute: ComputeConfiguration
+    ) {
+        precondition(m > 0 && n > 0 && k > 0, "GEMM dimensions must be positive")
+        guard compute.packed else {
+            compute.parallel(m) { rows in
+                strided(
+                    a + rows.lowerBound * k, lda: k, b, ldb: n, into: out + rows.lowerBound * n, ldc: n, m: rows.count,
+                    n: n, k: k, transposeB: false)
+            }
+            return
+        }
+        let width = Int(GR_PANEL_WIDTH)
+        let panels = (n + width - 1) / width
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: panels * k * width)
+        defer { packed.deallocate() }
+        compute.parallel(panels) { range in
+            for p in range {
+                let columns = min(width, n - p * width)
+                for kk in 0..<k {
+                    let source = b + kk * n + p * width
+                    let target = packed + (p * k + kk) * width
+                    target.update(from: source, count: columns)
+                    if columns < width { (target + columns).initialize(repeating: 0, count: width - columns) }
+                }
+            }
+        }
+        compute.parallel(panels) { range in
+            gr_packed_sgemm(m, n, k, a, k, packed, nil, out, n, range.lowerBound, range.upperBound, 0)
+        }
+    }
+}

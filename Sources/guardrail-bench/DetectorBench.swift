@@ -1,0 +1,85 @@
+import ArgumentParser
+import Detector
+import Foundation
+import GuardrailCore
+import TestSupport
+import Vision
+
+struct DetectorBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detector",
+        abstract: "The ONNX runtime on a YOLOv8 detector (NudeNet's 320n.onnx with --model), against onnxruntime.",
+        discussion: """
+            Runs the graph on a 320x320 input (best of --repeats) on 1 and 2 threads, and onnxruntime on the \
+            same model and input when python3 has it, with the largest difference between the outputs.
+            """
+    )
+
+    @Option(help: "The ONNX model (default: the tiny test export).")
+    var model: String?
+
+    @Option(help: "Input side in pixels.")
+    var size = 320
+
+    @Option(help: "Repetitions; the best is reported.")
+    var repeats = 10
+
+    func run() throws {
+        let path = model ?? Fixtures.path("detector/tiny-yolo.onnx")
+        let onnx = try ONNXModel(contentsOf: path)
+        var random = SplitMix64(seed: 3)
+        let count = 3 * size * size
+        let input = (0..<count).map { _ in Float(random.nextUniform()) }
+        let folder = NSTemporaryDirectory() + "guardrail-detector-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try input.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: folder + "/input.bin")) }
+        var outputs: [Float] = []
+        var engine: [Int: Double] = [:]
+        for threads in [1, 2] {
+            let graph = try ONNXGraph(onnx, compute: ComputeConfiguration(threads: threads))
+            var best = Double.infinity
+            for _ in 0...repeats {
+                var result: [String: Value] = [:]
+                let seconds = try time {
+                    result = try graph.run(["images": Value(shape: [1, 3, size, size], floats: input)])
+                }
+                best = min(best, seconds)
+                if case .float(let v)? = result.values.first?.data { outputs = v }
+            }
+            engine[threads] = best
+        }
+        let repository = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", repository + "/scripts/bench_detector_reference.py", path, folder + "/input.bin", String(size),
+            String(repeats), folder + "/output.bin",
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        var reference: [String: Double] = [:]
+        if (try? process.run()) != nil {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            reference = (try? JSONSerialization.jsonObject(with: data) as? [String: Double]) ?? [:]
+        }
+        for threads in [1, 2] {
+            let ours = engine[threads]! * 1000
+            if let theirs = reference["t\(threads)"].map({ $0 * 1000 }) {
+                print(
+                    String(
+                        format: "threads %d  engine %7.2f ms   onnxruntime %7.2f ms   %.2fx", threads, ours, theirs,
+                        theirs / ours))
+            } else {
+                print(String(format: "threads %d  engine %7.2f ms   (no onnxruntime reference)", threads, ours))
+            }
+        }
+        if let data = FileManager.default.contents(atPath: folder + "/output.bin") {
+            let expected = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let worst = zip(outputs, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .nan
+            print(String(format: "largest difference from onnxruntime: %.2e (relative, of values above 1)", worst))
+        }
+    }
+}

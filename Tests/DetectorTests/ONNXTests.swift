@@ -77,3 +77,64 @@ import Vision
         #expect(throws: ONNXError.self) { try ONNXGraph(attribute) }
     }
 }
+
+/// Decoding and suppression against the `nudenet` package's own `_postprocess` on synthetic outputs
+/// (`scripts/gen_nudenet_postprocess_goldens.py`): the same candidates, and the same detections
+/// (labels, float32 scores, boxes) in the same order.
+@Suite struct NudeNetDecodingTests {
+    struct Case: Decodable {
+        struct Found: Decodable {
+            var `class`: String
+            var score: Double
+            var box: [Int]
+        }
+        var width: Int
+        var height: Int
+        var x_pad: Int
+        var y_pad: Int
+        var candidates: Int
+        var detections: [Found]
+    }
+
+    @Test func matchesThePackage() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/detector/postprocess.json")))
+        let cases = try JSONDecoder().decode([String: Case].self, from: data)
+        #expect(cases.count == 5)
+        for (key, golden) in cases {
+            let values = try ONNXTests.floats("goldens/detector/postprocess-\(key).bin")
+            let output = Value(shape: [1, 22, values.count / 22], floats: values)
+            let (candidates, detections) = try NudeNet.decode(
+                output, width: golden.width, height: golden.height, xPad: golden.x_pad, yPad: golden.y_pad,
+                modelSize: 320)
+            #expect(candidates == golden.candidates, "case \(key)")
+            #expect(detections.map(\.label) == golden.detections.map(\.class), "case \(key)")
+            #expect(detections.map { Double($0.score) } == golden.detections.map(\.score), "case \(key)")
+            #expect(detections.map(\.box) == golden.detections.map(\.box), "case \(key)")
+        }
+    }
+
+    /// OpenCV's rules: scores strictly above the threshold, equal scores in input order, a box
+    /// kept when its overlap is at most the threshold.
+    @Test func suppressionRules() {
+        let same = (x: Float(0), y: Float(0), width: Float(10), height: Float(10))
+        #expect(
+            NonMaximumSuppression.indices(
+                boxes: [same, same, (20, 20, 5, 5)], scores: [0.5, 0.5, 0.25], scoreThreshold: 0.25, nmsThreshold: 0.45)
+                == [0])
+        // Overlap 1/3 of float boxes (OpenCV's Rect2d, not whole-pixel Rect) keeps both.
+        #expect(
+            NonMaximumSuppression.indices(
+                boxes: [(0, 0, 1.5, 1.5), (0.75, 0, 1.5, 1.5)], scores: [0.9, 0.8], scoreThreshold: 0.25,
+                nmsThreshold: 0.45) == [0, 1])
+        #expect(
+            NonMaximumSuppression.indices(
+                boxes: [(0, 0, 10, 10), (1, 0, 10, 10)], scores: [0.3, 0.9], scoreThreshold: 0.25, nmsThreshold: 0.45)
+                == [1])
+        // Boxes clipped to zero width at the picture's edge suppress each other (OpenCV's Jaccard
+        // distance of two empty boxes is 0), though they do not intersect.
+        #expect(
+            NonMaximumSuppression.indices(
+                boxes: [(480, 200, 0, 170), (480, 195, 0, 160)], scores: [0.9, 0.6], scoreThreshold: 0.25,
+                nmsThreshold: 0.45) == [0])
+    }
+}

@@ -90,10 +90,16 @@ import Vision
         }
         var width: Int
         var height: Int
-        var x_pad: Int
-        var y_pad: Int
+        var xPad: Int
+        var yPad: Int
         var candidates: Int
         var detections: [Found]
+
+        enum CodingKeys: String, CodingKey {
+            case width, height, candidates, detections
+            case xPad = "x_pad"
+            case yPad = "y_pad"
+        }
     }
 
     @Test func matchesThePackage() throws {
@@ -104,7 +110,7 @@ import Vision
             let values = try ONNXTests.floats("goldens/detector/postprocess-\(key).bin")
             let output = Value(shape: [1, 22, values.count / 22], floats: values)
             let (candidates, detections) = try NudeNet.decode(
-                output, width: golden.width, height: golden.height, xPad: golden.x_pad, yPad: golden.y_pad,
+                output, width: golden.width, height: golden.height, xPad: golden.xPad, yPad: golden.yPad,
                 modelSize: 320)
             #expect(candidates == golden.candidates, "case \(key)")
             #expect(detections.map(\.label) == golden.detections.map(\.class), "case \(key)")

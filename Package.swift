@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "guardrail",
             dependencies: [
-                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation",
+                "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation", "Detector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -12,7 +12,8 @@ struct Guardrail: ParsableCommand {
             error, never a crash.
             """,
         subcommands: [
-            ScanCommand.self, SanitizeCommand.self, BenchCommand.self, CalibrateCommand.self, TrainHeadsCommand.self,
+            ScanCommand.self, DetectCommand.self, SanitizeCommand.self, BenchCommand.self, CalibrateCommand.self,
+            TrainHeadsCommand.self,
             ProbeCommand.self, FramesCommand.self, EmbedCommand.self, TokenizeCommand.self, ModelCommand.self,
             PolicyCommand.self,
         ]

@@ -144,3 +144,43 @@ import Vision
                 nmsThreshold: 0.45) == [0])
     }
 }
+
+/// The detector's input against the `nudenet` package's (`cv2.dnn.blobFromImage` after padding),
+/// bit for bit: pictures smaller and larger than 320, portrait and landscape, and already square.
+@Suite struct NudeNetInputTests {
+    struct Golden: Decodable {
+        struct Case: Decodable {
+            var sha256: String
+            var samples: [Double]
+        }
+        var cases: [String: Case]
+    }
+
+    /// The pixels the golden script's formula gives.
+    static func picture(width: Int, height: Int) -> RGBImage {
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<3 {
+                    pixels[(y * width + x) * 3 + c] = UInt8((x * 7 + y * 13 + c * 29 + (x * y) % 17) % 256)
+                }
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
+    @Test func matchesBlobFromImage() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/detector/input.json")))
+        let golden = try JSONDecoder().decode(Golden.self, from: data)
+        #expect(golden.cases.count == 7)
+        for (key, expected) in golden.cases {
+            let size = key.split(separator: "x").map { Int($0)! }
+            let input = NudeNetInput(Self.picture(width: size[0], height: size[1]))
+            guard case .float(let values) = input.tensor.data else { return #expect(Bool(false)) }
+            #expect([0, 1000, 150_000, 307_199].map { Double(values[$0]) } == expected.samples, "\(key)")
+            let bytes = values.withUnsafeBytes { Array($0) }
+            #expect(ContentHash.hex(bytes) == expected.sha256, "\(key)")
+            #expect(input.xPad == max(size[0], size[1]) - size[0] && input.yPad == max(size[0], size[1]) - size[1])
+        }
+    }
+}

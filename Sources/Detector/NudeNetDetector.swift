@@ -1,0 +1,47 @@
+import Foundation
+import GuardrailCore
+import Vision
+
+/// NudeNet's detector run as the `nudenet` package runs it (its input, its graph on the engine's
+/// ONNX runtime, its decoding and suppression), from its `320n.onnx` or another export of it.
+public final class NudeNetDetector: @unchecked Sendable {
+    public let graph: ONNXGraph
+    public let path: String
+    /// The square input side the model takes (320 for `320n.onnx`).
+    public let inputSize: Int
+    private let inputName: String
+    private let outputName: String
+
+    /// Where `scripts/setup.sh` puts the model of the `nudenet` 3.4.2 wheel:
+    /// `$GUARDRAIL_MODELS/nudenet-3.4.2/320n.onnx`, by default under `~/.cache/guardrail/models`.
+    public static func defaultModelPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let models =
+            environment["GUARDRAIL_MODELS"] ?? ArtifactCache.defaultFolder(environment: environment) + "/models"
+        return models + "/nudenet-3.4.2/320n.onnx"
+    }
+
+    /// The SHA-256 of the wheel's `320n.onnx`, which setup checks.
+    public static let modelSHA256 = "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f"
+
+    public init(model path: String, inputSize: Int = 320, compute: ComputeConfiguration = .default) throws(ONNXError) {
+        let model = try ONNXModel(contentsOf: path)
+        guard model.inputs.count == 1, model.outputs.count == 1 else {
+            throw ONNXError(file: path, reason: "a detector has one input and one output")
+        }
+        graph = try ONNXGraph(model, compute: compute)
+        self.path = path
+        self.inputSize = inputSize
+        inputName = model.inputs[0].name
+        outputName = model.outputs[0].name
+    }
+
+    /// The detections in one picture, and how many candidates there were before suppression.
+    public func detect(_ image: RGBImage) throws(ONNXError) -> (candidates: Int, detections: [Detection]) {
+        let input = NudeNetInput(image, size: inputSize)
+        guard let output = try graph.run([inputName: input.tensor])[outputName] else {
+            throw ONNXError(file: path, reason: "the graph gave no output")
+        }
+        return try NudeNet.decode(
+            output, width: input.width, height: input.height, xPad: input.xPad, yPad: input.yPad, modelSize: inputSize)
+    }
+}

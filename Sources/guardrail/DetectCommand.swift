@@ -1,0 +1,118 @@
+import ArgumentParser
+import Detector
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import Media
+import Vision
+
+/// One frame's detections, as `guardrail detect --json` prints them.
+struct FrameDetections: Encodable {
+    var index: Int
+    var timestampS: Double
+    @NullEncodable var source: String?
+    var candidates: Int
+    var detections: [Detection]
+
+    enum CodingKeys: String, CodingKey {
+        case index, source, candidates, detections
+        case timestampS = "timestamp_s"
+    }
+}
+
+struct DetectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Run NudeNet's detector on images and videos and print its detections per frame.",
+        discussion: """
+            The detector is NudeNet's YOLOv8 (the nudenet 3.4.2 wheel's 320n.onnx, which scripts/setup.sh \
+            fetches and checks), run by the engine as the nudenet package runs it: the picture padded to a \
+            square, OpenCV's bilinear resize to 320, candidates at 0.2, cv2.dnn.NMSBoxes at 0.25 / 0.45. \
+            Boxes are [x, y, width, height] in the displayed picture's pixels. Videos are sampled as scan \
+            samples them.
+            """
+    )
+
+    @Argument(help: "Images, videos or folders.")
+    var paths: [String]
+
+    @Option(help: "The detector's ONNX file (default: where setup puts the NudeNet model).")
+    var detectorModel: String?
+
+    @OptionGroup var sampling: SamplingArguments
+
+    @Option(help: "At most this many frames per video (thinned evenly).")
+    var maxFrames = 64
+
+    @Option(help: "Compute threads (default: the number of cores).")
+    var threads: Int?
+
+    @Flag(help: "One JSON object per file instead of lines of text.")
+    var json = false
+
+    @OptionGroup var limitOptions: LimitOptions
+
+    func run() throws {
+        let model = detectorModel ?? NudeNetDetector.defaultModelPath()
+        guard FileManager.default.fileExists(atPath: model) else {
+            Output.error(
+                "no detector model at \(model): run scripts/setup.sh (it fetches NudeNet's), or give --detector-model")
+            throw ExitCode(2)
+        }
+        let detector: NudeNetDetector
+        let files: [String]
+        do {
+            detector = try NudeNetDetector(model: model, compute: ComputeConfiguration(threads: threads))
+            files = try MediaFiles.expand(paths)
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode(2)
+        }
+        let (strategy, _) = try sampling.strategy()
+        let options = SamplingOptions(strategy: strategy, maxFrames: maxFrames)
+        var failed = false
+        for file in files {
+            do {
+                let media = try DecodedMedia(
+                    MediaSource(path: file, limits: limitOptions.limits), sampling: options,
+                    shortestSide: detector.inputSize)
+                var frames: [FrameDetections] = []
+                for (frame, image) in zip(media.frames, media.images) {
+                    let (candidates, detections) = try detector.detect(image)
+                    frames.append(
+                        FrameDetections(
+                            index: frame.index, timestampS: frame.timestamp, source: frame.source,
+                            candidates: candidates, detections: detections))
+                }
+                if json {
+                    try Output.jsonLine(DetectReport(path: file, model: model, frames: frames))
+                } else {
+                    for frame in frames {
+                        let found = frame.detections.map {
+                            "\($0.label) \(String(format: "%.3f", $0.score)) [\($0.box.map(String.init).joined(separator: ", "))]"
+                        }
+                        Output.write(
+                            "\(file) \(String(format: "%.3f", frame.timestampS)) s: "
+                                + (found.isEmpty ? "nothing detected" : found.joined(separator: "; ")) + "\n")
+                    }
+                }
+            } catch {
+                failed = true
+                let report = ErrorReport(EngineError(wrapping: error, file: file))
+                if json {
+                    try Output.jsonLine(report)
+                } else {
+                    Output.error(EngineError(wrapping: error, file: file).description)
+                }
+            }
+        }
+        if failed { throw ExitCode(2) }
+    }
+}
+
+/// `guardrail detect --json`, one per file.
+struct DetectReport: Encodable {
+    var path: String
+    var model: String
+    var frames: [FrameDetections]
+}

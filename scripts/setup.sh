@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the engine needs on Debian 12 and builds the release binaries.
-#   bash scripts/setup.sh              install packages, then swift build -c release
+#   bash scripts/setup.sh              install packages, fetch NudeNet's detector, then swift build -c release
 #   bash scripts/setup.sh --deps-only  install packages only (what CI needs before swift test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,39 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
+# NudeNet's detector (MIT licence): 320n.onnx from its PyPI wheel, checked by SHA-256. The engine
+# runs the ONNX graph itself; no Python is needed afterwards. Skipped (with a note) without pip.
+fetch_nudenet() {
+    local cache="${GUARDRAIL_CACHE:-${XDG_CACHE_HOME:+$XDG_CACHE_HOME/guardrail}}"
+    local models="${GUARDRAIL_MODELS:-${cache:-$HOME/.cache/guardrail}/models}/nudenet-3.4.2"
+    local target="$models/320n.onnx"
+    local expected=c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f
+    if [ -f "$target" ] && echo "$expected  $target" | sha256sum -c --status; then
+        echo "NudeNet detector: $target (SHA-256 verified)"
+        return
+    fi
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "note: python3 -m pip is not available, so NudeNet's detector was not fetched (guardrail detect needs it)" >&2
+        return
+    fi
+    local tmp
+    tmp=$(mktemp -d)
+    python3 -m pip download --no-deps --quiet nudenet==3.4.2 -d "$tmp"
+    python3 -c "import sys, zipfile; open(sys.argv[2], 'wb').write(zipfile.ZipFile(sys.argv[1]).read('nudenet/320n.onnx'))" \
+        "$tmp"/nudenet-3.4.2-*.whl "$tmp/320n.onnx"
+    if ! echo "$expected  $tmp/320n.onnx" | sha256sum -c --status; then
+        echo "the wheel's 320n.onnx does not have the expected SHA-256 ($expected): not installed" >&2
+        rm -rf "$tmp"
+        exit 1
+    fi
+    mkdir -p "$models"
+    mv "$tmp/320n.onnx" "$target"
+    rm -rf "$tmp"
+    echo "NudeNet detector: $target (fetched from the nudenet 3.4.2 wheel, SHA-256 verified)"
+}
+
 if [ "${1:-}" != "--deps-only" ]; then
+    fetch_nudenet
     swift build -c release
     echo "built: .build/release/guardrail and .build/release/guardrail-bench"
 fi

@@ -77,8 +77,21 @@ struct DetectCommand: ParsableCommand {
                     MediaSource(path: file, limits: limitOptions.limits), sampling: options,
                     shortestSide: detector.inputSize)
                 var frames: [FrameDetections] = []
-                for (frame, image) in zip(media.frames, media.images) {
-                    let (candidates, detections) = try detector.detect(image)
+                for (i, (frame, image)) in zip(media.frames, media.images).enumerated() {
+                    var (candidates, detections) = try detector.detect(image)
+                    if let shown = media.displayed[i] {
+                        // A large video frame was scaled while decoding: boxes back in the displayed pixels.
+                        let (sx, sy) = (
+                            Double(shown.width) / Double(image.width), Double(shown.height) / Double(image.height)
+                        )
+                        for d in detections.indices {
+                            let b = detections[d].box
+                            detections[d].box = [
+                                Int(Double(b[0]) * sx), Int(Double(b[1]) * sy), Int(Double(b[2]) * sx),
+                                Int(Double(b[3]) * sy),
+                            ]
+                        }
+                    }
                     frames.append(
                         FrameDetections(
                             index: frame.index, timestampS: frame.timestamp, source: frame.source,

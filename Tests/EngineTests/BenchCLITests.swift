@@ -130,3 +130,35 @@ import Vision
         #expect(noTrain.status == 2 && noTrain.stderr.contains("no item has split train"))
     }
 }
+
+/// `guardrail detect` as a user runs it, on the tiny YOLOv8-shaped export (random weights: the
+/// detections mean nothing, their shape does).
+@Suite struct DetectCLITests {
+    @Test func detectionsPerFrame() throws {
+        let model = Fixtures.path("detector/tiny-yolo.onnx")
+        let run = try CLITests.run([
+            "detect", Fixtures.path("images/rgb8.png"), Fixtures.path("video/shots.mp4"), "--detector-model", model,
+            "--json",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let reports = run.objects
+        #expect(reports.count == 2)
+        let frames = try #require(reports.last?["frames"] as? [[String: Any]])
+        #expect(frames.count == 3 && frames.allSatisfy { $0["timestamp_s"] is Double && $0["candidates"] is Int })
+        for frame in frames {
+            let detections = try #require(frame["detections"] as? [[String: Any]])
+            #expect(detections.count <= frame["candidates"] as? Int ?? 0)
+            for detection in detections {
+                #expect((detection["box"] as? [Int])?.count == 4 && detection["label"] is String)
+            }
+        }
+        let missing = try CLITests.run([
+            "detect", Fixtures.path("images/rgb8.png"), "--detector-model", "/nonexistent.onnx",
+        ])
+        #expect(missing.status == 2 && missing.stderr.contains("no detector model"))
+        let damaged = try CLITests.run([
+            "detect", Fixtures.path("images/rgb8.png"), "--detector-model", Fixtures.path("images/rgb8.png"),
+        ])
+        #expect(damaged.status == 2)
+    }
+}

@@ -77,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "GuardrailEngine",
-            dependencies: ["GuardrailCore", "Media", "Vision", "Policy"],
+            dependencies: ["GuardrailCore", "Media", "Vision", "Policy", "Detector"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,3 +1,4 @@
+import Detector
 import GuardrailCore
 import Media
 import Policy
@@ -42,6 +43,7 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         case let error as VisionError: self.init(.model, file: file, message: error.description)
         case let error as PolicyError: self.init(.policy, file: error.path, message: error.description)
         case let error as CoreError: self.init(.io, file: error.path, message: error.message)
+        case let error as ONNXError: self.init(.model, file: error.file, message: error.description)
         default: self.init(.io, file: file, message: "\(error)")
         }
     }

@@ -1,3 +1,4 @@
+import Detector
 import Dispatch
 import Foundation
 import GuardrailCore
@@ -21,6 +22,9 @@ public struct ScanSettings: Sendable {
     public var thresholdOverrides: [String: Float] = [:]
     /// Threads and kernel path of the model's forward passes.
     public var compute = ComputeConfiguration.default
+    /// NudeNet's ONNX file, for policies with a detector rule (nil: those policies use their CLIP
+    /// rules alone, with a warning).
+    public var detectorModel: String?
 
     public init() {}
 }
@@ -51,6 +55,8 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
     public let settings: ScanSettings
     /// True when the policy embeddings came from the cache.
     public let policiesFromCache: Bool
+    /// The detector the policies' detector rules use, when one is loaded.
+    public let detector: NudeNetDetector?
 
     /// The model folder the engine runs.
     public var modelFolder: String { bundle.folder }
@@ -111,6 +117,26 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             }
             return threshold.value
         }
+        let detecting = policies.policies.filter { $0.detect != nil }
+        if !detecting.isEmpty, let path = settings.detectorModel, FileManager.default.fileExists(atPath: path) {
+            detector = try NudeNetDetector(model: path, compute: settings.compute)
+            for policy in detecting {
+                for label in policy.detect!.labels where !NudeNet.labels.contains(label) {
+                    throw EngineError(
+                        .policy, file: policies.path, message: "policy \(policy.id): \(label) is not a NudeNet label")
+                }
+            }
+        } else {
+            detector = nil
+            if !detecting.isEmpty {
+                let place =
+                    settings.detectorModel.map { "no detector model at \($0) (scripts/setup.sh fetches it)" }
+                    ?? "no detector model given"
+                warnings.append(
+                    "\(policies.path): \(place): the detector rules of \(detecting.map(\.id).joined(separator: ", ")) are not applied"
+                )
+            }
+        }
         thresholdWarnings = warnings
     }
 
@@ -153,12 +179,33 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
         }
         var aggregator = VideoAggregator(
             policies: policySet, encoded: encoded, thresholds: thresholds, settings: settings.scoring,
-            explainAll: settings.explainAll)
+            explainAll: settings.explainAll, detectorActive: detector != nil)
         var done = 0
         let walk = try walkFrames(
             source, sampling: settings.sampling, batch: settings.batch, shortestSide: preprocessor.shortestEdge
         ) { frames, images, displayed in
             spent.decode += lap()
+            if let detector {
+                for (frame, image) in zip(frames, images) {
+                    let found = try detector.detect(image).detections
+                    // Frames scaled while decoding: boxes back in the displayed frame's pixels.
+                    let (sx, sy) =
+                        displayed.map {
+                            (Double($0.width) / Double(image.width), Double($0.height) / Double(image.height))
+                        } ?? (1, 1)
+                    aggregator.add(
+                        detections: found.map { d in
+                            (
+                                d.label, d.score,
+                                [
+                                    Double(d.box[0]) * sx, Double(d.box[1]) * sy, Double(d.box[2]) * sx,
+                                    Double(d.box[3]) * sy,
+                                ].map { Int($0) }
+                            )
+                        }, frame: frame.index, timestamp: frame.timestamp,
+                        interval: frame.interval[0]...frame.interval[1])
+                }
+            }
             let features = try self.features(
                 of: images, frames: frames, displayed: Array(repeating: displayed, count: frames.count), file: path)
             spent.encode += lap()

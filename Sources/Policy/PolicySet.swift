@@ -28,7 +28,17 @@ public struct PolicyThreshold: Sendable, Hashable, Codable {
     }
 }
 
-/// One safety policy: blocked rules that flag, allowed rules that exempt.
+/// Object-detector labels that flag a policy: `"detect": {"model": "nudenet", "labels": […],
+/// "min_score": 0.5}`. A detection of one of the labels at `minScore` or above flags the frame;
+/// the detector's scores are probabilities, so no calibration is needed.
+public struct DetectorRule: Sendable, Hashable {
+    public var model: String
+    public var labels: [String]
+    public var minScore: Float
+}
+
+/// One safety policy: blocked rules that flag, allowed rules that exempt, and optionally labels of
+/// an object detector that flag.
 public struct Policy: Sendable, Hashable {
     public var id: String
     public var name: String
@@ -37,6 +47,7 @@ public struct Policy: Sendable, Hashable {
     public var blocked: [PolicyRule]
     public var allowed: [PolicyRule]
     public var threshold: PolicyThreshold?
+    public var detect: DetectorRule?
 }
 
 /// A versioned set of policies, loaded from a JSON file (`policies/*.json`).
@@ -111,11 +122,32 @@ public struct PolicySet: Sendable, Hashable {
                     value: value.floatValue, modelSHA256: try t.optionalString("model_sha256"),
                     settings: t.object["settings"] as? [String: String])
             }
+            var detect: DetectorRule?
+            if let raw = node.object["detect"], !(raw is NSNull) {
+                let d = try Node(raw, path: path, keyPath: node.keyPath + ".detect")
+                let model = try d.string("model")
+                guard model == "nudenet" else {
+                    throw PolicyError(path: path, keyPath: d.key("model"), reason: "the detector model is nudenet")
+                }
+                guard let labels = d.object["labels"] as? [String], !labels.isEmpty else {
+                    throw PolicyError(
+                        path: path, keyPath: d.key("labels"), reason: "a non-empty list of labels is required")
+                }
+                var minScore: Float = 0.5
+                if let raw = d.object["min_score"] {
+                    guard let value = raw as? NSNumber, value.doubleValue >= 0, value.doubleValue <= 1 else {
+                        throw PolicyError(
+                            path: path, keyPath: d.key("min_score"), reason: "a number in [0, 1] is required")
+                    }
+                    minScore = value.floatValue
+                }
+                detect = DetectorRule(model: model, labels: labels, minScore: minScore)
+            }
             policies.append(
                 Policy(
                     id: id, name: name, coreValue: try node.optionalString("core_value"),
                     severity: try node.optionalString("severity"), blocked: blocked, allowed: allowed,
-                    threshold: threshold))
+                    threshold: threshold, detect: detect))
         }
         self.policies = policies
     }

@@ -69,6 +69,32 @@ public struct EvidenceReport: Sendable, Hashable, Encodable {
     }
 }
 
+/// An object a detector found in a frame (a detector rule's evidence).
+public struct DetectionEvidence: Sendable, Hashable, Encodable {
+    public var frameIndex: Int
+    public var timestamp: Double
+    public var model: String
+    public var label: String
+    public var score: Float
+    /// `[x, y, width, height]` in the displayed frame's pixels.
+    public var box: [Int]
+
+    public init(frameIndex: Int, timestamp: Double, model: String, label: String, score: Float, box: [Int]) {
+        self.frameIndex = frameIndex
+        self.timestamp = timestamp
+        self.model = model
+        self.label = label
+        self.score = score
+        self.box = box
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case frameIndex = "frame_index"
+        case timestamp = "timestamp_s"
+        case model, label, score, box
+    }
+}
+
 /// One policy's outcome over a whole image or video.
 public struct PolicyVerdict: Sendable, Hashable, Encodable {
     public var id: String
@@ -86,6 +112,8 @@ public struct PolicyVerdict: Sendable, Hashable, Encodable {
     public var overrides: [OverrideReport]
     /// A sentence built only from the facts above.
     @NullEncodable public var explanation: String?
+    /// For a policy with a detector rule that ran: the best matching detections (absent otherwise).
+    public var detections: [DetectionEvidence]?
 
     public init(
         id: String, name: String, verdict: Bool?, score: Float?, threshold: Float?, calibrated: Bool,
@@ -106,7 +134,7 @@ public struct PolicyVerdict: Sendable, Hashable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, verdict, score, threshold, calibrated, segments, evidence, overrides, explanation
+        case id, name, verdict, score, threshold, calibrated, segments, evidence, overrides, explanation, detections
         case flaggedFrames = "flagged_frames"
     }
 
@@ -153,8 +181,16 @@ public struct VideoAggregator {
         var evidence: EvidenceReport
     }
 
+    /// Whether detections are added (``add(detections:frame:timestamp:interval:)``) for policies
+    /// with a detector rule; without, those policies are scored by their CLIP rules alone.
+    public let detectorActive: Bool
+
     private var best: [(score: Float, frame: Int)?]
     private var flagged: [Int]
+    private var clipFlaggedFrames: [Set<Int>]
+    private var detectorFrames: [Set<Int>]
+    private var detectorIntervals: [[ClosedRange<Double>]]
+    private var detectorTop: [[DetectionEvidence]]
     private var intervals: [[ClosedRange<Double>]]
     private var flaggedTop: [[Candidate]]
     private var overallTop: [[Candidate]]
@@ -162,9 +198,10 @@ public struct VideoAggregator {
 
     public init(
         policies: PolicySet, encoded: EncodedPolicySet, thresholds: [Float?], settings: ScoringSettings,
-        explainAll: Bool
+        explainAll: Bool, detectorActive: Bool = false
     ) {
         precondition(thresholds.count == policies.policies.count, "one threshold slot per policy")
+        self.detectorActive = detectorActive
         self.policies = policies
         self.encoded = encoded
         self.thresholds = thresholds
@@ -177,6 +214,37 @@ public struct VideoAggregator {
         flaggedTop = Array(repeating: [], count: count)
         overallTop = Array(repeating: [], count: count)
         overrides = Array(repeating: [], count: count)
+        clipFlaggedFrames = Array(repeating: [], count: count)
+        detectorFrames = Array(repeating: [], count: count)
+        detectorIntervals = Array(repeating: [], count: count)
+        detectorTop = Array(repeating: [], count: count)
+    }
+
+    /// Whether policy `p`'s detector rule takes part.
+    private func detects(_ p: Int) -> Bool { detectorActive && policies.policies[p].detect != nil }
+
+    /// Adds one frame's detections (label, score, box in the displayed frame) for the policies
+    /// with a detector rule: a detection of one of a policy's labels at its `min_score` flags the frame.
+    public mutating func add(
+        detections: [(label: String, score: Float, box: [Int])], frame: Int, timestamp: Double,
+        interval: ClosedRange<Double>
+    ) {
+        for (p, policy) in policies.policies.enumerated() where detects(p) {
+            let rule = policy.detect!
+            let matching = detections.filter { rule.labels.contains($0.label) && $0.score >= rule.minScore }
+            guard !matching.isEmpty else { continue }
+            if detectorFrames[p].insert(frame).inserted { detectorIntervals[p].append(interval) }
+            for d in matching {
+                let evidence = DetectionEvidence(
+                    frameIndex: frame, timestamp: timestamp, model: rule.model, label: d.label, score: d.score,
+                    box: d.box)
+                let position = detectorTop[p].firstIndex { d.score > $0.score } ?? detectorTop[p].count
+                if position < settings.evidenceFrames {
+                    detectorTop[p].insert(evidence, at: position)
+                    if detectorTop[p].count > settings.evidenceFrames { detectorTop[p].removeLast() }
+                }
+            }
+        }
     }
 
     /// Adds one frame's scores (from ``scoreFrame(_:policies:settings:)``).
@@ -200,6 +268,7 @@ public struct VideoAggregator {
             let isFlagged = thresholds[p].map { score.score >= $0 } ?? false
             if isFlagged {
                 flagged[p] += 1
+                clipFlaggedFrames[p].insert(frame.index)
                 intervals[p].append(frame.interval)
             }
             let candidate = Candidate(evidence: evidence(frame, score, policy: p))
@@ -210,7 +279,10 @@ public struct VideoAggregator {
 
     /// True when every policy has a calibrated verdict of true, which later frames cannot change.
     public var isDecided: Bool {
-        thresholds.indices.allSatisfy { thresholds[$0] != nil && flagged[$0] >= settings.minFlaggedFrames }
+        thresholds.indices.allSatisfy {
+            (thresholds[$0] != nil && flagged[$0] >= settings.minFlaggedFrames)
+                || (detects($0) && detectorFrames[$0].count >= settings.minFlaggedFrames)
+        }
     }
 
     /// The verdicts, in the policy set's order.
@@ -233,11 +305,32 @@ public struct VideoAggregator {
                     + "(score \(formatted(Double(top.score), 3)) ≥ θ \(formatted(Double(threshold), 3))); "
                     + "evidence regions: \(boxes.joined(separator: " "))"
             }
-            return PolicyVerdict(
+            var result = PolicyVerdict(
                 id: policy.id, name: policy.name, verdict: verdict, score: best[p]?.score, threshold: threshold,
                 calibrated: threshold != nil, flaggedFrames: flagged[p],
                 segments: segments.map { [$0.lowerBound, $0.upperBound] },
                 evidence: evidence, overrides: overrides[p], explanation: explanation)
+            if detects(p) { combineDetections(into: &result, policy: p) }
+            return result
+        }
+    }
+
+    /// A policy with a detector rule: flagged when its CLIP verdict is, or when enough frames hold
+    /// a matching detection; decided either way (the detector's scores are probabilities).
+    private func combineDetections(into result: inout PolicyVerdict, policy p: Int) {
+        let detected = detectorFrames[p].count >= settings.minFlaggedFrames
+        let flaggedFrames = clipFlaggedFrames[p].union(detectorFrames[p])
+        result.verdict = result.verdict == true || detected
+        result.calibrated = true
+        result.flaggedFrames = flaggedFrames.count
+        result.segments = Self.merge(intervals[p] + detectorIntervals[p]).map { [$0.lowerBound, $0.upperBound] }
+        result.detections = detected || explainAll ? detectorTop[p] : []
+        if detected, let top = detectorTop[p].first {
+            let found =
+                "\(top.model) detected \(top.label) (score \(formatted(Double(top.score), 3))) at "
+                + "\(formatted(top.timestamp, 3)) s, box [\(top.box.map(String.init).joined(separator: ", "))]"
+            result.explanation =
+                result.explanation.map { $0 + "; " + found } ?? "\(policies.policies[p].name) flagged: " + found
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Detector
 import Foundation
 import GuardrailCore
 import GuardrailEngine
@@ -36,6 +37,13 @@ struct ScanCommand: ParsableCommand {
         help: ArgumentHelp(
             "Safety checker folder or repo id, for --classifier sd-safety-checker.", valueName: "path-or-id"))
     var safetyChecker: String?
+
+    @Option(
+        help: "NudeNet's ONNX file for policies with detector rules (default: where scripts/setup.sh puts it).")
+    var detectorModel: String?
+
+    @Flag(help: "Do not run the detector: policies with detector rules use their CLIP rules alone.")
+    var noDetector = false
 
     @Option(
         help:
@@ -136,6 +144,7 @@ struct ScanCommand: ParsableCommand {
         settings.batch = batch
         settings.thresholdOverrides = try parsedThresholds()
         settings.compute = ComputeConfiguration(threads: threads ?? (jobs > 1 ? 1 : nil))
+        settings.detectorModel = noDetector ? nil : (detectorModel ?? NudeNetDetector.defaultModelPath())
         let artifacts = noCache ? nil : ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder())
         let scanner: any MediaClassifier
         let files: [String]

@@ -128,14 +128,15 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             }
         } else {
             detector = nil
-            if !detecting.isEmpty {
-                let place =
-                    settings.detectorModel.map { "no detector model at \($0) (scripts/setup.sh fetches it)" }
-                    ?? "no detector model given"
-                warnings.append(
-                    "\(policies.path): \(place): the detector rules of \(detecting.map(\.id).joined(separator: ", ")) are not applied"
-                )
-            }
+        }
+        if detector == nil, !detecting.isEmpty {
+            let place =
+                settings.detectorModel.map { "no detector model at \($0) (scripts/setup.sh fetches it)" }
+                ?? "no detector model given"
+            detectorWarning =
+                "\(policies.path): \(place): the detector rules of \(detecting.map(\.id).joined(separator: ", ")) are not applied"
+        } else {
+            detectorWarning = nil
         }
         thresholdWarnings = warnings
     }
@@ -143,6 +144,10 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
     /// Calibrated thresholds left unapplied because they belong to another model or other scoring
     /// settings, one line each (the CLI prints them on stderr; their policies report `calibrated: false`).
     public let thresholdWarnings: [String]
+
+    /// Why the policies' detector rules are not applied (no detector model), for stderr; nil when
+    /// they are, or when no policy has one.
+    public let detectorWarning: String?
 
     /// Resolves the model (folder, pipeline folder or Hugging Face repo id) and loads the policies
     /// (file or folder); errors say which of the two failed.

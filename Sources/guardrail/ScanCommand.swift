@@ -161,6 +161,7 @@ struct ScanCommand: ParsableCommand {
                 let engine = try GuardrailEngine(
                     model: model, policies: policy ?? PolicyPacks.unsafeBench, settings: settings, cache: artifacts)
                 engine.thresholdWarnings.forEach(Output.error)
+                if let warning = engine.detectorWarning { Output.error(warning) }
                 scanner = engine
             }
         } catch {
@@ -188,7 +189,10 @@ struct ScanCommand: ParsableCommand {
         for policy in report.policies {
             let verdict = policy.verdict.map { $0 ? "flagged" : "ok" } ?? "–"
             let score = policy.score.map { String(format: "%.3f", $0) } ?? "–"
-            let threshold = policy.threshold.map { String(format: "%.3f", $0) } ?? "uncalibrated"
+            // A policy decided by its detector rule has no CLIP threshold but a verdict.
+            let threshold =
+                policy.threshold.map { String(format: "%.3f", $0) }
+                ?? (policy.detections != nil ? "– (decided by the detector)" : "uncalibrated")
             var line =
                 "  \(policy.name.padding(toLength: width, withPad: " ", startingAt: 0)) \(verdict.padding(toLength: 8, withPad: " ", startingAt: 0)) score \(score)  θ \(threshold)"
             if !policy.segments.isEmpty {

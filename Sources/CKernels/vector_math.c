@@ -40,6 +40,15 @@ AVX512 static void quick_gelu_avx512(float *x, long count) {
     }
 }
 
+AVX512 static void silu_avx512(float *x, long count) {
+    for (long i = 0; i < count; i += 16) {
+        __mmask16 mask = tail_mask(count - i);
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        _mm512_mask_storeu_ps(x + i, mask, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+    }
+}
+
 /* GELU with erf, 0.5 x (1 + erf(x / √2)); erf by Abramowitz & Stegun 7.1.26 (absolute error below
  * 1.5e-7, odd symmetry), so the result is within 1e-7 · |x| of the exact one. */
 AVX512 static void gelu_avx512(float *x, long count) {
@@ -93,6 +102,14 @@ void gr_gelu(float *x, long count, int vectorised) {
 
 void gr_quick_gelu(float *x, long count, int vectorised) {
     elementwise(x, count, vectorised, quick_gelu_portable, AVX512_ONLY(quick_gelu_avx512));
+}
+
+static void silu_portable(float *x, long count) {
+    for (long i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void gr_silu(float *x, long count, int vectorised) {
+    elementwise(x, count, vectorised, silu_portable, AVX512_ONLY(silu_avx512));
 }
 
 #if defined(__x86_64__)

@@ -377,17 +377,14 @@ public final class ONNXGraph: @unchecked Sendable {
                             let result = dst.baseAddress! + b * m * pixels
                             GEMM.multiplyWide(
                                 wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k, compute: compute)
-                            let silu = fusedSiLU[index] != nil
-                            for j in 0..<m where bias != nil || silu {
-                                let (row, offset) = (result + j * pixels, bias?[j] ?? 0)
-                                if silu {
-                                    for q in 0..<pixels {
-                                        let v = row[q] + offset
-                                        row[q] = v / (1 + exp(-v))
-                                    }
-                                } else {
-                                    for q in 0..<pixels { row[q] += offset }
+                            if let bias {
+                                for j in 0..<m {
+                                    let row = result + j * pixels
+                                    for q in 0..<pixels { row[q] += bias[j] }
                                 }
+                            }
+                            if fusedSiLU[index] != nil {
+                                Activation.silu.apply(result, count: m * pixels, compute: compute)
                             }
                         }
                     }

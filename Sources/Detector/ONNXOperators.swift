@@ -196,21 +196,34 @@ enum Layout {
         }
     }
 
-    /// The sub-tensor `starts..<ends` on every axis (step 1).
+    /// The sub-tensor `starts..<ends` on every axis (step 1), copied in contiguous runs: the axes
+    /// after the last one that is cut are whole, so each run is that axis's span times their size.
     private static func box(_ x: Value, starts: [Int], ends: [Int]) -> Value {
         let shape = zip(starts, ends).map { $1 - $0 }
+        guard shape.allSatisfy({ $0 > 0 }) else { return take(x, [], shape: shape) }
         let s = strides(x.shape)
-        var positions: [Int] = []
-        positions.reserveCapacity(shape.reduce(1, *))
+        let cut = (0..<shape.count).last { shape[$0] != x.shape[$0] } ?? 0
+        let run = shape[cut] * s[cut]
+        var offsets: [Int] = []
         func walk(_ d: Int, _ offset: Int) {
-            if d == shape.count {
-                positions.append(offset)
+            if d == cut {
+                offsets.append(offset + starts[d] * s[d])
                 return
             }
             for i in starts[d]..<ends[d] { walk(d + 1, offset + i * s[d]) }
         }
-        if shape.allSatisfy({ $0 > 0 }) { walk(0, 0) }
-        return take(x, positions, shape: shape)
+        walk(0, 0)
+        switch x.data {
+        case .float(let f):
+            var out: [Float] = []
+            out.reserveCapacity(offsets.count * run)
+            for o in offsets { out += f[o..<(o + run)] }
+            return Value(shape: shape, floats: out)
+        case .int(let v):
+            var out: [Int64] = []
+            for o in offsets { out += v[o..<(o + run)] }
+            return Value(shape: shape, ints: out)
+        }
     }
 
     static func reshape(_ x: Value, to target: [Int64], allowZero: Bool, fail: (String) -> ONNXError) throws(ONNXError)

@@ -47,19 +47,20 @@ import Vision
         case .quickGELU: return x / (1 + exp(-1.702 * x))
         case .gelu: return 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
         case .geluTanh: return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        case .silu: return x / (1 + exp(-x))
         }
     }
 
     /// Each activation against its formula in Double over a wide range: within 1e-6 of
     /// max(1, |value|) (the float formulas lose relative precision in the far negative tail, as
     /// PyTorch's do).
-    @Test(arguments: [Activation.quickGELU, .gelu, .geluTanh], kernels)
+    @Test(arguments: [Activation.quickGELU, .gelu, .geluTanh, .silu], kernels)
     func matchesTheFormula(activation: Activation, kernel: ComputeConfiguration.Kernel) {
         let count = 20_001
         var values = (0..<count).map { Float($0 - 10_000) / 500 }
         let expected = values.map { Self.reference(activation, Double($0)) }
         values.withUnsafeMutableBufferPointer {
-            activation.applyForTesting($0.baseAddress!, count: count, compute: ComputeConfiguration(kernel: kernel))
+            activation.apply($0.baseAddress!, count: count, compute: ComputeConfiguration(kernel: kernel))
         }
         var worst = 0.0
         for i in 0..<count {

@@ -35,6 +35,9 @@ void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const flo
 /* x · sigmoid(1.702 x), in place. */
 void gr_quick_gelu(float *x, long count, int vectorised);
 
+/* x · sigmoid(x) (SiLU, YOLO's activation), in place. */
+void gr_silu(float *x, long count, int vectorised);
+
 /* GELU with erf, 0.5 x (1 + erf(x / √2)), in place. */
 void gr_gelu(float *x, long count, int vectorised);
 

@@ -35,9 +35,11 @@ public enum Activation: String, Sendable, Codable {
     case gelu
     /// The tanh approximation of GELU.
     case geluTanh = "gelu_pytorch_tanh"
+    /// `x · sigmoid(x)` (YOLO's activation; `silu` in transformers).
+    case silu
 
-    /// Applies the activation in place on `compute`'s kernel path (exposed for the kernel tests).
-    public func applyForTesting(_ x: UnsafeMutablePointer<Float>, count: Int, compute: ComputeConfiguration) {
+    /// Applies the activation in place on `compute`'s kernel path.
+    public func apply(_ x: UnsafeMutablePointer<Float>, count: Int, compute: ComputeConfiguration) {
         apply(x, count: count, vectorised: compute.packed)
     }
 
@@ -47,6 +49,8 @@ public enum Activation: String, Sendable, Codable {
             gr_quick_gelu(x, count, vectorised ? 1 : 0)
         case .gelu:
             gr_gelu(x, count, vectorised ? 1 : 0)
+        case .silu:
+            gr_silu(x, count, vectorised ? 1 : 0)
         case .geluTanh:
             for i in 0..<count {
                 let v = x[i]

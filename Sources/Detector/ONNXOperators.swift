@@ -134,7 +134,8 @@ enum Elementwise {
 enum Layout {
     static func axis(_ axis: Int, rank: Int, fail: (String) -> ONNXError) throws(ONNXError) -> Int {
         let a = axis < 0 ? axis + rank : axis
-        guard a >= 0, a < max(rank, 1) else { throw fail("axis \(axis) out of range for rank \(rank)") }
+        // A scalar has no axis to gather, split or slice along.
+        guard a >= 0, a < rank else { throw fail("axis \(axis) out of range for rank \(rank)") }
         return a
     }
 

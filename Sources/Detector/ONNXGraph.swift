@@ -331,7 +331,11 @@ public final class ONNXGraph: @unchecked Sendable {
         }
         var out = [Float](repeating: 0, count: n * m * pixels)
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
-        var cols = [Float](repeating: 0, count: pointwise ? 0 : k * pixels)
+        // On the packed kernel the column matrix is written straight in its panel layout.
+        let lanes = GEMM.panelWidth
+        let packedColumns = compute.packed && !pointwise
+        let columnCount = packedColumns ? (pixels + lanes - 1) / lanes * lanes * k : (pointwise ? 0 : k * pixels)
+        var cols = [Float](repeating: 0, count: columnCount)
         let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
         input.withUnsafeBufferPointer { src in
             weight.withUnsafeBufferPointer { wt in
@@ -343,10 +347,14 @@ public final class ONNXGraph: @unchecked Sendable {
                             if !pointwise {
                                 // Rows of the column matrix are independent: the workers fill disjoint ones.
                                 compute.parallel(k) { rows in
+                                    // Packed: each row is filled here, then dealt into the panels.
+                                    let scratch =
+                                        packedColumns ? UnsafeMutablePointer<Float>.allocate(capacity: pixels) : nil
+                                    defer { scratch?.deallocate() }
                                     for row in rows {
                                         let (ch, tap) = row.quotientAndRemainder(dividingBy: kh * kw)
                                         let (ky, kx) = tap.quotientAndRemainder(dividingBy: kw)
-                                        let target = col.baseAddress! + row * pixels
+                                        let target = scratch ?? col.baseAddress! + row * pixels
                                         for oy in 0..<oh {
                                             let iy = oy * sy - py + ky * dy
                                             let line = target + oy * ow
@@ -370,13 +378,24 @@ public final class ONNXGraph: @unchecked Sendable {
                                                 for ox in first..<last { line[ox] = source[ox * sx + shift] }
                                             }
                                         }
+                                        if let scratch {
+                                            for start in stride(from: 0, to: pixels, by: lanes) {
+                                                (col.baseAddress! + ((start / lanes) * k + row) * lanes).update(
+                                                    from: scratch + start, count: min(lanes, pixels - start))
+                                            }
+                                        }
                                     }
                                 }
                                 columns = UnsafePointer(col.baseAddress!)
                             }
                             let result = dst.baseAddress! + b * m * pixels
-                            GEMM.multiplyWide(
-                                wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k, compute: compute)
+                            if packedColumns {
+                                GEMM.multiplyPacked(
+                                    wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k, compute: compute)
+                            } else {
+                                GEMM.multiplyWide(
+                                    wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k, compute: compute)
+                            }
                             if let bias {
                                 for j in 0..<m {
                                     let row = result + j * pixels

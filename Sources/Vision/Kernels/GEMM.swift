@@ -164,7 +164,7 @@ extension GEMM {
             }
             return
         }
-        let width = Int(GR_PANEL_WIDTH)
+        let width = panelWidth
         let panels = (n + width - 1) / width
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: panels * k * width)
         defer { packed.deallocate() }
@@ -179,6 +179,22 @@ extension GEMM {
                 }
             }
         }
+        multiplyPacked(a, packed, into: out, m: m, n: n, k: k, compute: compute)
+    }
+
+    /// The columns of a wide product's `b` per panel: element `(kk, j)` of `b[k×n]` lives at
+    /// `((j / panelWidth) · k + kk) · panelWidth + j % panelWidth` of the packed layout (lanes past
+    /// `n` zero), which producers such as an im2col may write directly.
+    public static var panelWidth: Int { Int(GR_PANEL_WIDTH) }
+
+    /// ``multiplyWide(_:_:into:m:n:k:compute:)`` for a `b` already in the packed layout
+    /// (``panelWidth``): the packed kernel only.
+    public static func multiplyPacked(
+        _ a: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int,
+        n: Int, k: Int, compute: ComputeConfiguration
+    ) {
+        precondition(compute.packed, "the packed layout is the AVX-512 kernel's")
+        let panels = (n + panelWidth - 1) / panelWidth
         compute.parallel(panels) { range in
             gr_packed_sgemm(m, n, k, a, k, packed, nil, out, n, range.lowerBound, range.upperBound, 0)
         }

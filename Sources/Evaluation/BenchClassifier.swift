@@ -150,9 +150,11 @@ public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
             try engine.features(of: images, frames: frames, displayed: displayed, file: file, perturbation: hook)
         }
         shared.store(features.map(\.global), model: engine.modelSHA256, items: items)
-        return batch.perItem(features).map { item in
+        // Policies with detector rules see the detector's findings on the (perturbed) pictures.
+        let found = try batch.media.map { try engine.detections(in: $0.images, displayed: $0.displayed) }
+        return zip(batch.perItem(features), found).map { item, detections in
             var out: [String: CategoryOutput] = [:]
-            for (policy, verdict) in zip(engine.policySet.policies, engine.verdicts(item)) {
+            for (policy, verdict) in zip(engine.policySet.policies, engine.verdicts(item, detections: detections)) {
                 // Every frame exempted by an allowed rule: no score, which ranks below every scored item.
                 let output = CategoryOutput(score: Double(verdict.score ?? Self.exemptedScore), unsafe: verdict.verdict)
                 out[policy.name] = output

@@ -190,24 +190,10 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             source, sampling: settings.sampling, batch: settings.batch, shortestSide: preprocessor.shortestEdge
         ) { frames, images, displayed in
             spent.decode += lap()
-            if let detector {
-                for (frame, image) in zip(frames, images) {
-                    let found = try detector.detect(image).detections
-                    // Frames scaled while decoding: boxes back in the displayed frame's pixels.
-                    let (sx, sy) =
-                        displayed.map {
-                            (Double($0.width) / Double(image.width), Double($0.height) / Double(image.height))
-                        } ?? (1, 1)
+            if let found = try detections(in: images, displayed: Array(repeating: displayed, count: images.count)) {
+                for (frame, objects) in zip(frames, found) {
                     aggregator.add(
-                        detections: found.map { d in
-                            (
-                                d.label, d.score,
-                                [
-                                    Double(d.box[0]) * sx, Double(d.box[1]) * sy, Double(d.box[2]) * sx,
-                                    Double(d.box[3]) * sy,
-                                ].map { Int($0) }
-                            )
-                        }, frame: frame.index, timestamp: frame.timestamp,
+                        detections: objects, frame: frame.index, timestamp: frame.timestamp,
                         interval: frame.interval[0]...frame.interval[1])
                 }
             }
@@ -261,16 +247,43 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
         }
     }
 
-    /// The policies' verdicts over frames already encoded (``features(of:frames:displayed:file:perturbation:)``),
-    /// as ``scan(_:progress:)`` gives them for the same frames (without early exit).
-    public func verdicts(_ features: [FrameFeatures]) -> [PolicyVerdict] {
+    /// The policies' verdicts over frames already encoded (``features(of:frames:displayed:file:perturbation:)``)
+    /// and, for policies with detector rules, the frames' ``detections(in:displayed:)``, as
+    /// ``scan(_:progress:)`` gives them for the same frames (without early exit).
+    public func verdicts(
+        _ features: [FrameFeatures], detections: [[(label: String, score: Float, box: [Int])]]? = nil
+    ) -> [PolicyVerdict] {
         var aggregator = VideoAggregator(
             policies: policySet, encoded: encoded, thresholds: thresholds, settings: settings.scoring,
-            explainAll: settings.explainAll)
-        for frame in features {
+            explainAll: settings.explainAll, detectorActive: detections != nil)
+        for (i, frame) in features.enumerated() {
+            if let detections {
+                aggregator.add(
+                    detections: detections[i], frame: frame.index, timestamp: frame.timestamp, interval: frame.interval)
+            }
             aggregator.add(frame, scores: scoreFrame(frame, policies: encoded, settings: settings.scoring))
         }
         return aggregator.verdicts()
+    }
+
+    /// The detector's findings in each picture, boxes in the displayed frame's pixels (`displayed`:
+    /// the size a frame scaled while decoding is shown at); nil without a detector.
+    public func detections(in images: [RGBImage], displayed: [FrameSize?]) throws -> [[(
+        label: String, score: Float, box: [Int]
+    )]]? {
+        guard let detector else { return nil }
+        return try zip(images, displayed).map { image, shown in
+            let (sx, sy) =
+                shown.map { (Double($0.width) / Double(image.width), Double($0.height) / Double(image.height)) }
+                ?? (1, 1)
+            return try detector.detect(image).detections.map { d in
+                let b = d.box
+                return (
+                    d.label, d.score,
+                    [Int(Double(b[0]) * sx), Int(Double(b[1]) * sy), Int(Double(b[2]) * sx), Int(Double(b[3]) * sy)]
+                )
+            }
+        }
     }
 
     func engineInfo() -> EngineInfo {

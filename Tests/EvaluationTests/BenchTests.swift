@@ -165,6 +165,28 @@ import Vision
         }
     }
 
+    /// A policy with a detector rule is decided in the bench as `scan` decides it (here by the tiny
+    /// random export, which fires on every picture at about 0.56).
+    @Test func zeroShotAppliesDetectorRulesAsScanDoes() throws {
+        let dataset = try LabelledDataset(manifest: Self.manifest)
+        var settings = ScanSettings()
+        settings.detectorModel = Fixtures.path("detector/tiny-yolo.onnx")
+        let engine = try Self.engine(policies: Fixtures.path("policies/detect-policies.json"), settings: settings)
+        #expect(engine.detector != nil)
+        let runner = BenchRunner(
+            dataset: dataset, classifiers: [ZeroShotClassifier(engine: engine)], options: BenchOptions())
+        _ = try runner.run()
+        for (index, item) in dataset.items.enumerated().prefix(20) where item.path != "broken.png" {
+            let scanned = try engine.scan(MediaSource(path: item.file)).policies
+            for policy in scanned {
+                #expect(
+                    runner.outputs[0].outputs[index]?[policy.name]?.unsafe == policy.verdict,
+                    "\(item.path) \(policy.id)")
+            }
+            #expect(scanned.first { $0.id == "sexual" }?.verdict == true)
+        }
+    }
+
     /// Perturbations do what they say, deterministically.
     @Test func perturbations() throws {
         let image = try ImageDecoder().decode(path: Fixtures.path("images/rgb8.png"))

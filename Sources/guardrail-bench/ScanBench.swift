@@ -23,6 +23,9 @@ struct ScanBench: ParsableCommand {
     @Option(help: "Use this clip instead of generating one.")
     var clip: String?
 
+    @Option(help: "Run NudeNet's detector for the Sexual policy's detector rule too (its 320n.onnx).")
+    var detectorModel: String?
+
     func run() throws {
         let folder = NSTemporaryDirectory() + "guardrail-scan-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -35,6 +38,7 @@ struct ScanBench: ParsableCommand {
         let policies = repository + "/policies/unsafebench.json"
         let cache = ArtifactCache(folder: folder + "/cache")
         var setup = ScanSettings()
+        setup.detectorModel = detectorModel
         let start = Date()
         _ = try GuardrailEngine(model: model, policies: policies, settings: setup, cache: cache)
         let cold = Date().timeIntervalSince(start)

@@ -159,27 +159,31 @@ enum Layout {
         let inner = first.shape[(a + 1)...].reduce(1, *)
         var shape = first.shape
         shape[a] = parts.reduce(0) { $0 + $1.shape[a] }
-        if case .int = first.data {
-            var out: [Int64] = []
+        func joined<T>(_ values: [[T]]) -> [T] {
+            var out: [T] = []
+            out.reserveCapacity(shape.reduce(1, *))
             for o in 0..<outer {
-                for p in parts {
-                    guard case .int(let v) = p.data else { throw fail("Concat mixes types") }
+                for (p, v) in zip(parts, values) {
                     let span = p.shape[a] * inner
                     out += v[(o * span)..<((o + 1) * span)]
                 }
             }
-            return Value(shape: shape, ints: out)
+            return out
         }
-        var out: [Float] = []
-        out.reserveCapacity(shape.reduce(1, *))
-        for o in 0..<outer {
-            for p in parts {
-                guard case .float(let v) = p.data else { throw fail("Concat mixes types") }
-                let span = p.shape[a] * inner
-                out += v[(o * span)..<((o + 1) * span)]
+        switch first.data {
+        case .int:
+            let values = try parts.map { (p) throws(ONNXError) -> [Int64] in
+                guard case .int(let v) = p.data else { throw fail("Concat mixes types") }
+                return v
             }
+            return Value(shape: shape, ints: joined(values))
+        case .float:
+            let values = try parts.map { (p) throws(ONNXError) -> [Float] in
+                guard case .float(let v) = p.data else { throw fail("Concat mixes types") }
+                return v
+            }
+            return Value(shape: shape, floats: joined(values))
         }
-        return Value(shape: shape, floats: out)
     }
 
     static func split(_ x: Value, axis a: Int, sizes: [Int], fail: (String) -> ONNXError) throws(ONNXError) -> [Value] {

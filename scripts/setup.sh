@@ -48,7 +48,11 @@ fetch_nudenet() {
     fi
     local tmp
     tmp=$(mktemp -d)
-    python3 -m pip download --no-deps --quiet nudenet==3.4.2 -d "$tmp"
+    if ! python3 -m pip download --no-deps --quiet nudenet==3.4.2 -d "$tmp"; then
+        echo "note: the nudenet wheel could not be downloaded, so guardrail detect and detector rules are unavailable" >&2
+        rm -rf "$tmp"
+        return
+    fi
     python3 -c "import sys, zipfile; open(sys.argv[2], 'wb').write(zipfile.ZipFile(sys.argv[1]).read('nudenet/320n.onnx'))" \
         "$tmp"/nudenet-3.4.2-*.whl "$tmp/320n.onnx"
     if ! echo "$expected  $tmp/320n.onnx" | sha256sum -c --status; then

@@ -2,6 +2,7 @@ import ArgumentParser
 import Detector
 import Foundation
 import GuardrailCore
+import Media
 import TestSupport
 import Vision
 
@@ -11,7 +12,9 @@ struct DetectorBench: ParsableCommand {
         abstract: "The ONNX runtime on a YOLOv8 detector (NudeNet's 320n.onnx with --model), against onnxruntime.",
         discussion: """
             Runs the graph on a 320x320 input (best of --repeats) on 1 and 2 threads, and onnxruntime on the \
-            same model and input when python3 has it, with the largest difference between the outputs.
+            same model and input when python3 has it, with the largest difference between the outputs. With \
+            the nudenet package installed too, also times a 1024x768 JPEG end to end (decode, input, graph, \
+            decoding and suppression) against the package's NudeDetector.
             """
     )
 
@@ -52,28 +55,58 @@ struct DetectorBench: ParsableCommand {
         let repository = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let jpeg = folder + "/photo-1024x768.jpg"
         process.arguments = [
             "python3", repository + "/scripts/bench_detector_reference.py", path, folder + "/input.bin", String(size),
-            String(repeats), folder + "/output.bin",
+            String(repeats), folder + "/output.bin", Fixtures.path("images/preprocess-landscape.jpg"), jpeg,
         ]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        var reference: [String: Double] = [:]
+        var reference: [String: Any] = [:]
         if (try? process.run()) != nil {
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            reference = (try? JSONSerialization.jsonObject(with: data) as? [String: Double]) ?? [:]
+            reference = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
         }
         for threads in [1, 2] {
             let ours = engine[threads]! * 1000
-            if let theirs = reference["t\(threads)"].map({ $0 * 1000 }) {
+            if let theirs = (reference["t\(threads)"] as? Double).map({ $0 * 1000 }) {
                 print(
                     String(
                         format: "threads %d  engine %7.2f ms   onnxruntime %7.2f ms   %.2fx", threads, ours, theirs,
                         theirs / ours))
             } else {
                 print(String(format: "threads %d  engine %7.2f ms   (no onnxruntime reference)", threads, ours))
+            }
+        }
+        if FileManager.default.fileExists(atPath: jpeg) {
+            // End to end as a user calls it: the file decoded, the input made, the graph, the decoding.
+            for threads in [1, 2] {
+                let detector = try NudeNetDetector(model: path, compute: ComputeConfiguration(threads: threads))
+                var best = Double.infinity
+                var found: [Detection] = []
+                for _ in 0...repeats {
+                    best = min(
+                        best, try time { found = try detector.detect(try ImageDecoder().decode(path: jpeg)).detections }
+                    )
+                }
+                let theirs = (reference["e\(threads)"] as? Double ?? .nan) * 1000
+                print(
+                    String(
+                        format:
+                            "threads %d  1024x768 JPEG end to end: engine %7.2f ms   nudenet package %7.2f ms   %.2fx (target 1.5x)",
+                        threads, best * 1000, theirs, theirs / (best * 1000)))
+                if threads == 2 {
+                    print(
+                        "  engine:  "
+                            + found.map { "\($0.label) \(String(format: "%.4f", $0.score)) \($0.box)" }.joined(
+                                separator: "; "))
+                    let package = (reference["detections"] as? [[String: Any]] ?? []).map {
+                        "\($0["class"] ?? "") \(String(format: "%.4f", $0["score"] as? Double ?? 0)) \($0["box"] ?? "")"
+                    }
+                    print("  package: " + package.joined(separator: "; "))
+                }
             }
         }
         if let data = FileManager.default.contents(atPath: folder + "/output.bin") {

@@ -20,8 +20,19 @@ public final class NudeNetDetector: @unchecked Sendable {
         return models + "/nudenet-3.4.2/320n.onnx"
     }
 
-    /// The SHA-256 of the wheel's `320n.onnx`, which setup checks.
-    public static let modelSHA256 = "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f"
+    /// The SHA-256 of the model file, computed when first asked for (reports and caches that key
+    /// on the detector; a scan does not need it).
+    public var sha256: String {
+        lock.withLock {
+            if let known = hash { return known }
+            var content = ContentHash()
+            try? content.update(contentsOf: path)
+            hash = content.hexDigest()
+            return hash!
+        }
+    }
+    private var hash: String?
+    private let lock = NSLock()
 
     public init(model path: String, inputSize: Int = 320, compute: ComputeConfiguration = .default) throws(ONNXError) {
         let model = try ONNXModel(contentsOf: path)
@@ -35,13 +46,28 @@ public final class NudeNetDetector: @unchecked Sendable {
         outputName = model.outputs[0].name
     }
 
-    /// The detections in one picture, and how many candidates there were before suppression.
-    public func detect(_ image: RGBImage) throws(ONNXError) -> (candidates: Int, detections: [Detection]) {
+    /// The detections in one picture, and how many candidates there were before suppression. A
+    /// picture that was scaled from the frame a viewer sees (a large video frame scaled while
+    /// decoding) gives that frame's size as `displayed`, and the boxes are in its pixels.
+    public func detect(_ image: RGBImage, displayed: (width: Int, height: Int)? = nil) throws(ONNXError) -> (
+        candidates: Int, detections: [Detection]
+    ) {
         let input = NudeNetInput(image, size: inputSize)
         guard let output = try graph.run([inputName: input.tensor])[outputName] else {
             throw ONNXError(file: path, reason: "the graph gave no output")
         }
-        return try NudeNet.decode(
+        var (candidates, detections) = try NudeNet.decode(
             output, width: input.width, height: input.height, xPad: input.xPad, yPad: input.yPad, modelSize: inputSize)
+        if let displayed, displayed.width != image.width || displayed.height != image.height {
+            let sx = Double(displayed.width) / Double(image.width)
+            let sy = Double(displayed.height) / Double(image.height)
+            for i in detections.indices {
+                let b = detections[i].box
+                detections[i].box = [
+                    Int(Double(b[0]) * sx), Int(Double(b[1]) * sy), Int(Double(b[2]) * sx), Int(Double(b[3]) * sy),
+                ]
+            }
+        }
+        return (candidates, detections)
     }
 }

@@ -1,5 +1,27 @@
 import Foundation
 
+/// For every element of `shape` in row-major order, `Σ position[d] · steps[d]`: the source offset
+/// of a broadcast (steps 0 on broadcast axes) or a transposition (permuted strides).
+func offsets(shape: [Int], steps: [Int]) -> [Int] {
+    let count = shape.reduce(1, *)
+    var out = [Int](repeating: 0, count: count)
+    var position = [Int](repeating: 0, count: shape.count)
+    var offset = 0
+    for i in 0..<count {
+        out[i] = offset
+        var d = shape.count - 1
+        while d >= 0 {
+            position[d] += 1
+            offset += steps[d]
+            if position[d] < shape[d] { break }
+            offset -= steps[d] * position[d]
+            position[d] = 0
+            d -= 1
+        }
+    }
+    return out
+}
+
 /// Row-major strides of `shape`.
 func strides(_ shape: [Int]) -> [Int] {
     var out = [Int](repeating: 1, count: shape.count)
@@ -28,21 +50,7 @@ enum Elementwise {
         let sourceStrides = strides(padded)
         let count = shape.reduce(1, *)
         if padded == shape { return Array(0..<count) }
-        var out = [Int](repeating: 0, count: count)
-        var position = [Int](repeating: 0, count: shape.count)
-        for i in 0..<count {
-            var index = 0
-            for d in 0..<shape.count where padded[d] != 1 { index += position[d] * sourceStrides[d] }
-            out[i] = index
-            var d = shape.count - 1
-            while d >= 0 {
-                position[d] += 1
-                if position[d] < shape[d] { break }
-                position[d] = 0
-                d -= 1
-            }
-        }
-        return out
+        return offsets(shape: shape, steps: shape.indices.map { padded[$0] == 1 ? 0 : sourceStrides[$0] })
     }
 
     static func binary(_ op: String, _ a: Value, _ b: Value, fail: (String) -> ONNXError) throws(ONNXError) -> Value {
@@ -250,22 +258,7 @@ enum Layout {
         guard perm.sorted() == Array(0..<x.shape.count) else { throw fail("perm \(perm) for rank \(x.shape.count)") }
         let shape = perm.map { x.shape[$0] }
         let s = strides(x.shape)
-        let count = x.count
-        var positions = [Int](repeating: 0, count: count)
-        var index = [Int](repeating: 0, count: shape.count)
-        for i in 0..<count {
-            var offset = 0
-            for d in 0..<shape.count { offset += index[d] * s[perm[d]] }
-            positions[i] = offset
-            var d = shape.count - 1
-            while d >= 0 {
-                index[d] += 1
-                if index[d] < shape[d] { break }
-                index[d] = 0
-                d -= 1
-            }
-        }
-        return take(x, positions, shape: shape)
+        return take(x, offsets(shape: shape, steps: perm.map { s[$0] }), shape: shape)
     }
 
     static func slice(

@@ -39,6 +39,21 @@ public final class SharedEncodings: @unchecked Sendable {
     func store(_ rows: [[Float]], model: String, items: [Int]) { embeddings[model] = (items, rows) }
 }
 
+/// The identity entries of every classifier the engine runs: what it is, its model, its
+/// preprocessing, the settings its outputs depend on, the kernel path and the engine's version.
+func engineIdentity(
+    kind: String, model: String, sha256: String, preprocessor: ImagePreprocessor, settings: [String: String],
+    compute: ComputeConfiguration
+) -> [String: String] {
+    [
+        "kind": kind, "model": model, "model_sha256": sha256,
+        "preprocessing":
+            "bicubic resize of the short side to \(preprocessor.shortestEdge), centre crop \(preprocessor.cropWidth)x\(preprocessor.cropHeight), mean \(preprocessor.mean), std \(preprocessor.std)",
+        "settings": settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
+        "kernel": compute.resultKey, "engine_version": engineVersion,
+    ]
+}
+
 extension BenchClassifier {
     /// The identity as one hash: keys the per-item cache.
     public var identityHash: String {
@@ -111,16 +126,15 @@ public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
     }
 
     public var identity: [String: String] {
-        let s = engine.settings.scoring
-        return [
-            "kind": "zero-shot policy scoring", "model": engine.modelFolder, "model_sha256": engine.modelSHA256,
-            "policy_set": engine.policySet.name, "policy_sha256": engine.policySet.sha256,
-            "settings":
-                "rho=\(s.keepRatio) tau=\(s.temperature) lambda=\(s.lambda) delta=\(s.delta) variant=\(engine.settings.variant.rawValue) \(ThresholdSettings.sampling(engine.settings.sampling))",
-            "preprocessing":
-                "bicubic resize of the short side to \(engine.preprocessor.shortestEdge), centre crop \(engine.preprocessor.cropWidth)x\(engine.preprocessor.cropHeight), CLIP normalisation",
-            "kernel": engine.settings.compute.resultKey, "engine_version": engineVersion,
-        ]
+        var identity = engineIdentity(
+            kind: "zero-shot policy scoring", model: engine.modelFolder, sha256: engine.modelSHA256,
+            preprocessor: engine.preprocessor, settings: ThresholdSettings.of(engine.settings),
+            compute: engine.settings.compute)
+        identity["policy_set"] = engine.policySet.name
+        identity["policy_sha256"] = engine.policySet.sha256
+        // The detector decides policies with detector rules: its model is part of what the outputs depend on.
+        if let detector = engine.detector { identity["detector_sha256"] = detector.sha256 }
+        return identity
     }
 
     public var covers: [String] {
@@ -177,14 +191,14 @@ public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
     }
 
     public var identity: [String: String] {
-        [
-            "kind": "linear heads on image embeddings", "model": scanner.bundle.folder,
-            "model_sha256": scanner.bundle.sha256, "heads": scanner.headsPath, "heads_sha256": scanner.headsSHA256,
-            "settings": ThresholdSettings.sampling(scanner.settings.sampling),
-            "preprocessing":
-                "bicubic resize of the short side to \(scanner.embedder.preprocessor.shortestEdge), centre crop, CLIP normalisation",
-            "kernel": scanner.settings.compute.resultKey, "engine_version": engineVersion,
-        ]
+        var identity = engineIdentity(
+            kind: "linear heads on image embeddings", model: scanner.bundle.folder, sha256: scanner.bundle.sha256,
+            preprocessor: scanner.embedder.preprocessor,
+            settings: ["sampling": ThresholdSettings.sampling(scanner.settings.sampling)],
+            compute: scanner.settings.compute)
+        identity["heads"] = scanner.headsPath
+        identity["heads_sha256"] = scanner.headsSHA256
+        return identity
     }
 
     public var covers: [String] { scanner.heads.categories }
@@ -240,13 +254,11 @@ public final class SafetyCheckerClassifier: BenchClassifier, @unchecked Sendable
     }
 
     public var identity: [String: String] {
-        [
-            "kind": "Stable Diffusion safety checker", "model": scanner.bundle.folder,
-            "model_sha256": scanner.bundle.sha256, "settings": ThresholdSettings.sampling(scanner.settings.sampling),
-            "preprocessing":
-                "bicubic resize of the short side to \(scanner.checker.preprocessor.shortestEdge), centre crop, CLIP normalisation",
-            "kernel": scanner.settings.compute.resultKey, "engine_version": engineVersion,
-        ]
+        engineIdentity(
+            kind: "Stable Diffusion safety checker", model: scanner.bundle.folder, sha256: scanner.bundle.sha256,
+            preprocessor: scanner.checker.preprocessor,
+            settings: ["sampling": ThresholdSettings.sampling(scanner.settings.sampling)],
+            compute: scanner.settings.compute)
     }
 
     public var covers: [String] { [UnsafeCategory.sexual.rawValue] }

@@ -32,14 +32,16 @@ final class ItemCache {
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         if let data = FileManager.default.contents(atPath: path) {
             var valid = 0
-            for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            // Only lines ended by a newline count: what follows the last one was cut off, even if
+            // it parses.
+            for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
                 guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line)) else { break }
                 lines[Self.key(parsed.path, parsed.sha256, parsed.perturbation)] = parsed
                 valid += line.count + 1
             }
             // Drop a torn tail so that appended lines start on a line of their own.
             if valid < data.count, let handle = try? FileHandle(forWritingTo: url!) {
-                try handle.truncate(atOffset: UInt64(min(valid, data.count)))
+                try handle.truncate(atOffset: UInt64(valid))
                 try handle.close()
             }
         } else {
@@ -124,9 +126,7 @@ public final class BenchRunner {
     /// Runs everything and builds the report. Items that cannot be read are reported and left out.
     public func run(progress: (BenchProgress) -> Void = { _ in }) throws -> BenchReport {
         let started = DispatchTime.now().uptimeNanoseconds
-        let indices = dataset.items.indices.filter {
-            options.split == nil || [nil, options.split].contains(dataset.items[$0].split)
-        }
+        let indices = dataset.items.indices.filter { dataset.items[$0].belongs(to: options.split) }
         let caches = try classifiers.map { classifier in
             try ItemCache(
                 path: options.cacheFolder.map {
@@ -152,7 +152,8 @@ public final class BenchRunner {
             }
         }
         progress(BenchProgress(stage: "classifying", done: indices.count, total: indices.count))
-        let readable = indices.filter { i in !unreadable.contains { $0.row == dataset.items[i].row } }
+        let unreadableRows = Set(unreadable.map(\.row))
+        let readable = indices.filter { !unreadableRows.contains(dataset.items[$0].row) }
         var reports: [ClassifierReport] = []
         let all =
             classifiers.enumerated().map { c, classifier in

@@ -30,6 +30,11 @@ public struct LabelledItem: Sendable, Hashable {
     public var unsafe: Bool
     public var source: ImageSource?
     public var split: DatasetSplit?
+
+    /// Whether the item is in `split` (every item is in nil; an item without a split is in every split).
+    public func belongs(to split: DatasetSplit?) -> Bool {
+        split == nil || self.split == nil || self.split == split
+    }
 }
 
 /// A manifest error: the file, the row and the field at fault, and why.
@@ -81,8 +86,7 @@ public struct LabelledDataset: Sendable {
 
     /// The items of `split` (all items when nil; an item without a split belongs to every split).
     public func items(in split: DatasetSplit?) -> [LabelledItem] {
-        guard let split else { return items }
-        return items.filter { $0.split == nil || $0.split == split }
+        items.filter { $0.belongs(to: split) }
     }
 
     // MARK: Parsing

@@ -273,15 +273,8 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
     )]]? {
         guard let detector else { return nil }
         return try zip(images, displayed).map { image, shown in
-            let (sx, sy) =
-                shown.map { (Double($0.width) / Double(image.width), Double($0.height) / Double(image.height)) }
-                ?? (1, 1)
-            return try detector.detect(image).detections.map { d in
-                let b = d.box
-                return (
-                    d.label, d.score,
-                    [Int(Double(b[0]) * sx), Int(Double(b[1]) * sy), Int(Double(b[2]) * sx), Int(Double(b[3]) * sy)]
-                )
+            try detector.detect(image, displayed: shown.map { ($0.width, $0.height) }).detections.map {
+                ($0.label, $0.score, $0.box)
             }
         }
     }

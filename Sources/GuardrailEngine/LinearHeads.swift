@@ -49,8 +49,7 @@ public struct LinearHeads: Sendable, Hashable {
         let tensors: [String: Tensor]
         let metadata: [String: String]
         do {
-            tensors = try SafeTensors.read(path: path)
-            metadata = try SafeTensors.metadata(path: path)
+            (tensors, metadata) = try SafeTensors.readWithMetadata(path: path)
         } catch {
             throw EngineError(wrapping: error, file: path)
         }

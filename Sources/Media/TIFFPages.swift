@@ -20,9 +20,10 @@ struct TIFFPages {
     func decode(page offset: Int, of bytes: [UInt8], limits: MediaLimits, path: String) throws(MediaError)
         -> RGBImage
     {
-        var single = bytes
-        for i in 0..<4 { single[4 + i] = UInt8(truncatingIfNeeded: offset >> (little ? 8 * i : 24 - 8 * i)) }
-        let image = try PacketImageDecoder.decode(single, codec: AV_CODEC_ID_TIFF, limits: limits, path: path)
+        var header = Array(bytes.prefix(8))
+        for i in 0..<4 { header[4 + i] = UInt8(truncatingIfNeeded: offset >> (little ? 8 * i : 24 - 8 * i)) }
+        let image = try PacketImageDecoder.decode(
+            bytes, header: header, codec: AV_CODEC_ID_TIFF, limits: limits, path: path)
         let tag = bytes.withUnsafeBytes { TIFFDirectory($0, ifd: offset)?.orientationTag }
         return (tag.flatMap(ImageOrientation.init(rawValue:)) ?? .up).apply(to: image)
     }

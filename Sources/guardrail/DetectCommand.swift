@@ -78,20 +78,8 @@ struct DetectCommand: ParsableCommand {
                     shortestSide: detector.inputSize)
                 var frames: [FrameDetections] = []
                 for (i, (frame, image)) in zip(media.frames, media.images).enumerated() {
-                    var (candidates, detections) = try detector.detect(image)
-                    if let shown = media.displayed[i] {
-                        // A large video frame was scaled while decoding: boxes back in the displayed pixels.
-                        let (sx, sy) = (
-                            Double(shown.width) / Double(image.width), Double(shown.height) / Double(image.height)
-                        )
-                        for d in detections.indices {
-                            let b = detections[d].box
-                            detections[d].box = [
-                                Int(Double(b[0]) * sx), Int(Double(b[1]) * sy), Int(Double(b[2]) * sx),
-                                Int(Double(b[3]) * sy),
-                            ]
-                        }
-                    }
+                    let (candidates, detections) = try detector.detect(
+                        image, displayed: media.displayed[i].map { ($0.width, $0.height) })
                     frames.append(
                         FrameDetections(
                             index: frame.index, timestampS: frame.timestamp, source: frame.source,

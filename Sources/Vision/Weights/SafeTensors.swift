@@ -158,14 +158,16 @@ func floatFromHalf(_ bits: UInt16) -> Float {
 public enum SafeTensors {
     /// Every tensor of the file at `path`, converted to F32.
     public static func read(path: String) throws(VisionError) -> [String: Tensor] {
+        try readWithMetadata(path: path).tensors
+    }
+
+    /// Every tensor (F32) and the `__metadata__` strings, from one opening of the file.
+    public static func readWithMetadata(path: String) throws(VisionError) -> (
+        tensors: [String: Tensor], metadata: [String: String]
+    ) {
         let file = try SafeTensorsFile(path: path)
         var tensors: [String: Tensor] = [:]
         for key in file.entries.keys { tensors[key] = try file.tensor(key) }
-        return tensors
-    }
-
-    /// The file's `__metadata__` strings.
-    public static func metadata(path: String) throws(VisionError) -> [String: String] {
-        try SafeTensorsFile(path: path).metadata
+        return (tensors, file.metadata)
     }
 }

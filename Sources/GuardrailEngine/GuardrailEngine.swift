@@ -118,14 +118,15 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
             return threshold.value
         }
         let detecting = policies.policies.filter { $0.detect != nil }
+        // A rule naming a label the detector does not have is a policy error, model or not.
+        for policy in detecting {
+            for label in policy.detect!.labels where !NudeNet.labels.contains(label) {
+                throw EngineError(
+                    .policy, file: policies.path, message: "policy \(policy.id): \(label) is not a NudeNet label")
+            }
+        }
         if !detecting.isEmpty, let path = settings.detectorModel, FileManager.default.fileExists(atPath: path) {
             detector = try NudeNetDetector(model: path, compute: settings.compute)
-            for policy in detecting {
-                for label in policy.detect!.labels where !NudeNet.labels.contains(label) {
-                    throw EngineError(
-                        .policy, file: policies.path, message: "policy \(policy.id): \(label) is not a NudeNet label")
-                }
-            }
         } else {
             detector = nil
         }

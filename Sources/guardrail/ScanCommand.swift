@@ -13,7 +13,9 @@ struct ScanCommand: ParsableCommand {
         discussion: """
             For every policy: a verdict, a score, and the evidence (matched rule, frames and timestamps, \
             regions as pixel boxes). Folders are walked recursively; files are recognised by content. \
-            Verdicts are null for policies without a calibrated threshold (give one with --threshold). \
+            Verdicts are null for policies without a calibrated threshold (give one with --threshold, or fit \
+            them with guardrail calibrate); a policy with a detector rule (the shipped Sexual policy) is decided \
+            by NudeNet's detections when its model is installed (scripts/setup.sh), with the detections as evidence. \
             Damaged files are scanned as far as they decode and say so in video.warnings; cover art, \
             further video streams and other pictures a viewer could see are scanned as frames of their own. \
             Exit status: 0 when every file was read; 1 with --fail-on-flag when something was flagged; \

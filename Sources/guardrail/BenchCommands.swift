@@ -235,21 +235,27 @@ struct BenchCommand: ParsableCommand {
             Output.error(error.description)
             throw ExitCode(2)
         }
-        let progress = BenchProgressLine()
         let runner = BenchRunner(dataset: dataset, classifiers: loaded, external: external, options: options)
-        var report: BenchReport
-        do {
-            report = try runner.run(progress: progress.update)
-        } catch {
-            progress.finish()
-            Output.error("\(error)")
-            throw ExitCode(2)
-        }
-        progress.finish()
+        var report = try runWithProgress(runner)
         report.command = ["guardrail"] + CommandLine.arguments.dropFirst()
         try write(report, json: outJson, html: outHtml)
         Output.write(report.markdown())
         for item in report.dataset.unreadable { Output.error("row \(item.row): \(item.error)") }
+    }
+}
+
+/// Runs a bench with a progress line on stderr; a failure is printed and exits 2.
+func runWithProgress(_ runner: BenchRunner) throws -> BenchReport {
+    let progress = BenchProgressLine()
+    do {
+        let report = try runner.run(progress: progress.update)
+        progress.finish()
+        return report
+    } catch {
+        // The progress line is cleared first, so the error starts a line of its own.
+        progress.finish()
+        Output.error("\(error)")
+        throw ExitCode(2)
     }
 }
 
@@ -303,17 +309,8 @@ struct CalibrateCommand: ParsableCommand {
         let name = heads.map { "heads:" + $0 } ?? "zero-shot"
         let classifier = try loadBenchClassifiers([name], arguments: arguments, settings: settings, safetyChecker: nil)[
             0]
-        let progress = BenchProgressLine()
         let runner = BenchRunner(dataset: dataset, classifiers: [classifier], options: arguments.benchOptions(settings))
-        let uncalibrated: BenchReport
-        do {
-            uncalibrated = try runner.run(progress: progress.update)
-        } catch {
-            progress.finish()
-            Output.error("\(error)")
-            throw ExitCode(2)
-        }
-        progress.finish()
+        let uncalibrated = try runWithProgress(runner)
         let outputs = runner.outputs[0]
         let goal = try CalibrationTarget(parsing: target)
         var fitted: [CalibratedThreshold] = []

@@ -118,20 +118,21 @@ public struct ClassifierReport: Sendable, Encodable {
 /// How long the run took, when and where: the only part of the report that differs between
 /// identical runs.
 public struct Runtime: Sendable, Encodable {
-    public var seconds: Double
-    public var items: Int
+    public let seconds: Double
+    public let items: Int
     /// Classifier outputs computed in this run, and taken from the per-item cache.
-    public var computed: Int
-    public var reused: Int
-    public var itemsPerSecond: Double { seconds > 0 ? Double(items) / seconds : 0 }
+    public let computed: Int
+    public let reused: Int
+    public let itemsPerSecond: Double
     /// The processor (`model name` of /proc/cpuinfo) and its logical cores.
-    public var cpu: String
+    public let cpu: String
     /// ISO 8601, UTC.
-    public var date: String
+    public let date: String
 
     public init(seconds: Double, items: Int, computed: Int, reused: Int, cpu: String = "", date: String = "") {
         (self.seconds, self.items, self.computed, self.reused) = (seconds, items, computed, reused)
         (self.cpu, self.date) = (cpu, date)
+        itemsPerSecond = seconds > 0 ? Double(items) / seconds : 0
     }
 
     /// This machine's processor, as `lscpu` names it, and its core count.
@@ -145,17 +146,6 @@ public struct Runtime: Sendable, Encodable {
     enum CodingKeys: String, CodingKey {
         case seconds, items, computed, reused, cpu, date
         case itemsPerSecond = "items_per_second"
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(seconds, forKey: .seconds)
-        try c.encode(items, forKey: .items)
-        try c.encode(computed, forKey: .computed)
-        try c.encode(reused, forKey: .reused)
-        try c.encode(itemsPerSecond, forKey: .itemsPerSecond)
-        try c.encode(cpu, forKey: .cpu)
-        try c.encode(date, forKey: .date)
     }
 }
 

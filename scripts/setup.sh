@@ -11,6 +11,7 @@ packages=(
     libpng-dev libturbojpeg0-dev libwebp-dev                       # PNG, JPEG, WebP decoded the way Pillow does
     libopenblas-dev                                                # cblas_sgemm for the CLIP encoders
     zlib1g-dev                                                     # the gzipped OpenAI BPE vocabulary
+    libsqlite3-dev                                                 # the server's job store (GRDB)
     ffmpeg                                                         # the CLI: benchmarks and fixture generation only
 )
 

@@ -8,6 +8,11 @@ public enum JSONText {
         String(decoding: try encoder(pretty: false).encode(value), as: UTF8.self)
     }
 
+    /// ``compact(_:)`` as UTF-8 bytes.
+    public static func compactData<T: Encodable>(_ value: T) throws -> Data {
+        try encoder(pretty: false).encode(value)
+    }
+
     /// Indented, for documents meant to be read.
     public static func pretty<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try encoder(pretty: true).encode(value), as: UTF8.self)

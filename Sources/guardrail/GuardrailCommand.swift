@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Guardrail: ParsableCommand {
+struct Guardrail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guardrail",
         abstract: "Image and video guardrail engine: decode, sample and moderate uploads.",
@@ -13,7 +13,7 @@ struct Guardrail: ParsableCommand {
             """,
         subcommands: [
             ScanCommand.self, DetectCommand.self, SanitizeCommand.self, BenchCommand.self, CalibrateCommand.self,
-            TrainHeadsCommand.self,
+            TrainHeadsCommand.self, ServeCommand.self,
             ProbeCommand.self, FramesCommand.self, EmbedCommand.self, TokenizeCommand.self, ModelCommand.self,
             PolicyCommand.self,
         ]

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import Yams
+
+/// The loaded models, filled once loading finishes (requests that need them get `503` until then).
+final class LoadedModels: @unchecked Sendable {
+    private let lock = NSLock()
+    private var loaded: Moderator?
+    private var failed: String?
+
+    var moderator: Moderator? { lock.withLock { loaded } }
+    var failure: String? { lock.withLock { failed } }
+
+    func set(_ moderator: Moderator) { lock.withLock { loaded = moderator } }
+    func fail(_ reason: String) { lock.withLock { failed = reason } }
+
+    /// The moderator, or the `503` that says why there is none yet.
+    func ready() throws(APIError) -> Moderator {
+        if let moderator { return moderator }
+        throw APIError(
+            .serviceUnavailable, "not_ready",
+            failure.map { "the model failed to load: \($0)" } ?? "the model is loading",
+            retryAfter: failure == nil ? 2 : nil)
+    }
+}
+
+/// What every route and the job service share.
+final class ServerState: Sendable {
+    let configuration: ServerConfiguration
+    let store: any JobStore
+    let slots: ScanSlots
+    let models = LoadedModels()
+    let metrics: ServerMetrics
+    let callbacks: CallbackSender
+    let callbackPolicy: CallbackPolicy
+    let doorbell = Doorbell()
+    let logger: Logger
+    /// The OpenAPI document as JSON, for `GET /openapi.json`.
+    let openAPI: [UInt8]
+
+    init(configuration: ServerConfiguration, store: any JobStore, metrics: ServerMetrics, logger: Logger) throws {
+        self.configuration = configuration
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+        slots = ScanSlots(capacity: configuration.workers, maxWaiting: configuration.maxQueue)
+        callbacks = CallbackSender(store: store, configuration: configuration, logger: logger)
+        callbackPolicy = CallbackPolicy(allowed: configuration.callbackAllow)
+        openAPI = try OpenAPIDocument.json()
+    }
+
+    /// Removes finished jobs past the retention with their uploads, and upload files no job refers
+    /// to that are older than `orphanAge` seconds (at start-up 0: an upload a crash cut off before
+    /// its job was stored; while serving an hour, since a file arrives before its job is stored).
+    func expire(orphanAge: Double = 3600) async {
+        let fm = FileManager.default
+        do {
+            for job in try await store.expire(before: Date().addingTimeInterval(-configuration.retention)) {
+                try? fm.removeItem(atPath: job.upload)
+            }
+            let referenced = try await store.uploads()
+            let cutoff = Date().addingTimeInterval(-orphanAge)
+            for name in (try? fm.contentsOfDirectory(atPath: configuration.uploads)) ?? [] {
+                let path = configuration.uploads + "/" + name
+                let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? .distantPast
+                if !referenced.contains(path), modified <= cutoff { try? fm.removeItem(atPath: path) }
+            }
+        } catch {
+            logger.error("retention sweep failed: \(error)")
+        }
+    }
+}
+
+/// `openapi.yaml` (the API's contract, shipped with the server) as JSON.
+public enum OpenAPIDocument {
+    public static func yaml() throws -> String {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml") else {
+            throw APIError(.internalServerError, "internal", "openapi.yaml is missing from the server's resources")
+        }
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    /// The document parsed, with every key a string (YAML reads `200:` as a number).
+    public static func object() throws -> Any {
+        func strings(_ value: Any) -> Any {
+            if let dictionary = value as? [AnyHashable: Any] {
+                var out: [String: Any] = [:]
+                for (key, item) in dictionary { out["\(key.base)"] = strings(item) }
+                return out
+            }
+            if let array = value as? [Any] { return array.map(strings) }
+            return value
+        }
+        return strings(try Yams.load(yaml: try yaml()) ?? [:])
+    }
+
+    static func json() throws -> [UInt8] {
+        Array(
+            try JSONSerialization.data(withJSONObject: try object(), options: [.sortedKeys, .withoutEscapingSlashes]))
+    }
+}

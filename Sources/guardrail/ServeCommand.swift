@@ -1,0 +1,184 @@
+import ArgumentParser
+import Detector
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import Media
+import Server
+import Vision
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "The moderation service: an HTTP API for images, video jobs and prompts.",
+        discussion: """
+            POST /v1/moderations scans images synchronously (raw body, multipart form, or JSON with base64); \
+            POST /v1/videos stores a video and queues a job (GET /v1/videos/ID for its status and result, an \
+            optional signed callback_url, DELETE to cancel); POST /v1/prompts:sanitize runs SAFREE. Also \
+            /healthz, /readyz, /metrics (Prometheus) and /openapi.json. Jobs are kept in DATA_DIR/jobs.sqlite and \
+            survive a crash: unfinished ones run again at the next start. SIGTERM stops taking work, lets running \
+            jobs finish for --shutdown-grace and leaves the queue for the next start. Prints "listening on \
+            http://HOST:PORT" once it accepts connections (--port 0 picks a free port).
+            """
+    )
+
+    @Option(help: "Address to bind (loopback by default; expose deliberately).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port (0: any free port).")
+    var port = 8080
+
+    @Option(help: ArgumentHelp("CLIP model: folder or Hugging Face repo id (local cache).", valueName: "path-or-id"))
+    var model = "openai/clip-vit-base-patch32"
+
+    @Option(help: "Policy file or folder (default: the shipped UnsafeBench pack).")
+    var policy: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Text encoder for /v1/prompts:sanitize (default: --model's text tower; 'none' to turn it off).",
+            valueName: "path-or-id"))
+    var textEncoder: String?
+
+    @Option(help: "Concept set for sanitizing (default: the policy pack's, else nudity).")
+    var concepts: String?
+
+    @Option(help: "Uploads, the job database and temporary files.")
+    var dataDir = "guardrail-data"
+
+    @Option(help: "Scans running at once; they share one loaded model.")
+    var workers = 1
+
+    @Option(help: "Compute threads per scan (default: all cores for one worker, else 1).")
+    var threads: Int?
+
+    @Option(help: "Largest request body: 200MB, 1GiB, ….")
+    var maxBody = "200MB"
+
+    @Option(help: "Requests waiting for a worker, and queued video jobs, before answering 429.")
+    var maxQueue = 64
+
+    @Option(help: "A file of bearer tokens, one per line; without it no authentication is asked.")
+    var authTokenFile: String?
+
+    @Option(help: "A host (or host:port) callbacks may be sent to (repeatable); without any, callbacks are refused.")
+    var callbackAllow: [String] = []
+
+    @Option(help: "A file holding the secret callbacks are signed with (HMAC-SHA256); needed for callbacks.")
+    var callbackSecretFile: String?
+
+    @Option(help: "How long finished jobs, uploads and results are kept: 24h, 7d, 3600, ….")
+    var retention = "24h"
+
+    @Option(help: "Seconds a synchronous request may wait for a worker before 503.")
+    var requestTimeout = 60.0
+
+    @Option(help: "Seconds running jobs get to finish after SIGTERM.")
+    var shutdownGrace = 30.0
+
+    @OptionGroup var sampling: SamplingArguments
+
+    @Option(help: "At most this many frames per video (thinned evenly).")
+    var maxFrames = 64
+
+    @Option(help: "NudeNet's ONNX file for policies with detector rules (default: where scripts/setup.sh puts it).")
+    var detectorModel: String?
+
+    @Flag(help: "Do not run the detector.")
+    var noDetector = false
+
+    @Option(help: "Cache folder for model hashes and encoded policies (default ~/.cache/guardrail).")
+    var cache: String?
+
+    @OptionGroup var limitOptions: LimitOptions
+
+    func validate() throws {
+        guard workers > 0, maxQueue >= 0, maxFrames > 0, (threads ?? 1) > 0, requestTimeout > 0, shutdownGrace >= 0
+        else {
+            throw ValidationError(
+                "--workers, --max-frames, --threads and --request-timeout must be positive; --max-queue and --shutdown-grace not negative"
+            )
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port is 0 to 65535") }
+        guard parseByteSize(maxBody).map({ $0 > 0 }) == true else {
+            throw ValidationError("--max-body takes a size such as 200MB, not '\(maxBody)'")
+        }
+        guard parseDuration(retention) != nil else {
+            throw ValidationError("--retention takes a duration such as 24h or 7d, not '\(retention)'")
+        }
+        if !callbackAllow.isEmpty && callbackSecretFile == nil {
+            throw ValidationError("--callback-allow needs --callback-secret-file (callbacks are always signed)")
+        }
+    }
+
+    func run() async throws {
+        var configuration = ServerConfiguration(dataDir: dataDir)
+        configuration.host = host
+        configuration.port = port
+        configuration.workers = workers
+        configuration.maxBody = parseByteSize(maxBody)!
+        configuration.maxQueue = maxQueue
+        configuration.retention = parseDuration(retention)!
+        configuration.requestTimeout = requestTimeout
+        configuration.shutdownGrace = shutdownGrace
+        configuration.callbackAllow = callbackAllow
+        do {
+            if let authTokenFile {
+                configuration.authTokens = try String(contentsOfFile: authTokenFile, encoding: .utf8)
+                    .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty }
+                guard !configuration.authTokens.isEmpty else {
+                    Output.error("\(authTokenFile): no tokens in the file")
+                    throw ExitCode(2)
+                }
+            }
+            if let callbackSecretFile {
+                configuration.callbackSecret = Array(
+                    try String(contentsOfFile: callbackSecretFile, encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+                guard configuration.callbackSecret.count >= 16 else {
+                    Output.error("\(callbackSecretFile): the callback secret must be at least 16 characters")
+                    throw ExitCode(2)
+                }
+            }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            Output.error("cannot read a secret file: \(error.localizedDescription)")
+            throw ExitCode(2)
+        }
+        var settings = ScanSettings()
+        settings.sampling = SamplingOptions(strategy: try sampling.strategy().0, maxFrames: maxFrames)
+        settings.limits = limitOptions.limits
+        settings.compute = ComputeConfiguration(threads: threads ?? (workers > 1 ? 1 : nil))
+        settings.detectorModel = noDetector ? nil : (detectorModel ?? NudeNetDetector.defaultModelPath())
+        let artifacts = ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder())
+        let (model, policy, textEncoder, concepts) = (model, policy, textEncoder ?? model, concepts)
+        let (host, loaded) = (configuration.host, settings)
+        let server: GuardrailServer
+        do {
+            server = try await GuardrailServer(configuration: configuration)
+        } catch {
+            Output.error("\(dataDir): cannot open the data dir: \(error)")
+            throw ExitCode(2)
+        }
+        try await server.run(
+            onListening: { port in
+                FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
+            },
+            load: {
+                let engine = try GuardrailEngine(
+                    model: model, policies: policy ?? PolicyPacks.unsafeBench, settings: loaded, cache: artifacts)
+                engine.thresholdWarnings.forEach(Output.error)
+                if let warning = engine.detectorWarning { Output.error(warning) }
+                let sanitizer =
+                    textEncoder == "none"
+                    ? nil
+                    : try SanitizeCommand.loadSanitizer(
+                        textEncoder: textEncoder, concepts: concepts, policy: policy, alpha: 0.01, projectEOS: false,
+                        compute: loaded.compute, cache: artifacts)
+                return Moderator(
+                    classifier: engine, sanitizer: sanitizer, modelName: URL(fileURLWithPath: model).lastPathComponent)
+            })
+    }
+}

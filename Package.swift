@@ -131,6 +131,7 @@ let package = Package(
             dependencies: [
                 "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation", "Detector", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

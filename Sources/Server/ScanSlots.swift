@@ -22,15 +22,25 @@ public actor ScanSlots {
 
     /// Runs `work` on a thread of its own once a slot is free. `queued: false` (a video worker,
     /// whose job already waited in the job queue) is not refused when the waiting line is full.
+    /// A cancelled caller gets `CancellationError` at once; the work cannot be interrupted, so its
+    /// slot stays taken until it ends and its result is dropped.
     public nonisolated func run<T: Sendable>(
         deadline: Duration?, queued: Bool = true, _ work: @escaping @Sendable () throws -> T
     ) async throws -> T {
         try await acquire(deadline: deadline, queued: queued)
-        let result = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: Result { try work() }) }
+        let outcome = Outcome<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                outcome.wait(continuation)
+                DispatchQueue.global().async {
+                    let result = Result { try work() }
+                    Task { await self.release() }
+                    outcome.resolve(result)
+                }
+            }
+        } onCancel: {
+            outcome.resolve(.failure(CancellationError()))
         }
-        await release()
-        return try result.get()
     }
 
     private func acquire(deadline: Duration?, queued: Bool) async throws {
@@ -64,5 +74,38 @@ public actor ScanSlots {
         } else {
             waiters.removeFirst().continuation.resume()
         }
+    }
+}
+
+/// A result handed to a continuation once, whichever comes first: the work's, or a cancellation
+/// (which may come before the continuation is there).
+private final class Outcome<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var result: Result<T, any Error>?
+    private var delivered = false
+
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+        let ready: Result<T, any Error>? = lock.withLock {
+            if let result {
+                delivered = true
+                return result
+            }
+            self.continuation = continuation
+            return nil
+        }
+        if let ready { continuation.resume(with: ready) }
+    }
+
+    func resolve(_ outcome: Result<T, any Error>) {
+        let waiting: CheckedContinuation<T, any Error>? = lock.withLock {
+            guard !delivered, result == nil else { return nil }
+            result = outcome
+            guard let continuation else { return nil }
+            delivered = true
+            self.continuation = nil
+            return continuation
+        }
+        waiting?.resume(with: outcome)
     }
 }

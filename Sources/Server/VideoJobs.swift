@@ -103,6 +103,12 @@ final class VideoJobs: Service, Sendable {
             outcome = .failure(error)
         }
         reporter.cancel()
+        if case .failure(let error) = outcome, error is CancellationError {
+            // The shutdown grace ran out: the job stays running in the store and is queued again at
+            // the next start.
+            logger.info("job interrupted by the shutdown; it runs again at the next start")
+            return
+        }
         var finished = false
         do {
             switch outcome {

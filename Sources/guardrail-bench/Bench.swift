@@ -4,13 +4,13 @@ import Media
 import Vision
 
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guardrail-bench",
         abstract: "Benchmarks, each printed next to a reference measured in the same run (ratios, not absolute times).",
         subcommands: [
             MediaBench.self, GEMMBench.self, VisionBench.self, ScanBench.self, SanitizeBench.self, EvalBench.self,
-            DetectorBench.self,
+            DetectorBench.self, ServeBench.self,
         ]
     )
 }

@@ -139,10 +139,12 @@ import Vision
         _ = try runner.run()
         let scanned = try engine.scan(MediaSource(path: video))
         #expect(scanned.media.framesSampled.count == 3)
+        // The bench encodes the video's frames in one batch with the image's; the engine's packed
+        // kernel gives every row the same sums whatever the batch, OpenBLAS's differ in the last bits.
+        let tolerance = engine.settings.compute.packed ? 0 : 1e-6
         for policy in scanned.policies {
-            #expect(
-                runner.outputs[0].outputs[0]?[policy.name]?.score
-                    == Double(policy.score ?? ZeroShotClassifier.exemptedScore))
+            let benched = try #require(runner.outputs[0].outputs[0]?[policy.name]?.score)
+            #expect(abs(benched - Double(policy.score ?? ZeroShotClassifier.exemptedScore)) <= tolerance)
         }
     }
 

@@ -105,7 +105,7 @@ import Vision
                 sourceLocation: SourceLocation = #_sourceLocation
             ) async throws {
                 let response = try await client.send(
-                    .post, "/v1/moderations", headers: [.contentType: contentType], body: body,
+                    .post, "/v1/moderations", headers: [.contentType: contentType], body: body, expectRejection: true,
                     sourceLocation: sourceLocation)
                 #expect(response.status == status, sourceLocation: sourceLocation)
                 let error = (response.json as? [String: Any])?["error"] as? [String: Any]
@@ -137,6 +137,26 @@ import Vision
             #expect(results[1]["index"] as? Int == 1)
             let text = String(decoding: response.body, as: UTF8.self)
             #expect(!text.contains(harness.configuration.dataDir), "a server path leaked: \(text)")
+        }
+    }
+
+    /// Every hostile file of the media tests, over HTTP: a report or a 4xx, never a crash or a 5xx,
+    /// and nothing left in the data dir.
+    @Test func hostileMedia() async throws {
+        let harness = try await ServerHarness()
+        let folder = Fixtures.path("corrupt")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        #expect(names.count >= 10)
+        try await harness.test { client in
+            for name in names {
+                let bytes = try ServerHarness.fixture("corrupt/" + name)
+                let image = try await client.send(.post, "/v1/moderations", body: bytes)
+                #expect([200, 400, 422].contains(image.status), "\(name): \(image.status)")
+                let video = try await client.send(.post, "/v1/videos?filename=\(name)", body: bytes)
+                #expect([202, 400, 422].contains(video.status), "\(name): \(video.status)")
+            }
+            let temporary = try FileManager.default.contentsOfDirectory(atPath: harness.configuration.dataDir + "/tmp")
+            #expect(temporary.isEmpty)
         }
     }
 
@@ -290,10 +310,11 @@ import Vision
                 .post, "/v1/prompts:sanitize", headers: [.accept: "application/octet-stream"], body: body)
             #expect(binary.status == 200)
             #expect(binary.body == (try DiffusersEmbeddings.encode(expected, sanitizer: sanitizer, half: false)))
-            #expect(try await client.send(.post, "/v1/prompts:sanitize", body: Array("{}".utf8)).status == 400)
-            #expect(
-                try await client.send(.post, "/v1/prompts:sanitize", body: Array(#"{"prompt": ""}"#.utf8)).status == 400
-            )
+            for invalid in ["{}", #"{"prompt": ""}"#, #"{"prompts": []}"#, #"{"prompt": 3}"#] {
+                let response = try await client.send(
+                    .post, "/v1/prompts:sanitize", body: Array(invalid.utf8), expectRejection: true)
+                #expect(response.status == 400, "\(invalid)")
+            }
         }
         let withoutEncoder = try await ServerHarness(ready: false)
         withoutEncoder.server.ready(

@@ -1,8 +1,9 @@
 import Foundation
 
 /// Checks JSON values against the JSON Schema subset `openapi.yaml` uses (type, enum, required,
-/// properties, additionalProperties, items, oneOf, $ref, minItems, maxItems), so every response
-/// the tests see is held to the published contract.
+/// properties, additionalProperties, items, oneOf, $ref, minItems, maxItems, minLength,
+/// maxLength), so every request and response
+/// the tests make and see is held to the published contract.
 struct SchemaValidator: @unchecked Sendable {
     let document: [String: Any]
 
@@ -17,6 +18,16 @@ struct SchemaValidator: @unchecked Sendable {
         else { return nil }
         if let ref = response["$ref"] as? String { response = resolve(ref) }
         guard let content = response["content"] as? [String: Any], let media = content[contentType] as? [String: Any]
+        else { return nil }
+        return media["schema"] as? [String: Any]
+    }
+
+    /// The JSON request body's schema of an operation.
+    func requestSchema(path: String, method: String) -> [String: Any]? {
+        guard let paths = document["paths"] as? [String: Any], let item = paths[path] as? [String: Any],
+            let operation = item[method.lowercased()] as? [String: Any],
+            let body = operation["requestBody"] as? [String: Any], let content = body["content"] as? [String: Any],
+            let media = content["application/json"] as? [String: Any]
         else { return nil }
         return media["schema"] as? [String: Any]
     }
@@ -43,6 +54,14 @@ struct SchemaValidator: @unchecked Sendable {
         }
         if let options = schema["enum"] as? [Any], !options.contains(where: { "\($0)" == "\(value)" }) {
             found.append("\(path): \(value) not in \(options)")
+        }
+        if let string = value as? String {
+            if let least = schema["minLength"] as? Int, string.count < least {
+                found.append("\(path): shorter than \(least)")
+            }
+            if let most = schema["maxLength"] as? Int, string.count > most {
+                found.append("\(path): longer than \(most)")
+            }
         }
         if let object = value as? [String: Any] {
             for key in schema["required"] as? [String] ?? [] where object[key] == nil {

@@ -9,6 +9,7 @@ import NIOCore
 import Server
 import TestSupport
 import Testing
+import Vision
 
 /// Records the callbacks it receives; answers the first with 503 so the server has to retry.
 actor CallbackReceiver {
@@ -61,7 +62,7 @@ actor CallbackReceiver {
         let port: Int
 
         init(_ arguments: [String]) throws {
-            process.executableURL = URL(fileURLWithPath: CLITestsPaths.executable)
+            process.executableURL = URL(fileURLWithPath: Fixtures.guardrailExecutable)
             process.arguments = ["serve"] + arguments
             let out = Pipe()
             process.standardOutput = out
@@ -96,6 +97,76 @@ actor CallbackReceiver {
         init(_ description: String) { self.description = description }
     }
 
+    /// Requests to a server process, with its bearer token.
+    struct ServeClient {
+        let token: String
+
+        func call(_ port: Int, _ method: String, _ path: String, body: [UInt8]? = nil, token: String?? = .none)
+            async throws -> (Int, [String: Any])
+        {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+            request.method = method == "POST" ? .POST : .GET
+            if let bearer = token ?? self.token {
+                request.headers.add(name: "Authorization", value: "Bearer \(bearer)")
+            }
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let data = try await response.body.collect(upTo: 1 << 26)
+            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: data)) as? [String: Any]) ?? [:]
+            return (Int(response.status.code), object)
+        }
+
+        func poll(_ port: Int, _ id: String, until done: ([String: Any]) -> Bool) async throws -> [String: Any] {
+            for _ in 0..<3000 {
+                let (_, job) = try await call(port, "GET", "/v1/videos/\(id)")
+                if done(job) { return job }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            throw VisionLikeError("job \(id) never got there")
+        }
+
+        /// Polls until the job has made progress (or ended, which the caller then sees).
+        func pollUntilProgress(_ port: Int, _ id: String) async throws -> [String: Any] {
+            try await poll(port, id) {
+                ($0["progress"] as? [String: Any])?["frames_done"] as? Int ?? 0 > 0
+                    || !["queued", "running"].contains($0["status"] as? String ?? "")
+            }
+        }
+    }
+
+    static let long = Fixtures.path("server/long1080.mp4")
+
+    static func arguments(_ folder: String) -> [String] {
+        [
+            "--port", "0", "--data-dir", folder + "/data", "--model", Fixtures.path("models/clip-b16-tiny"), "--policy",
+            Fixtures.path("policies/test-policies.json"), "--text-encoder", "none", "--every", "0.01s",
+            "--max-frames", "1000", "--threads", "1", "--no-detector",
+        ]
+    }
+
+    /// SIGTERM while a job runs and the grace is short: the server stops at once, exit status 0,
+    /// and the job runs again, whole, at the next start.
+    @Test func gracefulShutdownLeavesTheJobForTheNextStart() async throws {
+        let folder = NSTemporaryDirectory() + "guardrail-serve-term-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let arguments = Self.arguments(folder) + ["--shutdown-grace", "0.2"]
+        let http = ServeClient(token: "")
+        let first = try Server(arguments)
+        let long = Array(try Data(contentsOf: URL(fileURLWithPath: Self.long)))
+        let (_, job) = try await http.call(first.port, "POST", "/v1/videos", body: long, token: .some(nil))
+        let id = try #require(job["id"] as? String)
+        let partial = try await http.pollUntilProgress(first.port, id)
+        #expect(partial["status"] as? String == "running", "the job ended before the stop")
+        let start = Date()
+        #expect(first.kill(SIGTERM) == 0)
+        #expect(Date().timeIntervalSince(start) < 5)
+        let second = try Server(arguments)
+        let done = try await http.poll(second.port, id) { $0["status"] as? String == "succeeded" }
+        #expect(done["attempts"] as? Int == 2)
+        #expect(second.kill(SIGTERM) == 0)
+    }
+
     @Test func jobsSurviveSIGKILL() async throws {
         let folder = NSTemporaryDirectory() + "guardrail-serve-e2e-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -121,53 +192,34 @@ actor CallbackReceiver {
         var ports = listening.stream.makeAsyncIterator()
         let hookPort = try #require(await ports.next())
 
-        let arguments = [
-            "--port", "0", "--data-dir", folder + "/data", "--model", Fixtures.path("models/clip-b16-tiny"), "--policy",
-            Fixtures.path("policies/test-policies.json"), "--text-encoder", "none", "--every", "0.01s",
-            "--max-frames", "1000", "--threads", "1", "--callback-allow", "127.0.0.1:\(hookPort)",
-            "--callback-secret-file", folder + "/secret", "--auth-token-file", folder + "/tokens", "--no-detector",
-        ]
-        let client = HTTPClient.shared
-        func call(_ port: Int, _ method: String, _ path: String, body: [UInt8]? = nil, token: String? = Self.token)
-            async throws -> (Int, [String: Any])
-        {
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-            request.method = method == "POST" ? .POST : .GET
-            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-            let response = try await client.execute(request, timeout: .seconds(30))
-            let data = try await response.body.collect(upTo: 1 << 26)
-            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: data)) as? [String: Any]) ?? [:]
-            return (Int(response.status.code), object)
-        }
-        func poll(_ port: Int, _ id: String, until done: ([String: Any]) -> Bool) async throws -> [String: Any] {
-            for _ in 0..<3000 {
-                let (_, job) = try await call(port, "GET", "/v1/videos/\(id)")
-                if done(job) { return job }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            throw VisionLikeError("job \(id) never got there")
-        }
+        let arguments =
+            Self.arguments(folder) + [
+                "--callback-allow", "127.0.0.1:\(hookPort)", "--callback-secret-file", folder + "/secret",
+                "--auth-token-file", folder + "/tokens",
+            ]
+        let http = ServeClient(token: Self.token)
         let callback = "?callback_url=http://127.0.0.1:\(hookPort)/hook"
         let short = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("video/h264_bframes.mp4"))))
-        let long = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("server/long1080.mp4"))))
+        let long = Array(try Data(contentsOf: URL(fileURLWithPath: Self.long)))
 
         let first = try Server(arguments)
-        #expect(try await call(first.port, "GET", "/metrics", token: nil).0 == 401)
-        let (status1, job1) = try await call(
+        #expect(try await http.call(first.port, "GET", "/metrics", token: .some(nil)).0 == 401)
+        let (status1, job1) = try await http.call(
             first.port, "POST", "/v1/videos\(callback)&filename=short.mp4", body: short)
         #expect(status1 == 202)
         let id1 = try #require(job1["id"] as? String)
-        let done1 = try await poll(first.port, id1) { $0["status"] as? String == "succeeded" }
+        let done1 = try await http.poll(first.port, id1) { $0["status"] as? String == "succeeded" }
         #expect(done1["attempts"] as? Int == 1)
         // Its callback is retried after the receiver's 503 and delivered before the kill below (a
         // crash between a POST and its record would send it again: webhooks are at least once).
-        _ = try await poll(first.port, id1) { ($0["callback"] as? [String: Any])?["state"] as? String == "delivered" }
+        _ = try await http.poll(first.port, id1) {
+            ($0["callback"] as? [String: Any])?["state"] as? String == "delivered"
+        }
 
         // The second job is killed once it has made progress.
-        let (_, job2) = try await call(first.port, "POST", "/v1/videos\(callback)&filename=long.mp4", body: long)
+        let (_, job2) = try await http.call(first.port, "POST", "/v1/videos\(callback)&filename=long.mp4", body: long)
         let id2 = try #require(job2["id"] as? String)
-        let partial = try await poll(first.port, id2) {
+        let partial = try await http.poll(first.port, id2) {
             ($0["progress"] as? [String: Any])?["frames_done"] as? Int ?? 0 > 0
                 || $0["status"] as? String != "queued"
                     && $0["status"] as? String != "running"
@@ -176,10 +228,10 @@ actor CallbackReceiver {
         #expect(first.kill(SIGKILL) == SIGKILL)
 
         let second = try Server(arguments)
-        let done2 = try await poll(second.port, id2) { $0["status"] as? String == "succeeded" }
+        let done2 = try await http.poll(second.port, id2) { $0["status"] as? String == "succeeded" }
         #expect(done2["attempts"] as? Int == 2)
         // The first job is untouched by the restart.
-        let (_, again1) = try await call(second.port, "GET", "/v1/videos/\(id1)")
+        let (_, again1) = try await http.call(second.port, "GET", "/v1/videos/\(id1)")
         #expect(again1["attempts"] as? Int == 1)
         #expect(
             NSDictionary(dictionary: again1["result"] as? [String: Any] ?? [:])
@@ -188,10 +240,12 @@ actor CallbackReceiver {
         // The result is the library's scan of the same file with the same settings.
         var settings = ScanSettings()
         settings.sampling = SamplingOptions(strategy: .every(seconds: 0.01), maxFrames: 1000)
+        // As the server's --threads 1: OpenBLAS's sums depend on the thread count.
+        settings.compute = ComputeConfiguration(threads: 1)
         let engine = try GuardrailEngine(
             model: Fixtures.path("models/clip-b16-tiny"), policies: Fixtures.path("policies/test-policies.json"),
             settings: settings, cache: nil)
-        let report = try engine.scan(path: Fixtures.path("server/long1080.mp4")).get()
+        let report = try engine.scan(path: Self.long).get()
         let result = try #require(done2["result"] as? [String: Any])
         let frames = (result["video"] as? [String: Any])?["frames_sampled"] as? [Any]
         #expect(frames?.count == report.media.framesSampled.count)
@@ -202,7 +256,9 @@ actor CallbackReceiver {
         }
 
         // Each job's callback arrives exactly once (the first after a retry), signed.
-        _ = try await poll(second.port, id2) { ($0["callback"] as? [String: Any])?["state"] as? String == "delivered" }
+        _ = try await http.poll(second.port, id2) {
+            ($0["callback"] as? [String: Any])?["state"] as? String == "delivered"
+        }
         try await Task.sleep(for: .seconds(1))
         let delivered = await receiver.delivered
         #expect(delivered.sorted() == [id1, id2].sorted(), "\(delivered)")
@@ -219,18 +275,4 @@ actor CallbackReceiver {
         // SIGTERM: a graceful stop.
         #expect(second.kill(SIGTERM) == 0)
     }
-}
-
-/// Where SwiftPM put the `guardrail` executable (the test target depends on it).
-enum CLITestsPaths {
-    static let executable: String = {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for folder in [beside, beside.deletingLastPathComponent()] {
-            let candidate = folder.appendingPathComponent("guardrail").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().appendingPathComponent(
-            ".build/debug/guardrail"
-        ).path
-    }()
 }

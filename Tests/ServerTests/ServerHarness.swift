@@ -56,13 +56,23 @@ struct ServerHarness {
         @discardableResult
         func send(
             _ method: HTTPRequest.Method, _ uri: String, route: String? = nil, headers: HTTPFields = [:],
-            body: [UInt8]? = nil, sourceLocation: SourceLocation = #_sourceLocation
+            body: [UInt8]? = nil, expectRejection: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> (status: Int, headers: HTTPFields, body: [UInt8], json: Any?) {
+            let path = route ?? String(uri.split(separator: "?").first ?? "")
+            if let body, headers[.contentType] == nil || headers[.contentType] == "application/json",
+                let sent = try? JSONSerialization.jsonObject(with: Data(body)),
+                let schema = ServerHarness.validator.requestSchema(path: path, method: method.rawValue)
+            {
+                // Requests too are held to the document (a test sending what it does not allow is wrong).
+                #expect(
+                    ServerHarness.validator.errors(sent, schema).isEmpty || expectRejection,
+                    "request to \(path) breaks the document: \(ServerHarness.validator.errors(sent, schema))",
+                    sourceLocation: sourceLocation)
+            }
             let response = try await client.execute(
                 uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(bytes: $0) })
             let bytes = Array(buffer: response.body)
             let status = Int(response.status.code)
-            let path = route ?? String(uri.split(separator: "?").first ?? "")
             var json: Any?
             if response.headers[.contentType] == "application/json" {
                 json = try JSONSerialization.jsonObject(with: Data(bytes))

@@ -2,6 +2,7 @@
 # Installs the system packages the engine needs on Debian 12 and builds the release binaries.
 #   bash scripts/setup.sh              install packages, fetch NudeNet's detector, then swift build -c release
 #   bash scripts/setup.sh --deps-only  install packages only (what CI needs before swift test)
+#   bash scripts/setup.sh --test-deps  install PostgreSQL, the job-queue tests' server (scripts/test_postgres.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,10 @@ packages=(
     libsqlite3-dev                                                 # the server's job store (GRDB)
     ffmpeg                                                         # the CLI: benchmarks and fixture generation only
 )
+
+if [ "${1:-}" = "--test-deps" ]; then
+    packages=(postgresql)  # the job-queue tests' server (a throwaway cluster; the package's own stays down)
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -67,7 +72,7 @@ fetch_nudenet() {
     echo "NudeNet detector: $target (fetched from the nudenet 3.4.2 wheel, SHA-256 verified)"
 }
 
-if [ "${1:-}" != "--deps-only" ]; then
+if [ -z "${1:-}" ]; then
     fetch_nudenet
     swift build -c release
     echo "built: .build/release/guardrail and .build/release/guardrail-bench"

@@ -86,7 +86,8 @@ final class CallbackSender: Sendable {
 
     /// Sends every callback due now.
     func deliverDue(document: (Job) throws -> [UInt8]) async {
-        guard let due = try? await store.dueCallbacks(now: Date()) else { return }
+        // Taken for a minute, so that other API nodes on the same jobs database do not send them too.
+        guard let due = try? await store.takeDueCallbacks(now: Date(), lease: 60) else { return }
         for job in due {
             guard let url = job.callbackURL else { continue }
             let attempts = job.callbackAttempts + 1

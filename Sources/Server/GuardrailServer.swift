@@ -13,25 +13,41 @@ public final class GuardrailServer: Sendable {
     public let configuration: ServerConfiguration
     let state: ServerState
 
-    /// Opens the data dir and its job store (the default SQLite one unless `store` is given) and
-    /// queues again the jobs a previous run left running.
+    /// Opens the data dir and its job store: `store` when given, else the jobs database the
+    /// configuration names, else the SQLite file in the data dir, whose jobs a previous run left
+    /// running are queued again (with a shared database, other nodes' running jobs are alive: only
+    /// an expired lease queues them again).
     public init(configuration: ServerConfiguration, store: (any JobStore)? = nil, logger: Logger? = nil) async throws {
         self.configuration = configuration
         let fm = FileManager.default
         for folder in [configuration.dataDir, configuration.uploads, configuration.temporary] {
             try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        // Temporary images of requests a previous run was answering.
-        for name in (try? fm.contentsOfDirectory(atPath: configuration.temporary)) ?? [] {
-            try? fm.removeItem(atPath: configuration.temporary + "/" + name)
-        }
-        let jobs = try store ?? SQLiteJobStore(path: configuration.database)
-        var log = logger ?? Logger(label: "guardrail.serve")
+        var log = logger ?? Logger(label: configuration.serveAPI ? "guardrail.serve" : "guardrail.worker")
         if logger == nil { log.logLevel = .info }
+        let alone = store == nil && configuration.jobsDatabase == nil
+        let jobs: any JobStore
+        if let store {
+            jobs = store
+        } else if let url = configuration.jobsDatabase {
+            jobs = try await PostgresJobStore(url: url, logger: log)
+        } else {
+            jobs = try SQLiteJobStore(path: configuration.database)
+        }
         state = try ServerState(configuration: configuration, store: jobs, metrics: ServerMetrics(), logger: log)
-        let requeued = try await jobs.requeueRunning()
-        if requeued > 0 { log.info("queued again \(requeued) job(s) a previous run left unfinished") }
-        await state.expire(orphanAge: 0)
+        // Temporary images of requests a previous run was answering (when the folder may be another
+        // node's on the same host too, only those older than any request can be).
+        let stale = Date().addingTimeInterval(alone ? 0 : -3600)
+        for name in (try? fm.contentsOfDirectory(atPath: configuration.temporary)) ?? [] {
+            let path = configuration.temporary + "/" + name
+            let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? .distantPast
+            if modified <= stale { try? fm.removeItem(atPath: path) }
+        }
+        if alone {
+            let requeued = try await jobs.requeueRunning()
+            if requeued > 0 { log.info("queued again \(requeued) job(s) a previous run left unfinished") }
+        }
+        if configuration.housekeeping { await state.expire(orphanAge: alone ? 0 : 3600) }
     }
 
     /// Marks the models loaded: requests needing them are served from now on.
@@ -41,7 +57,10 @@ public final class GuardrailServer: Sendable {
     /// (HummingbirdTesting runs both).
     public func application(onListening: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
-            responder: OuterResponder(inner: Routes.router(state).buildResponder(), metrics: state.metrics),
+            responder: OuterResponder(
+                inner: (configuration.serveAPI ? Routes.router(state) : Routes.operationsRouter(state))
+                    .buildResponder(),
+                metrics: state.metrics),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "guardrail"),
             services: [VideoJobs(state: state)],

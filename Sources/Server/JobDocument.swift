@@ -2,8 +2,8 @@ import Foundation
 
 /// `GET /v1/videos/{id}`'s body, which is also what a callback posts: the job's status, progress,
 /// and the scan report once it succeeded or the reason once it failed.
-enum JobDocument {
-    static func object(_ job: Job) -> [String: Any] {
+public enum JobDocument {
+    public static func object(_ job: Job) -> [String: Any] {
         let iso = ISO8601DateFormatter()
         iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var object: [String: Any] = [
@@ -23,7 +23,7 @@ enum JobDocument {
         return object
     }
 
-    static func encode(_ job: Job) throws -> [UInt8] {
+    public static func encode(_ job: Job) throws -> [UInt8] {
         Array(try JSONSerialization.data(withJSONObject: object(job), options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 

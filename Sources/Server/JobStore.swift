@@ -1,12 +1,13 @@
 import Foundation
 
 /// A video job's life: `queued` → `running` → `succeeded` | `failed`; `cancelled` from the first
-/// two by `DELETE`. A running job whose server died is queued again at the next start.
-public enum JobState: String, Sendable, Codable {
-    case queued, running, succeeded, failed, cancelled
+/// two by `DELETE`. A running job whose worker died (its lease expired) or hit a transient error is
+/// queued again, until its attempts reach the cap: then it is `dead`, with the last error.
+public enum JobState: String, Sendable, Codable, CaseIterable {
+    case queued, running, succeeded, failed, cancelled, dead
 
-    /// True once nothing more happens to the job.
-    public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+    /// True once nothing more happens to the job (an operator may still queue it again).
+    public var isFinal: Bool { self != .queued && self != .running }
 }
 
 /// Where a job's callback stands: none asked for, waiting for the result, due to be (re)sent, sent,
@@ -31,8 +32,13 @@ public struct Job: Sendable, Equatable {
     public var framesDone: Int
     /// The scan report's JSON once succeeded.
     public var result: Data?
-    /// Why the job failed.
+    /// Why the job failed (or, when dead, why its last attempt did).
     public var error: String?
+    /// The worker holding a running job, and until when (its heartbeat moves it on).
+    public var worker: String?
+    public var leaseUntil: Date?
+    /// A queued job is not taken before this (a retry's back-off).
+    public var availableAt: Date?
     public var callbackURL: String?
     public var callbackState: CallbackState
     public var callbackAttempts: Int
@@ -50,6 +56,7 @@ public struct Job: Sendable, Equatable {
     init(
         id: String, state: JobState, upload: String, filename: String, createdAt: Date, updatedAt: Date,
         finishedAt: Date? = nil, attempts: Int, framesDone: Int, result: Data? = nil, error: String? = nil,
+        worker: String? = nil, leaseUntil: Date? = nil, availableAt: Date? = nil,
         callbackURL: String?, callbackState: CallbackState, callbackAttempts: Int, callbackDue: Date? = nil
     ) {
         self.id = id
@@ -63,6 +70,9 @@ public struct Job: Sendable, Equatable {
         self.framesDone = framesDone
         self.result = result
         self.error = error
+        self.worker = worker
+        self.leaseUntil = leaseUntil
+        self.availableAt = availableAt
         self.callbackURL = callbackURL
         self.callbackState = callbackState
         self.callbackAttempts = callbackAttempts
@@ -71,32 +81,84 @@ public struct Job: Sendable, Equatable {
 }
 
 /// Durable storage of video jobs. Every transition is atomic and conditional on the state it
-/// leaves, so a job is taken by one worker at a time and finished once (a worker that lost its
-/// job to a cancellation or a restart cannot overwrite it).
+/// leaves and on the attempt that makes it, so a job is held by one worker at a time and its
+/// result recorded once (a worker that lost its job to a cancellation, a lease expiry or a restart
+/// cannot overwrite it). Two stores: ``SQLiteJobStore`` (one server) and ``PostgresJobStore``
+/// (many servers and workers on one queue); both pass the same test suite.
 public protocol JobStore: Sendable {
-    /// Stores a new queued job.
+    /// Stores a new queued job (and wakes listening workers).
     func insert(_ job: Job) async throws
     func job(_ id: String) async throws -> Job?
-    /// Takes the oldest queued job: `running`, attempts + 1.
-    func claim() async throws -> Job?
-    /// Records progress of a running job; false when it is no longer running (cancelled).
-    func progress(_ id: String, framesDone: Int) async throws -> Bool
+    /// Takes the oldest available queued job for `worker`: `running`, attempts + 1, leased for
+    /// `lease` seconds.
+    func claim(worker: String, lease: Double) async throws -> Job?
+    /// A running job's heartbeat: records progress and extends the lease; false when the job is no
+    /// longer this attempt's (cancelled, or re-claimed after the lease expired).
+    func heartbeat(_ id: String, attempt: Int, framesDone: Int, lease: Double) async throws -> Bool
     /// Finishes a running job taken at `attempt` (with its final frame count); false when it is no
-    /// longer that job's run.
+    /// longer that attempt's, so a result is recorded once.
     func finish(_ id: String, attempt: Int, state: JobState, framesDone: Int, result: Data?, error: String?)
         async throws -> Bool
+    /// Ends attempt `attempt` with a transient `error`: queued again after `delay` seconds, or
+    /// `dead` once `maxAttempts` attempts were made. Returns the state the job is left in, nil when
+    /// the attempt no longer holds it.
+    func retry(_ id: String, attempt: Int, error: String, delay: Double, maxAttempts: Int) async throws -> JobState?
+    /// Running jobs whose lease ran out (their worker died): queued again, or `dead` with that reason
+    /// once they had `maxAttempts` attempts. Returns how many of each.
+    func reapExpired(maxAttempts: Int) async throws -> (requeued: Int, dead: Int)
     /// Cancels a queued or running job; returns the job as it was, nil when there is none.
     func cancel(_ id: String) async throws -> Job?
-    /// Queues again every running job (at start-up: their worker died with the last server).
+    /// Queues again every running job (at the start of a server that is the store's only user: their
+    /// worker died with the last run).
     func requeueRunning() async throws -> Int
-    /// Jobs in the queue.
-    func queuedCount() async throws -> Int
-    /// Jobs whose callback is due at `now`.
-    func dueCallbacks(now: Date) async throws -> [Job]
+    /// An operator's retry: a finished job (failed, dead or cancelled; or succeeded, to scan it again)
+    /// queued again with its attempts reset; returns the job as it was, nil when there is none.
+    func requeue(_ id: String) async throws -> Job?
+    /// How many jobs are in each state.
+    func counts() async throws -> [JobState: Int]
+    /// The newest jobs first, optionally in one state.
+    func list(state: JobState?, limit: Int) async throws -> [Job]
+    /// Takes the callbacks due at `now`: their due time moves `lease` seconds on, so that no other
+    /// node sends them meanwhile; ``callbackAttempted(_:state:attempts:due:)`` records the outcome.
+    func takeDueCallbacks(now: Date, lease: Double) async throws -> [Job]
     /// Records a callback attempt's outcome.
     func callbackAttempted(_ id: String, state: CallbackState, attempts: Int, due: Date?) async throws
-    /// Finished jobs older than `before`: their rows are removed and returned (to delete files).
-    func expire(before: Date) async throws -> [Job]
+    /// Finished jobs (in `states`) older than `before`: their rows are removed and returned (to
+    /// delete files). A callback still being retried keeps its job.
+    func expire(before: Date, states: Set<JobState>) async throws -> [Job]
     /// Every upload file a stored job refers to.
     func uploads() async throws -> Set<String>
+    /// Waits until a job may have been queued by another process, or `seconds` pass.
+    func waitForJobs(seconds: Double) async
+}
+
+extension JobStore {
+    /// Jobs in the queue.
+    public func queuedCount() async throws -> Int { try await counts()[.queued] ?? 0 }
+
+    /// Finished jobs of every final state older than `before`.
+    public func expire(before: Date) async throws -> [Job] {
+        try await expire(before: before, states: Set(JobState.allCases.filter(\.isFinal)))
+    }
+}
+
+/// Wakes a store's idle workers when a job may have been queued (they also look every second).
+actor Doorbell {
+    private var sleepers: [CheckedContinuation<Void, Never>] = []
+
+    func ring() {
+        let woken = sleepers
+        sleepers = []
+        for sleeper in woken { sleeper.resume() }
+    }
+
+    func wait(seconds: Double) async {
+        await withCheckedContinuation { continuation in
+            sleepers.append(continuation)
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                self.ring()
+            }
+        }
+    }
 }

@@ -10,22 +10,7 @@ enum Routes {
     static func router(_ state: ServerState) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: BearerAuthMiddleware(tokens: state.configuration.authTokens.map { Array($0.utf8) }))
-        router.get("/healthz") { _, _ in try json(["status": "ok"]) }
-        router.get("/readyz") { _, _ in
-            let moderator = try state.models.ready()
-            return try json([
-                "status": "ready", "model": moderator.modelName, "sanitizer": moderator.sanitizer != nil,
-            ])
-        }
-        router.get("/metrics") { _, _ in
-            let load = await state.slots.load
-            state.metrics.scansWaiting.set(Double(load.waiting))
-            state.metrics.jobsRunning.set(Double(load.running))
-            if let queued = try? await state.store.queuedCount() { state.metrics.queueDepth.set(Double(queued)) }
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: state.metrics.text())))
-        }
+        operations(router, state)
         router.get("/openapi.json") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -41,12 +26,40 @@ enum Routes {
         router.delete("/v1/videos/{id}") { _, context in
             let id = try jobID(context)
             guard var job = try await state.store.cancel(id) else { throw APIError.notFound("no video job \(id)") }
-            try? FileManager.default.removeItem(atPath: job.upload)
+            try? FileManager.default.removeItem(atPath: state.configuration.file(job.upload))
             if !job.state.isFinal { job.state = .cancelled }
             return try json(JobDocument.object(job))
         }
         router.post("/v1/prompts:sanitize") { request, _ in try await sanitize(request, state) }
         return router
+    }
+
+    /// A worker's routes: ``operations(_:_:)`` only.
+    static func operationsRouter(_ state: ServerState) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: BearerAuthMiddleware(tokens: state.configuration.authTokens.map { Array($0.utf8) }))
+        operations(router, state)
+        return router
+    }
+
+    /// `/healthz`, `/readyz` and `/metrics`: what every node (API server or worker) answers.
+    static func operations(_ router: Router<BasicRequestContext>, _ state: ServerState) {
+        router.get("/healthz") { _, _ in try json(["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            let moderator = try state.models.ready()
+            return try json([
+                "status": "ready", "model": moderator.modelName, "sanitizer": moderator.sanitizer != nil,
+            ])
+        }
+        router.get("/metrics") { _, _ in
+            let load = await state.slots.load
+            state.metrics.scansWaiting.set(Double(load.waiting))
+            state.metrics.jobsRunning.set(Double(load.running))
+            if let counts = try? await state.store.counts() { state.metrics.jobs(counts) }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: state.metrics.text())))
+        }
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
@@ -165,7 +178,8 @@ enum Routes {
         }
         let id = UUID().uuidString.lowercased()
         let filename = String((query.get("filename") ?? "upload").prefix(200))
-        let final = configuration.uploads + "/" + id
+        let stored = "uploads/" + id
+        let final = configuration.file(stored)
         let part = final + ".part"
         try await stream(request, to: part, limit: configuration.maxBody)
         // Sniffed by content: what the decoders cannot open is refused now, not as a failed job.
@@ -181,14 +195,13 @@ enum Routes {
             unlink(part)
             throw APIError(.internalServerError, "internal", "cannot store the upload")
         }
-        let job = Job(id: id, upload: final, filename: filename, callbackURL: callback)
+        let job = Job(id: id, upload: stored, filename: filename, callbackURL: callback)
         do {
             try await state.store.insert(job)
         } catch {
             unlink(final)
             throw error
         }
-        await state.doorbell.ring()
         return try json(JobDocument.object(job), status: .accepted, headers: [.location: "/v1/videos/\(id)"])
     }
 

@@ -8,6 +8,26 @@ public struct ServerConfiguration: Sendable {
     public var dataDir: String
     /// Scans running at once (each on its own thread, sharing one loaded model).
     public var workers = 1
+    /// The shared jobs database (`postgres://…`); nil: the SQLite file in the data dir, which this
+    /// server alone uses.
+    public var jobsDatabase: String?
+    /// Video job workers this process runs (`serve` with SQLite: `workers`; an API node on a jobs
+    /// database: none unless asked).
+    public var videoWorkers = 1
+    /// Whether this process answers the API (`serve`), or only `/healthz`, `/readyz` and `/metrics`
+    /// (`worker`).
+    public var serveAPI = true
+    /// Whether this process sends callbacks and sweeps expired jobs (API nodes; not `worker`).
+    public var housekeeping = true
+    /// Seconds a claimed job is leased for; heartbeats renew it every third of that, and a job whose
+    /// lease runs out (its worker died) is queued again.
+    public var lease: Double = 30
+    /// Attempts (claims) a job gets before it is dead.
+    public var maxAttempts = 3
+    /// Seconds before a job whose attempt failed transiently runs again (doubling per attempt).
+    public var retryDelay: Double = 5
+    /// This process in the jobs table's `worker` column.
+    public var nodeName = "\(ProcessInfo.processInfo.hostName):\(getpid())"
     /// The largest request body, in bytes.
     public var maxBody = 200 * 1024 * 1024
     /// Requests waiting for a worker, and queued video jobs, beyond which requests get `429`.
@@ -31,7 +51,14 @@ public struct ServerConfiguration: Sendable {
     public init(dataDir: String) { self.dataDir = dataDir }
 
     var uploads: String { dataDir + "/uploads" }
-    var temporary: String { dataDir + "/tmp" }
+    /// Uploads are stored relative to the data dir, so that nodes mounting a shared volume at
+    /// different paths find them.
+    func file(_ upload: String) -> String { upload.hasPrefix("/") ? upload : dataDir + "/" + upload }
+    /// Request bodies being scanned: per host when nodes share the data dir, so that a node's start
+    /// clears only its own.
+    var temporary: String {
+        dataDir + "/tmp" + (jobsDatabase == nil ? "" : "/" + ProcessInfo.processInfo.hostName)
+    }
     var database: String { dataDir + "/jobs.sqlite" }
 }
 

@@ -3,8 +3,9 @@ import GuardrailEngine
 import Hummingbird
 import Prometheus
 
-/// The server's Prometheus metrics (`GET /metrics`): requests by route and status, latency
-/// histograms, queue depth, frames decoded and encoded, flags per policy.
+/// A node's Prometheus metrics (`GET /metrics`): requests by route and status, latency
+/// histograms, queue depth and jobs by state, lease expiries, retries, job latency, frames decoded
+/// and encoded, flags per policy.
 public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let frameDecoded: Counter
@@ -12,6 +13,9 @@ public final class ServerMetrics: Sendable {
     let queueDepth: Gauge
     let scansWaiting: Gauge
     let jobsRunning: Gauge
+    let leaseExpiries: Counter
+    let retries: Counter
+    let jobLatency: DurationHistogram
 
     public init() {
         frameDecoded = registry.makeCounter(
@@ -22,6 +26,25 @@ public final class ServerMetrics: Sendable {
         scansWaiting = registry.makeGauge(
             name: "guardrail_scans_waiting", help: "Synchronous scans waiting for a worker.")
         jobsRunning = registry.makeGauge(name: "guardrail_scans_running", help: "Scans running now.")
+        leaseExpiries = registry.makeCounter(
+            name: "guardrail_job_lease_expiries_total",
+            help: "Running jobs whose worker stopped renewing the lease, found by this node.")
+        retries = registry.makeCounter(
+            name: "guardrail_job_retries_total", help: "Attempts that failed transiently and were queued again.")
+        jobLatency = registry.makeDurationHistogram(
+            name: "guardrail_job_duration_seconds",
+            buckets: [.seconds(1), .seconds(5), .seconds(15), .seconds(60), .seconds(300), .seconds(1800)],
+            help: "From upload to recorded result, for jobs this node finished.")
+    }
+
+    /// The store's jobs by state (the queue depth among them).
+    func jobs(_ counts: [JobState: Int]) {
+        queueDepth.set(Double(counts[.queued] ?? 0))
+        for state in JobState.allCases {
+            registry.makeGauge(
+                name: "guardrail_video_jobs", labels: [("state", state.rawValue)], help: "Stored video jobs by state."
+            ).set(Double(counts[state] ?? 0))
+        }
     }
 
     func request(route: String, method: String, status: Int, seconds: Double) {

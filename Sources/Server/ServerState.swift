@@ -33,7 +33,6 @@ final class ServerState: Sendable {
     let metrics: ServerMetrics
     let callbacks: CallbackSender
     let callbackPolicy: CallbackPolicy
-    let doorbell = Doorbell()
     let logger: Logger
     /// The OpenAPI document as JSON, for `GET /openapi.json`.
     let openAPI: [UInt8]
@@ -50,15 +49,16 @@ final class ServerState: Sendable {
     }
 
     /// Removes finished jobs past the retention with their uploads, and upload files no job refers
-    /// to that are older than `orphanAge` seconds (at start-up 0: an upload a crash cut off before
-    /// its job was stored; while serving an hour, since a file arrives before its job is stored).
+    /// to that are older than `orphanAge` seconds (at the start of a server alone on its data dir
+    /// 0: an upload a crash cut off before its job was stored; otherwise an hour, since a file
+    /// arrives before its job is stored, on this node or another sharing the volume).
     func expire(orphanAge: Double = 3600) async {
         let fm = FileManager.default
         do {
             for job in try await store.expire(before: Date().addingTimeInterval(-configuration.retention)) {
-                try? fm.removeItem(atPath: job.upload)
+                try? fm.removeItem(atPath: configuration.file(job.upload))
             }
-            let referenced = try await store.uploads()
+            let referenced = Set(try await store.uploads().map(configuration.file))
             let cutoff = Date().addingTimeInterval(-orphanAge)
             for name in (try? fm.contentsOfDirectory(atPath: configuration.uploads)) ?? [] {
                 let path = configuration.uploads + "/" + name

@@ -4,30 +4,9 @@ import GuardrailEngine
 import Logging
 import ServiceLifecycle
 
-/// Wakes idle workers when a job is queued (they also look every half second).
-actor Doorbell {
-    private var sleepers: [CheckedContinuation<Void, Never>] = []
-
-    func ring() {
-        let woken = sleepers
-        sleepers = []
-        for sleeper in woken { sleeper.resume() }
-    }
-
-    func wait(seconds: Double) async {
-        await withCheckedContinuation { continuation in
-            sleepers.append(continuation)
-            Task {
-                try? await Task.sleep(for: .seconds(seconds))
-                self.ring()
-            }
-        }
-    }
-}
-
-/// The video job workers, the callback sender and the retention sweep, as one service. On
-/// graceful shutdown no new job is taken; running ones finish (within the grace period the
-/// command enforces) and queued ones stay for the next start.
+/// The video job workers and the reaper of expired leases, and on API nodes the callback sender
+/// and the retention sweep, as one service. On graceful shutdown no new job is taken; running ones
+/// finish (within the grace period the command enforces) and queued ones stay for the next start.
 final class VideoJobs: Service, Sendable {
     let state: ServerState
 
@@ -45,19 +24,23 @@ final class VideoJobs: Service, Sendable {
     }
 
     private func runLoops() async {
-        let state = self.state
+        let configuration = state.configuration
         await withDiscardingTaskGroup { group in
-            for worker in 0..<state.configuration.workers {
+            for worker in 0..<configuration.videoWorkers {
                 group.addTask { await self.work(worker) }
             }
-            group.addTask { await self.sendCallbacks() }
-            group.addTask { await self.sweep() }
+            if configuration.videoWorkers > 0 { group.addTask { await self.reap() } }
+            if configuration.housekeeping {
+                group.addTask { await self.sendCallbacks() }
+                group.addTask { await self.sweep() }
+            }
         }
     }
 
     private var stopping: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
 
     private func work(_ worker: Int) async {
+        let name = state.configuration.nodeName + "/\(worker)"
         while !stopping {
             guard let moderator = state.models.moderator else {
                 try? await Task.sleep(for: .milliseconds(200))
@@ -65,17 +48,33 @@ final class VideoJobs: Service, Sendable {
             }
             let job: Job?
             do {
-                job = try await state.store.claim()
+                job = try await state.store.claim(worker: name, lease: state.configuration.lease)
             } catch {
                 state.logger.error("worker \(worker): the job store failed: \(error)")
                 try? await Task.sleep(for: .seconds(1))
                 continue
             }
             guard let job else {
-                await state.doorbell.wait(seconds: 0.5)
+                await state.store.waitForJobs(seconds: 1)
                 continue
             }
             await process(job, moderator: moderator)
+        }
+    }
+
+    /// Queues again (or dead-letters) the jobs of workers that stopped renewing their leases.
+    private func reap() async {
+        let configuration = state.configuration
+        while !stopping {
+            if let (requeued, dead) = try? await state.store.reapExpired(maxAttempts: configuration.maxAttempts),
+                requeued + dead > 0
+            {
+                state.metrics.leaseExpiries.increment(by: Int64(requeued + dead))
+                state.logger.warning("leases expired: \(requeued) job(s) queued again, \(dead) dead")
+            }
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: .seconds(max(0.2, configuration.lease / 3)))
+            }
         }
     }
 
@@ -84,53 +83,76 @@ final class VideoJobs: Service, Sendable {
         logger[metadataKey: "job"] = .string(job.id)
         logger.info("job started", metadata: ["attempt": .stringConvertible(job.attempts)])
         let frames = FrameCounter()
-        let store = state.store
-        let reporter = Task {
-            var reported = 0
+        let (store, configuration) = (state.store, state.configuration)
+        // Progress as it changes, and the lease renewed every third of its length.
+        let heartbeat = Task {
+            var (reported, beat) = (0, Date())
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
                 let now = frames.value
-                if now != reported, (try? await store.progress(job.id, framesDone: now)) != nil { reported = now }
+                guard now != reported || Date().timeIntervalSince(beat) >= configuration.lease / 3 else { continue }
+                if (try? await store.heartbeat(
+                    job.id, attempt: job.attempts, framesDone: now, lease: configuration.lease)) != nil
+                {
+                    (reported, beat) = (now, Date())
+                }
             }
         }
+        let path = configuration.file(job.upload)
         let outcome: Result<ScanReport, any Error>
         do {
             outcome = .success(
                 try await state.slots.run(deadline: nil, queued: false) {
-                    try moderator.scan(path: job.upload, name: job.filename) { frames.value = $0 }
+                    try moderator.scan(path: path, name: job.filename) { frames.value = $0 }
                 })
         } catch {
             outcome = .failure(error)
         }
-        reporter.cancel()
+        heartbeat.cancel()
         if case .failure(let error) = outcome, error is CancellationError {
-            // The shutdown grace ran out: the job stays running in the store and is queued again at
-            // the next start.
-            logger.info("job interrupted by the shutdown; it runs again at the next start")
+            // The shutdown grace ran out: the job stays running in the store, queued again at the
+            // next start (SQLite) or when its lease expires (a jobs database).
+            logger.info("job interrupted by the shutdown; it runs again")
             return
         }
-        var finished = false
+        // What happened, for the log; `ended`: this attempt recorded the job's final outcome.
+        var (recorded, ended) = ("dropped (no longer this attempt's: cancelled or taken over)", false)
         do {
             switch outcome {
             case .success(let report):
                 state.metrics.scanned(report)
                 let data = Data(try JSONText.compactData(report))
-                finished = try await store.finish(
+                ended = try await store.finish(
                     job.id, attempt: job.attempts, state: .succeeded, framesDone: report.media.framesSampled.count,
                     result: data, error: nil)
+                if ended { recorded = "finished" }
             case .failure(let error):
                 let engine = EngineError(wrapping: error, file: job.filename)
-                let message = engine.message.replacingOccurrences(of: job.upload, with: job.filename)
-                finished = try await store.finish(
-                    job.id, attempt: job.attempts, state: .failed, framesDone: frames.value, result: nil,
-                    error: JobDocument.error(type: engine.kind.rawValue, message: message))
+                let message = engine.message.replacingOccurrences(of: path, with: job.filename)
+                let reason = JobDocument.error(type: engine.kind.rawValue, message: message)
+                if engine.kind == .io {
+                    // The file system, not the upload: worth another attempt (a shared volume's hiccup).
+                    let delay = configuration.retryDelay * pow(2, Double(job.attempts - 1))
+                    if let left = try await store.retry(
+                        job.id, attempt: job.attempts, error: reason, delay: delay,
+                        maxAttempts: configuration.maxAttempts)
+                    {
+                        state.metrics.retries.increment()
+                        ended = left == .dead
+                        recorded = (ended ? "dead after \(job.attempts) attempts: " : "to be retried: ") + message
+                    }
+                } else {
+                    ended = try await store.finish(
+                        job.id, attempt: job.attempts, state: .failed, framesDone: frames.value, result: nil,
+                        error: reason)
+                    if ended { recorded = "failed: " + message }
+                }
             }
         } catch {
             logger.error("could not record the job's outcome: \(error)")
         }
-        // Not finished: cancelled meanwhile, so the outcome is dropped.
-        logger.info("job \(finished ? "finished" : "dropped (cancelled)")")
-        if finished { await state.doorbell.ring() }
+        if ended { state.metrics.jobLatency.recordNanoseconds(Int64(Date().timeIntervalSince(job.createdAt) * 1e9)) }
+        logger.info("job \(recorded)")
     }
 
     private func sendCallbacks() async {

@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Benchmarks, each printed next to a reference measured in the same run (ratios, not absolute times).",
         subcommands: [
             MediaBench.self, GEMMBench.self, VisionBench.self, ScanBench.self, SanitizeBench.self, EvalBench.self,
-            DetectorBench.self, ServeBench.self,
+            DetectorBench.self, ServeBench.self, QueueBench.self,
         ]
     )
 }
@@ -37,12 +37,37 @@ func runCommand(_ arguments: [String]) throws {
 }
 
 /// A 1080p30 H.264 clip (x264 veryfast, GOP 60, B-frames) from FFmpeg's test source.
-func generateClip(_ path: String, seconds: Int) throws {
-    print("generating \(seconds) s 1080p30 H.264 clip, GOP 60 …")
+func generateClip(_ path: String, seconds: Int, height: Int = 1080) throws {
+    print("generating \(seconds) s \(height)p30 H.264 clip, GOP 60 …")
     try runCommand([
-        "ffmpeg", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", String(seconds),
+        "ffmpeg", "-y", "-f", "lavfi", "-i", "testsrc2=size=\(height * 16 / 9)x\(height):rate=30", "-t",
+        String(seconds),
         "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p", path,
     ])
+}
+
+/// Starts the release `guardrail` beside this binary with `arguments` (a `serve` or `worker` on
+/// `--port 0`) and returns it with the port its "listening on" line names.
+func launchGuardrail(_ arguments: [String]) throws -> (Process, Int) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("guardrail")
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try process.run()
+    var banner = ""
+    while !banner.contains("\n") {
+        let chunk = out.fileHandleForReading.availableData
+        guard !chunk.isEmpty else { throw ValidationError("guardrail \(arguments[0]) exited before listening") }
+        banner += String(decoding: chunk, as: UTF8.self)
+    }
+    guard let port = banner.split(separator: "\n").first?.split(separator: ":").last.flatMap({ Int($0) }) else {
+        process.terminate()
+        throw ValidationError("cannot read the port from: \(banner)")
+    }
+    return (process, port)
 }
 
 /// Peak resident memory of this process, in MB.

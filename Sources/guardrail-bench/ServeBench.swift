@@ -67,29 +67,11 @@ struct ServeBench: AsyncParsableCommand {
                 format: "guardrail scan --jobs %d (in process): %.1f images/s over %d images", workers, referenceRate,
                 requests))
 
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("guardrail").path
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: binary)
-        server.arguments = [
+        let (server, port) = try launchGuardrail([
             "serve", "--port", "0", "--model", model, "--data-dir", folder + "/data", "--workers", String(workers),
-            "--max-queue",
-            String(maxQueue), "--text-encoder", "none", "--no-detector",
-        ]
-        let out = Pipe()
-        server.standardOutput = out
-        server.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try server.run()
+            "--max-queue", String(maxQueue), "--text-encoder", "none", "--no-detector",
+        ])
         defer { server.terminate() }
-        var banner = ""
-        while !banner.contains("\n") {
-            let chunk = out.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw ValidationError("the server exited before listening") }
-            banner += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let port = banner.split(separator: "\n").first?.split(separator: ":").last.flatMap({ Int($0) }) else {
-            throw ValidationError("cannot read the server's port from: \(banner)")
-        }
         let base = "http://127.0.0.1:\(port)"
         // One connection per lane: the default pool keeps 8 per host, which would cap the concurrency.
         var configuration = HTTPClient.Configuration()

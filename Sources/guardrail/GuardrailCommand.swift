@@ -13,7 +13,7 @@ struct Guardrail: AsyncParsableCommand {
             """,
         subcommands: [
             ScanCommand.self, DetectCommand.self, SanitizeCommand.self, BenchCommand.self, CalibrateCommand.self,
-            TrainHeadsCommand.self, ServeCommand.self,
+            TrainHeadsCommand.self, ServeCommand.self, WorkerCommand.self, JobsCommand.self,
             ProbeCommand.self, FramesCommand.self, EmbedCommand.self, TokenizeCommand.self, ModelCommand.self,
             PolicyCommand.self,
         ]

@@ -16,23 +16,26 @@ struct ServeCommand: AsyncParsableCommand {
             POST /v1/videos stores a video and queues a job (GET /v1/videos/ID for its status and result, an \
             optional signed callback_url, DELETE to cancel); POST /v1/prompts:sanitize runs SAFREE. Also \
             /healthz, /readyz, /metrics (Prometheus) and /openapi.json. Jobs are kept in DATA_DIR/jobs.sqlite and \
-            survive a crash: unfinished ones run again at the next start. SIGTERM stops taking work, lets running \
+            survive a crash: unfinished ones run again at the next start. With --jobs-db postgres://… this is an \
+            API node of a cluster: it queues jobs in PostgreSQL for `guardrail worker` processes (DATA_DIR on a \
+            volume they share) and runs none itself unless --video-workers says. SIGTERM stops taking work, lets running \
             jobs finish for --shutdown-grace and leaves the queue for the next start. Prints "listening on \
             http://HOST:PORT" once it accepts connections (--port 0 picks a free port).
             """
     )
+
+    @OptionGroup var scan: ScanModelOptions
+
+    @OptionGroup var queue: JobQueueOptions
+
+    @Option(help: "Video job workers in this process (default: --workers with the SQLite store, 0 with --jobs-db).")
+    var videoWorkers: Int?
 
     @Option(help: "Address to bind (loopback by default; expose deliberately).")
     var host = "127.0.0.1"
 
     @Option(help: "Port (0: any free port).")
     var port = 8080
-
-    @Option(help: ArgumentHelp("CLIP model: folder or Hugging Face repo id (local cache).", valueName: "path-or-id"))
-    var model = "openai/clip-vit-base-patch32"
-
-    @Option(help: "Policy file or folder (default: the shipped UnsafeBench pack).")
-    var policy: String?
 
     @Option(
         help: ArgumentHelp(
@@ -48,9 +51,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Scans running at once; they share one loaded model.")
     var workers = 1
-
-    @Option(help: "Compute threads per scan (default: all cores for one worker, else 1).")
-    var threads: Int?
 
     @Option(help: "Largest request body: 200MB, 1GiB, ….")
     var maxBody = "200MB"
@@ -76,27 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds running jobs get to finish after SIGTERM.")
     var shutdownGrace = 30.0
 
-    @OptionGroup var sampling: SamplingArguments
-
-    @Option(help: "At most this many frames per video (thinned evenly).")
-    var maxFrames = 64
-
-    @Option(help: "NudeNet's ONNX file for policies with detector rules (default: where scripts/setup.sh puts it).")
-    var detectorModel: String?
-
-    @Flag(help: "Do not run the detector.")
-    var noDetector = false
-
-    @Option(help: "Cache folder for model hashes and encoded policies (default ~/.cache/guardrail).")
-    var cache: String?
-
-    @OptionGroup var limitOptions: LimitOptions
-
     func validate() throws {
-        guard workers > 0, maxQueue >= 0, maxFrames > 0, (threads ?? 1) > 0, requestTimeout > 0, shutdownGrace >= 0
-        else {
+        guard workers > 0, maxQueue >= 0, requestTimeout > 0, shutdownGrace >= 0, (videoWorkers ?? 0) >= 0 else {
             throw ValidationError(
-                "--workers, --max-frames, --threads and --request-timeout must be positive; --max-queue and --shutdown-grace not negative"
+                "--workers and --request-timeout must be positive; --max-queue, --video-workers and --shutdown-grace not negative"
             )
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port is 0 to 65535") }
@@ -116,6 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.workers = workers
+        queue.apply(to: &configuration)
+        configuration.videoWorkers = videoWorkers ?? (queue.jobsDb == nil ? workers : 0)
         configuration.maxBody = parseByteSize(maxBody)!
         configuration.maxQueue = maxQueue
         configuration.retention = parseDuration(retention)!
@@ -147,19 +132,14 @@ struct ServeCommand: AsyncParsableCommand {
             Output.error("cannot read a secret file: \(error.localizedDescription)")
             throw ExitCode(2)
         }
-        var settings = ScanSettings()
-        settings.sampling = SamplingOptions(strategy: try sampling.strategy().0, maxFrames: maxFrames)
-        settings.limits = limitOptions.limits
-        settings.compute = ComputeConfiguration(threads: threads ?? (workers > 1 ? 1 : nil))
-        settings.detectorModel = noDetector ? nil : (detectorModel ?? NudeNetDetector.defaultModelPath())
-        let artifacts = ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder())
-        let (model, policy, textEncoder, concepts) = (model, policy, textEncoder ?? model, concepts)
-        let (host, loaded) = (configuration.host, settings)
+        let (scan, textEncoder, concepts) = (scan, textEncoder ?? scan.model, concepts)
+        let (host, settings) = (configuration.host, try scan.settings(workers: workers))
         let server: GuardrailServer
         do {
             server = try await GuardrailServer(configuration: configuration)
         } catch {
-            Output.error("\(dataDir): cannot open the data dir: \(error)")
+            Output.error(
+                "\(queue.jobsDb.map(PostgresJobStore.redacted) ?? dataDir): cannot open the job store: \(error)")
             throw ExitCode(2)
         }
         try await server.run(
@@ -167,18 +147,96 @@ struct ServeCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
             },
             load: {
-                let engine = try GuardrailEngine(
-                    model: model, policies: policy ?? PolicyPacks.unsafeBench, settings: loaded, cache: artifacts)
-                engine.thresholdWarnings.forEach(Output.error)
-                if let warning = engine.detectorWarning { Output.error(warning) }
+                let engine = try scan.engine(settings)
                 let sanitizer =
                     textEncoder == "none"
                     ? nil
                     : try SanitizeCommand.loadSanitizer(
-                        textEncoder: textEncoder, concepts: concepts, policy: policy, alpha: 0.01, projectEOS: false,
-                        compute: loaded.compute, cache: artifacts)
-                return Moderator(
-                    classifier: engine, sanitizer: sanitizer, modelName: URL(fileURLWithPath: model).lastPathComponent)
+                        textEncoder: textEncoder, concepts: concepts, policy: scan.policy, alpha: 0.01,
+                        projectEOS: false, compute: settings.compute, cache: scan.artifacts)
+                return Moderator(classifier: engine, sanitizer: sanitizer, modelName: scan.modelName)
             })
+    }
+}
+
+/// The model and scan options `serve` and `worker` share.
+struct ScanModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("CLIP model: folder or Hugging Face repo id (local cache).", valueName: "path-or-id"))
+    var model = "openai/clip-vit-base-patch32"
+
+    @Option(help: "Policy file or folder (default: the shipped UnsafeBench pack).")
+    var policy: String?
+
+    @Option(help: "Compute threads per scan (default: all cores for one worker, else 1).")
+    var threads: Int?
+
+    @OptionGroup var sampling: SamplingArguments
+
+    @Option(help: "At most this many frames per video (thinned evenly).")
+    var maxFrames = 64
+
+    @Option(help: "NudeNet's ONNX file for policies with detector rules (default: where scripts/setup.sh puts it).")
+    var detectorModel: String?
+
+    @Flag(help: "Do not run the detector.")
+    var noDetector = false
+
+    @Option(help: "Cache folder for model hashes and encoded policies (default ~/.cache/guardrail).")
+    var cache: String?
+
+    @OptionGroup var limitOptions: LimitOptions
+
+    func validate() throws {
+        guard maxFrames > 0, (threads ?? 1) > 0 else {
+            throw ValidationError("--max-frames and --threads must be positive")
+        }
+    }
+
+    var artifacts: ArtifactCache { ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder()) }
+    var modelName: String { URL(fileURLWithPath: model).lastPathComponent }
+
+    /// The scan settings for `workers` scans at once (one thread each unless --threads says).
+    func settings(workers: Int) throws -> ScanSettings {
+        var settings = ScanSettings()
+        settings.sampling = SamplingOptions(strategy: try sampling.strategy().0, maxFrames: maxFrames)
+        settings.limits = limitOptions.limits
+        settings.compute = ComputeConfiguration(threads: threads ?? (workers > 1 ? 1 : nil))
+        settings.detectorModel = noDetector ? nil : (detectorModel ?? NudeNetDetector.defaultModelPath())
+        return settings
+    }
+
+    /// Loads the engine, printing its warnings.
+    func engine(_ settings: ScanSettings) throws -> GuardrailEngine {
+        let engine = try GuardrailEngine(
+            model: model, policies: policy ?? PolicyPacks.unsafeBench, settings: settings, cache: artifacts)
+        engine.thresholdWarnings.forEach(Output.error)
+        if let warning = engine.detectorWarning { Output.error(warning) }
+        return engine
+    }
+}
+
+/// Where video jobs are queued: the data dir's SQLite file, or a shared PostgreSQL.
+struct JobQueueOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "A shared PostgreSQL job queue (postgres://user:password@host:port/db?sslmode=disable); default: DATA_DIR/jobs.sqlite.",
+            valueName: "url"))
+    var jobsDb: String?
+
+    @Option(
+        help: "Seconds a worker's claim on a job lasts without a heartbeat; a dead worker's job runs again after it.")
+    var lease = 30.0
+
+    @Option(help: "Attempts a job gets (claims, including after a dead worker) before it is dead-lettered.")
+    var maxAttempts = 3
+
+    func validate() throws {
+        guard lease > 0, maxAttempts > 0 else { throw ValidationError("--lease and --max-attempts must be positive") }
+    }
+
+    func apply(to configuration: inout ServerConfiguration) {
+        configuration.jobsDatabase = jobsDb
+        configuration.lease = lease
+        configuration.maxAttempts = maxAttempts
     }
 }

@@ -4,43 +4,8 @@ import Testing
 
 /// The `guardrail` executable as a user runs it: exit statuses, output order and JSON shapes.
 @Suite struct CLITests {
-    static let executable = Fixtures.guardrailExecutable
-
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-
-        /// Stdout's lines parsed as JSON objects.
-        var objects: [[String: Any]] {
-            stdout.split(separator: "\n").compactMap {
-                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }
-        }
-    }
-
     /// Runs the executable with a private cache folder.
-    static func run(_ arguments: [String]) throws -> Run {
-        let cache = NSTemporaryDirectory() + "guardrail-cli-cache-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["GUARDRAIL_CACHE"] = cache
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    static func run(_ arguments: [String]) throws -> GuardrailRun { try GuardrailRun.run(arguments) }
 
     static let model = Fixtures.path("models/clip-b16-tiny")
     static let policies = Fixtures.path("policies/test-policies.json")

@@ -61,9 +61,9 @@ actor CallbackReceiver {
         let process = Process()
         let port: Int
 
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String], command: String = "serve") throws {
             process.executableURL = URL(fileURLWithPath: Fixtures.guardrailExecutable)
-            process.arguments = ["serve"] + arguments
+            process.arguments = [command] + arguments
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -76,7 +76,7 @@ actor CallbackReceiver {
                 text += String(decoding: chunk, as: UTF8.self)
             }
             guard
-                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://127.0.0.1:") }),
+                let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://127.0.0.1:") }),
                 let port = Int(line.split(separator: ":").last ?? "")
             else {
                 process.terminate()
@@ -136,12 +136,48 @@ actor CallbackReceiver {
 
     static let long = Fixtures.path("server/long1080.mp4")
 
+    /// The model and scan options, as `serve` and `worker` take them.
+    static let scanning = [
+        "--model", Fixtures.path("models/clip-b16-tiny"), "--policy", Fixtures.path("policies/test-policies.json"),
+        "--every", "0.01s", "--max-frames", "1000", "--threads", "1", "--no-detector",
+    ]
+
     static func arguments(_ folder: String) -> [String] {
-        [
-            "--port", "0", "--data-dir", folder + "/data", "--model", Fixtures.path("models/clip-b16-tiny"), "--policy",
-            Fixtures.path("policies/test-policies.json"), "--text-encoder", "none", "--every", "0.01s",
-            "--max-frames", "1000", "--threads", "1", "--no-detector",
-        ]
+        ["--port", "0", "--data-dir", folder + "/data", "--text-encoder", "none"] + scanning
+    }
+
+    /// A cluster on one PostgreSQL queue: an API node and a worker; the worker is killed with
+    /// SIGKILL mid-job, and a second worker finishes the job once its lease has expired.
+    @Test func clusterWorkerKilledMidJobIsFinishedByAnother() async throws {
+        guard let url = try await JobStoreTests.database() else { return }
+        let folder = NSTemporaryDirectory() + "guardrail-cluster-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let shared = ["--port", "0", "--data-dir", folder + "/data", "--jobs-db", url]
+        let api = try Server(shared + ["--text-encoder", "none"] + Self.scanning)
+        let worker = ["--lease", "2"] + shared + Self.scanning
+        let first = try Server(worker, command: "worker")
+        let http = ServeClient(token: "")
+        let long = Array(try Data(contentsOf: URL(fileURLWithPath: Self.long)))
+        let (status, job) = try await http.call(api.port, "POST", "/v1/videos", body: long, token: .some(nil))
+        #expect(status == 202)
+        let id = try #require(job["id"] as? String)
+        let partial = try await http.pollUntilProgress(api.port, id)
+        #expect(partial["status"] as? String == "running", "the job ended before the kill")
+        #expect(first.kill(SIGKILL) == SIGKILL)
+        let second = try Server(worker, command: "worker")
+        let done = try await http.poll(api.port, id) { $0["status"] as? String == "succeeded" }
+        #expect(done["attempts"] as? Int == 2)
+        let frames = ((done["result"] as? [String: Any])?["video"] as? [String: Any])?["frames_sampled"] as? [Any]
+        #expect(frames?.count == (done["progress"] as? [String: Any])?["frames_done"] as? Int)
+        // The second worker found the lease expired, and says so in its metrics.
+        let metrics = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(second.port)/metrics"), timeout: .seconds(10))
+        let text = String(buffer: try await metrics.body.collect(upTo: 1 << 20))
+        #expect(text.contains("guardrail_job_lease_expiries_total 1"))
+        // The API node does not scan jobs itself, and both stop gracefully.
+        #expect(second.kill(SIGTERM) == 0)
+        #expect(api.kill(SIGTERM) == 0)
     }
 
     /// SIGTERM while a job runs and the grace is short: the server stops at once, exit status 0,

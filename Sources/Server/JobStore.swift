@@ -114,6 +114,8 @@ public protocol JobStore: Sendable {
     /// An operator's retry: a finished job (failed, dead or cancelled; or succeeded, to scan it again)
     /// queued again with its attempts reset; returns the job as it was, nil when there is none.
     func requeue(_ id: String) async throws -> Job?
+    /// Jobs in the queue (an index lookup: every upload asks).
+    func queuedCount() async throws -> Int
     /// How many jobs are in each state.
     func counts() async throws -> [JobState: Int]
     /// The newest jobs first, optionally in one state.
@@ -133,9 +135,6 @@ public protocol JobStore: Sendable {
 }
 
 extension JobStore {
-    /// Jobs in the queue.
-    public func queuedCount() async throws -> Int { try await counts()[.queued] ?? 0 }
-
     /// Finished jobs of every final state older than `before`.
     public func expire(before: Date) async throws -> [Job] {
         try await expire(before: before, states: Set(JobState.allCases.filter(\.isFinal)))

@@ -363,6 +363,16 @@ public final class PostgresJobStore: JobStore {
         return job
     }
 
+    public func queuedCount() async throws -> Int {
+        var total = 0
+        for try await n in try await client.query(
+            "SELECT count(*)::bigint FROM guardrail_jobs WHERE state = 'queued'", logger: logger
+        ).decode(Int.self) {
+            total = n
+        }
+        return total
+    }
+
     public func counts() async throws -> [JobState: Int] {
         var counts: [JobState: Int] = [:]
         for try await (state, n) in try await client.query(

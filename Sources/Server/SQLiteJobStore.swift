@@ -244,6 +244,10 @@ public final class SQLiteJobStore: JobStore {
         return job
     }
 
+    public func queuedCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'queued'") ?? 0 }
+    }
+
     public func counts() async throws -> [JobState: Int] {
         try await pool.read { db in
             var counts: [JobState: Int] = [:]

@@ -101,6 +101,13 @@ final class VideoJobs: Service, Sendable {
         let path = configuration.file(job.upload)
         let outcome: Result<ScanReport, any Error>
         do {
+            // The upload was stored before the job: missing here means this node does not see the
+            // shared volume (yet), which another attempt, or another worker, may.
+            guard FileManager.default.fileExists(atPath: path) else {
+                logger.error("the upload \(path) is not on this node: is --data-dir the API nodes' shared volume?")
+                throw EngineError(
+                    .io, file: job.filename, message: "the upload is missing from the worker's data dir")
+            }
             outcome = .success(
                 try await state.slots.run(deadline: nil, queued: false) {
                     try moderator.scan(path: path, name: job.filename) { frames.value = $0 }

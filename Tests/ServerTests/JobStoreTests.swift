@@ -184,6 +184,27 @@ import Testing
         #expect(try await store.counts() == [.dead: 1, .queued: 1])
     }
 
+    /// An idle worker waiting for work wakes when a job is queued (PostgreSQL: through NOTIFY, from
+    /// another connection), long before its poll would.
+    @Test(arguments: Kind.allCases) func insertsWakeWaitingWorkers(_ kind: Kind) async throws {
+        guard let fresh = try await Self.fresh(kind) else { return }
+        let (writer, waiter) = (fresh.store, kind == .sqlite ? fresh.store : try await fresh.reopen())
+        let start = Date()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await waiter.waitForJobs(seconds: 120) }
+            // Until the waiter wakes: its LISTEN may start after the first insert.
+            group.addTask {
+                for i in 0..<60 {
+                    try await writer.insert(Self.job("wake-\(i)", at: Double(i)))
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+        #expect(Date().timeIntervalSince(start) < 30)
+    }
+
     /// 8 workers racing for 500 jobs: each job is taken once and finished once.
     @Test(arguments: Kind.allCases) func concurrentClaimsNeverShareAJob(_ kind: Kind) async throws {
         guard let fresh = try await Self.fresh(kind) else { return }

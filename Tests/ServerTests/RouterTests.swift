@@ -160,6 +160,32 @@ import Vision
         }
     }
 
+    /// A job whose upload this node cannot see (a data dir that is not the shared volume) is retried,
+    /// then dead with a reason that names no server path.
+    @Test func missingUploadIsRetriedThenDead() async throws {
+        let harness = try await ServerHarness {
+            $0.maxAttempts = 2
+            $0.retryDelay = 0
+        }
+        let other = try SQLiteJobStore(path: harness.configuration.dataDir + "/jobs.sqlite")
+        let id = UUID().uuidString.lowercased()
+        try await other.insert(Job(id: id, upload: "uploads/\(id)", filename: "gone.mp4", callbackURL: nil))
+        try await harness.test { client in
+            var document: [String: Any] = [:]
+            for _ in 0..<400 {
+                document = try #require(
+                    try await client.send(.get, "/v1/videos/\(id)", route: "/v1/videos/{id}").json as? [String: Any])
+                if document["status"] as? String == "dead" { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(document["status"] as? String == "dead")
+            #expect(document["attempts"] as? Int == 2)
+            let error = try #require(document["error"] as? [String: Any])
+            #expect(error["type"] as? String == "io")
+            #expect(error["message"] as? String == "the upload is missing from the worker's data dir")
+        }
+    }
+
     @Test func videoJobLifecycle() async throws {
         let harness = try await ServerHarness()
         let video = try ServerHarness.fixture("video/h264_bframes.mp4")

@@ -155,7 +155,7 @@ actor CallbackReceiver {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let shared = ["--port", "0", "--data-dir", folder + "/data", "--jobs-db", url]
         let api = try Server(shared + ["--text-encoder", "none"] + Self.scanning)
-        let worker = ["--lease", "2"] + shared + Self.scanning
+        let worker = ["--lease", "5"] + shared + Self.scanning
         let first = try Server(worker, command: "worker")
         let http = ServeClient(token: "")
         let long = Array(try Data(contentsOf: URL(fileURLWithPath: Self.long)))

@@ -37,12 +37,7 @@ public final class GuardrailServer: Sendable {
         state = try ServerState(configuration: configuration, store: jobs, metrics: ServerMetrics(), logger: log)
         // Temporary images of requests a previous run was answering (when the folder may be another
         // node's on the same host too, only those older than any request can be).
-        let stale = Date().addingTimeInterval(alone ? 0 : -3600)
-        for name in (try? fm.contentsOfDirectory(atPath: configuration.temporary)) ?? [] {
-            let path = configuration.temporary + "/" + name
-            let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? .distantPast
-            if modified <= stale { try? fm.removeItem(atPath: path) }
-        }
+        removeFiles(in: configuration.temporary, modifiedBefore: Date().addingTimeInterval(alone ? 0 : -3600))
         if alone {
             let requeued = try await jobs.requeueRunning()
             if requeued > 0 { log.info("queued again \(requeued) job(s) a previous run left unfinished") }

@@ -45,6 +45,12 @@ public struct Job: Sendable, Equatable {
     /// When the next callback attempt is due.
     public var callbackDue: Date?
 
+    /// Where an upload is: stored relative to the data dir, so that nodes mounting a shared volume at
+    /// different paths find it (absolute in stores written before that).
+    public static func file(_ upload: String, in dataDir: String) -> String {
+        upload.hasPrefix("/") ? upload : dataDir + "/" + upload
+    }
+
     /// A new queued job for a stored upload.
     public init(id: String, upload: String, filename: String, callbackURL: String?, createdAt: Date = Date()) {
         self.init(
@@ -139,25 +145,39 @@ extension JobStore {
     public func expire(before: Date) async throws -> [Job] {
         try await expire(before: before, states: Set(JobState.allCases.filter(\.isFinal)))
     }
+
+    /// ``expire(before:states:)`` and the removal of those jobs' uploads from `dataDir`.
+    public func purge(
+        before: Date, states: Set<JobState> = Set(JobState.allCases.filter(\.isFinal)), dataDir: String
+    ) async throws -> [Job] {
+        let jobs = try await expire(before: before, states: states)
+        for job in jobs { try? FileManager.default.removeItem(atPath: Job.file(job.upload, in: dataDir)) }
+        return jobs
+    }
 }
 
-/// Wakes a store's idle workers when a job may have been queued (they also look every second).
+/// Wakes a store's idle workers when a job may have been queued; each also wakes when its own wait
+/// runs out (and only it: the others' waits go on).
 actor Doorbell {
-    private var sleepers: [CheckedContinuation<Void, Never>] = []
+    private var sleepers: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var next = 0
 
     func ring() {
-        let woken = sleepers
-        sleepers = []
+        let woken = sleepers.values
+        sleepers = [:]
         for sleeper in woken { sleeper.resume() }
     }
 
     func wait(seconds: Double) async {
-        await withCheckedContinuation { continuation in
-            sleepers.append(continuation)
-            Task {
-                try? await Task.sleep(for: .seconds(seconds))
-                self.ring()
-            }
+        let id = next
+        next += 1
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            self.wake(id)
         }
+        await withCheckedContinuation { sleepers[id] = $0 }
+        timer.cancel()
     }
+
+    private func wake(_ id: Int) { sleepers.removeValue(forKey: id)?.resume() }
 }

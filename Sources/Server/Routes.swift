@@ -8,9 +8,7 @@ import Sanitizer
 /// The HTTP API (documented in `openapi.yaml`).
 enum Routes {
     static func router(_ state: ServerState) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: BearerAuthMiddleware(tokens: state.configuration.authTokens.map { Array($0.utf8) }))
-        operations(router, state)
+        let router = operationsRouter(state)
         router.get("/openapi.json") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -34,16 +32,11 @@ enum Routes {
         return router
     }
 
-    /// A worker's routes: ``operations(_:_:)`` only.
+    /// What every node (API server or worker) answers, behind the bearer tokens: `/healthz`,
+    /// `/readyz` and `/metrics`; a worker answers nothing else.
     static func operationsRouter(_ state: ServerState) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: BearerAuthMiddleware(tokens: state.configuration.authTokens.map { Array($0.utf8) }))
-        operations(router, state)
-        return router
-    }
-
-    /// `/healthz`, `/readyz` and `/metrics`: what every node (API server or worker) answers.
-    static func operations(_ router: Router<BasicRequestContext>, _ state: ServerState) {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
         router.get("/readyz") { _, _ in
             let moderator = try state.models.ready()
@@ -60,6 +53,7 @@ enum Routes {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: state.metrics.text())))
         }
+        return router
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {

@@ -26,8 +26,10 @@ public struct ServerConfiguration: Sendable {
     public var maxAttempts = 3
     /// Seconds before a job whose attempt failed transiently runs again (doubling per attempt).
     public var retryDelay: Double = 5
+    /// This machine's name, read once per process (every request's temporary file is under it).
+    static let hostName = ProcessInfo.processInfo.hostName
     /// This process in the jobs table's `worker` column.
-    public var nodeName = "\(ProcessInfo.processInfo.hostName):\(getpid())"
+    public var nodeName = "\(ServerConfiguration.hostName):\(getpid())"
     /// The largest request body, in bytes.
     public var maxBody = 200 * 1024 * 1024
     /// Requests waiting for a worker, and queued video jobs, beyond which requests get `429`.
@@ -53,11 +55,11 @@ public struct ServerConfiguration: Sendable {
     var uploads: String { dataDir + "/uploads" }
     /// Uploads are stored relative to the data dir, so that nodes mounting a shared volume at
     /// different paths find them.
-    func file(_ upload: String) -> String { upload.hasPrefix("/") ? upload : dataDir + "/" + upload }
+    func file(_ upload: String) -> String { Job.file(upload, in: dataDir) }
     /// Request bodies being scanned: per host when nodes share the data dir, so that a node's start
     /// clears only its own.
     var temporary: String {
-        dataDir + "/tmp" + (jobsDatabase == nil ? "" : "/" + ProcessInfo.processInfo.hostName)
+        dataDir + "/tmp" + (jobsDatabase == nil ? "" : "/" + Self.hostName)
     }
     var database: String { dataDir + "/jobs.sqlite" }
 }

@@ -53,21 +53,25 @@ final class ServerState: Sendable {
     /// 0: an upload a crash cut off before its job was stored; otherwise an hour, since a file
     /// arrives before its job is stored, on this node or another sharing the volume).
     func expire(orphanAge: Double = 3600) async {
-        let fm = FileManager.default
         do {
-            for job in try await store.expire(before: Date().addingTimeInterval(-configuration.retention)) {
-                try? fm.removeItem(atPath: configuration.file(job.upload))
-            }
-            let referenced = Set(try await store.uploads().map(configuration.file))
-            let cutoff = Date().addingTimeInterval(-orphanAge)
-            for name in (try? fm.contentsOfDirectory(atPath: configuration.uploads)) ?? [] {
-                let path = configuration.uploads + "/" + name
-                let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? .distantPast
-                if !referenced.contains(path), modified <= cutoff { try? fm.removeItem(atPath: path) }
-            }
+            _ = try await store.purge(
+                before: Date().addingTimeInterval(-configuration.retention), dataDir: configuration.dataDir)
+            removeFiles(
+                in: configuration.uploads, modifiedBefore: Date().addingTimeInterval(-orphanAge),
+                except: Set(try await store.uploads().map(configuration.file)))
         } catch {
             logger.error("retention sweep failed: \(error)")
         }
+    }
+}
+
+/// Removes the files in `folder` last modified at or before `cutoff`, but for the paths in `keep`.
+func removeFiles(in folder: String, modifiedBefore cutoff: Date, except keep: Set<String> = []) {
+    let fm = FileManager.default
+    for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] {
+        let path = folder + "/" + name
+        let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? .distantPast
+        if !keep.contains(path), modified <= cutoff { try? fm.removeItem(atPath: path) }
     }
 }
 

@@ -144,8 +144,8 @@ final class VideoJobs: Service, Sendable {
                         job.id, attempt: job.attempts, error: reason, delay: delay,
                         maxAttempts: configuration.maxAttempts)
                     {
-                        state.metrics.retries.increment()
                         ended = left == .dead
+                        if !ended { state.metrics.retries.increment() }
                         recorded = (ended ? "dead after \(job.attempts) attempts: " : "to be retried: ") + message
                     }
                 } else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Media
+import TestSupport
 import Vision
 
 @main
@@ -44,6 +45,15 @@ func generateClip(_ path: String, seconds: Int, height: Int = 1080) throws {
         String(seconds),
         "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p", path,
     ])
+}
+
+/// The CLIP model a benchmark runs: `given`, else a full-size ViT-B/32 with random weights in
+/// `checkpoint` (written there once, then reused) or, without one, in `folder`.
+func benchmarkModel(_ given: String? = nil, checkpoint: String?, folder: String) throws -> String {
+    if let given { return given }
+    let model = checkpoint ?? folder + "/model"
+    try RandomCLIP.prepare(config: RandomCLIP.vitB32, in: model, tokenizer: "clip-b32-tiny")
+    return model
 }
 
 /// Starts the release `guardrail` beside this binary with `arguments` (a `serve` or `worker` on

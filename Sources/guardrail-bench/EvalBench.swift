@@ -38,8 +38,7 @@ struct EvalBench: ParsableCommand {
         let folder = NSTemporaryDirectory() + "guardrail-eval-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let model = checkpoint ?? folder + "/model"
-        try RandomCLIP.prepare(config: RandomCLIP.vitB32, in: model, tokenizer: "clip-b32-tiny")
+        let model = try benchmarkModel(checkpoint: checkpoint, folder: folder)
         let setFolder = set ?? folder + "/set"
         try FileManager.default.createDirectory(atPath: setFolder, withIntermediateDirectories: true)
         let existing = setFolder + "/manifest.csv"

@@ -30,8 +30,7 @@ struct ScanBench: ParsableCommand {
         let folder = NSTemporaryDirectory() + "guardrail-scan-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let model = checkpoint ?? folder + "/model"
-        try RandomCLIP.prepare(config: RandomCLIP.vitB32, in: model, tokenizer: "clip-b32-tiny")
+        let model = try benchmarkModel(checkpoint: checkpoint, folder: folder)
         let repository = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().path
         let video = clip ?? folder + "/clip.mp4"
         if clip == nil { try generateClip(video, seconds: seconds) }

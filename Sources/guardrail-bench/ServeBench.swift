@@ -47,10 +47,7 @@ struct ServeBench: AsyncParsableCommand {
         let folder = NSTemporaryDirectory() + "guardrail-serve-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let model = self.model ?? checkpoint ?? folder + "/model"
-        if self.model == nil {
-            try RandomCLIP.prepare(config: RandomCLIP.vitB32, in: model, tokenizer: "clip-b32-tiny")
-        }
+        let model = try benchmarkModel(self.model, checkpoint: checkpoint, folder: folder)
         var settings = ScanSettings()
         settings.detectorModel = nil
         settings.compute = ComputeConfiguration(threads: workers > 1 ? 1 : nil)  // as the server's default --threads

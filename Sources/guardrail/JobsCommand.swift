@@ -33,9 +33,6 @@ struct JobsCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-
-        /// An upload's file (stored relative to the data dir).
-        func file(_ upload: String) -> String { upload.hasPrefix("/") ? upload : dataDir + "/" + upload }
     }
 
     static func line(_ job: Job) -> String {
@@ -123,7 +120,7 @@ struct JobsCommand: AsyncParsableCommand {
                 Output.error("job \(id) is \(job.state.rawValue): only a finished job can be retried")
                 throw ExitCode(1)
             }
-            guard FileManager.default.fileExists(atPath: store.file(job.upload)) else {
+            guard FileManager.default.fileExists(atPath: Job.file(job.upload, in: store.dataDir)) else {
                 Output.error("job \(id): its upload is gone (removed by cancellation or retention)")
                 throw ExitCode(1)
             }
@@ -154,9 +151,8 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let states = state.isEmpty ? Set(JobState.allCases.filter(\.isFinal)) : Set(state.compactMap(JobState.init))
-            let removed = try await store.open().expire(
-                before: Date().addingTimeInterval(-parseDuration(olderThan)!), states: states)
-            for job in removed { try? FileManager.default.removeItem(atPath: store.file(job.upload)) }
+            let removed = try await store.open().purge(
+                before: Date().addingTimeInterval(-parseDuration(olderThan)!), states: states, dataDir: store.dataDir)
             print("purged \(removed.count) job(s)")
         }
     }

@@ -134,28 +134,16 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let (scan, textEncoder, concepts) = (scan, textEncoder ?? scan.model, concepts)
         let (host, settings) = (configuration.host, try scan.settings(workers: workers))
-        let server: GuardrailServer
-        do {
-            server = try await GuardrailServer(configuration: configuration)
-        } catch {
-            Output.error(
-                "\(queue.jobsDb.map(PostgresJobStore.redacted) ?? dataDir): cannot open the job store: \(error)")
-            throw ExitCode(2)
+        try await queue.run(configuration, banner: "listening on http://\(host):") {
+            let engine = try scan.engine(settings)
+            let sanitizer =
+                textEncoder == "none"
+                ? nil
+                : try SanitizeCommand.loadSanitizer(
+                    textEncoder: textEncoder, concepts: concepts, policy: scan.policy, alpha: 0.01,
+                    projectEOS: false, compute: settings.compute, cache: scan.artifacts)
+            return Moderator(classifier: engine, sanitizer: sanitizer, modelName: scan.modelName)
         }
-        try await server.run(
-            onListening: { port in
-                FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
-            },
-            load: {
-                let engine = try scan.engine(settings)
-                let sanitizer =
-                    textEncoder == "none"
-                    ? nil
-                    : try SanitizeCommand.loadSanitizer(
-                        textEncoder: textEncoder, concepts: concepts, policy: scan.policy, alpha: 0.01,
-                        projectEOS: false, compute: settings.compute, cache: scan.artifacts)
-                return Moderator(classifier: engine, sanitizer: sanitizer, modelName: scan.modelName)
-            })
     }
 }
 
@@ -238,5 +226,23 @@ struct JobQueueOptions: ParsableArguments {
         configuration.jobsDatabase = jobsDb
         configuration.lease = lease
         configuration.maxAttempts = maxAttempts
+    }
+
+    /// Opens the node's job store (exit 2 with the reason when it cannot) and serves until SIGTERM,
+    /// printing `banner` and the port once it accepts connections; `load` loads the models.
+    func run(
+        _ configuration: ServerConfiguration, banner: String, load: @escaping @Sendable () throws -> Moderator
+    ) async throws {
+        let server: GuardrailServer
+        do {
+            server = try await GuardrailServer(configuration: configuration)
+        } catch {
+            Output.error(
+                "\(jobsDb.map(PostgresJobStore.redacted) ?? configuration.dataDir): cannot open the job store: \(error)"
+            )
+            throw ExitCode(2)
+        }
+        try await server.run(
+            onListening: { port in FileHandle.standardOutput.write(Data("\(banner)\(port)\n".utf8)) }, load: load)
     }
 }

@@ -55,17 +55,8 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.housekeeping = false
         configuration.shutdownGrace = shutdownGrace
         let (scan, host, settings) = (scan, host, try scan.settings(workers: workers))
-        let server: GuardrailServer
-        do {
-            server = try await GuardrailServer(configuration: configuration)
-        } catch {
-            Output.error("\(PostgresJobStore.redacted(queue.jobsDb ?? "")): cannot open the job store: \(error)")
-            throw ExitCode(2)
+        try await queue.run(configuration, banner: "worker listening on http://\(host):") {
+            Moderator(classifier: try scan.engine(settings), sanitizer: nil, modelName: scan.modelName)
         }
-        try await server.run(
-            onListening: { port in
-                FileHandle.standardOutput.write(Data("worker listening on http://\(host):\(port)\n".utf8))
-            },
-            load: { Moderator(classifier: try scan.engine(settings), sanitizer: nil, modelName: scan.modelName) })
     }
 }

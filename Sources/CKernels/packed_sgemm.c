@@ -28,9 +28,31 @@ int gr_avx512_supported(void) {
     return state;
 }
 
-int gr_avx512_enabled(void) {
+static _Atomic int avx2_state = -1;
+
+int gr_avx2_supported(void) {
+    int state = avx2_state;
+    if (state < 0) {
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+#else
+        state = 0;
+#endif
+        avx2_state = state;
+    }
+    return state;
+}
+
+static int portable_requested(void) {
     const char *choice = getenv("GUARDRAIL_KERNELS");
-    return gr_avx512_supported() && !(choice && strcmp(choice, "portable") == 0);
+    return choice && strcmp(choice, "portable") == 0;
+}
+
+int gr_wide_kernel_enabled(void) { return gr_avx2_supported() && !portable_requested(); }
+
+int gr_avx512_enabled(void) {
+    return gr_avx512_supported() && !portable_requested();
 }
 
 
@@ -103,27 +125,112 @@ AVX512 static void tile_of_height(long height, long kc, const float *a, long lda
     switch (height) { ROWS(CASE) }
 }
 
-AVX512 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
-                            float *c, long ldc, long panel_begin, long panel_end, int accumulate) {
+/* The AVX2 tile: MR2 rows against one 16-wide half of a panel (12 of the 16 ymm registers), each
+ * half in turn. Every output is summed in the same order as by the AVX-512 tile (from zero over
+ * k, then the earlier k blocks, then the bias), so the two give the same bits. */
+enum { MR2 = 6 };
+#define AVX2 __attribute__((target("avx2,fma")))
+#define ROWS2(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define ZERO2(i) __m256 d##i##a = _mm256_setzero_ps(), d##i##b = _mm256_setzero_ps();
+#define FMA2(i)                                                                                                \
+    if (height > i) {                                                                                          \
+        __m256 x = _mm256_broadcast_ss(a + (i) * lda);                                                         \
+        d##i##a = _mm256_fmadd_ps(x, b0, d##i##a);                                                             \
+        d##i##b = _mm256_fmadd_ps(x, b1, d##i##b);                                                             \
+    }
+#define STORE2(i)                                                                                              \
+    if (height > i) {                                                                                          \
+        float *row = c + (i) * ldc;                                                                            \
+        if (load) {                                                                                            \
+            d##i##a = _mm256_add_ps(d##i##a, _mm256_maskload_ps(row, mask_a));                                 \
+            d##i##b = _mm256_add_ps(d##i##b, _mm256_maskload_ps(row + 8, mask_b));                             \
+        }                                                                                                      \
+        _mm256_maskstore_ps(row, mask_a, _mm256_add_ps(d##i##a, bias_a));                                      \
+        _mm256_maskstore_ps(row + 8, mask_b, _mm256_add_ps(d##i##b, bias_b));                                  \
+    }
+
+/* Lanes [0, count) of 8 set, for count in any range. */
+AVX2 static inline __m256i lanes8(long count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count < 0 ? 0 : count > 8 ? 8 : count)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+AVX2 static inline __attribute__((always_inline)) void half_tile(const int height, long kc, const float *a, long lda,
+                                                                 const float *bp, const float *bias, float *c,
+                                                                 long ldc, int load, long columns) {
+    ROWS2(ZERO2)
+    for (long kk = 0; kk < kc; kk++) {
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+        ROWS2(FMA2)
+        a += 1;
+        bp += NR;
+    }
+    __m256i mask_a = lanes8(columns), mask_b = lanes8(columns - 8);
+    __m256 bias_a = bias ? _mm256_maskload_ps(bias, mask_a) : _mm256_setzero_ps();
+    __m256 bias_b = bias ? _mm256_maskload_ps(bias + 8, mask_b) : _mm256_setzero_ps();
+    ROWS2(STORE2)
+}
+
+#define CASE2(i)                                                                                               \
+    case i + 1:                                                                                                \
+        half_tile(i + 1, kc, a, lda, bp + half, bias ? bias + half : NULL, c + half, ldc, load, columns - half); \
+        break;
+
+AVX2 static void tile_of_height_avx2(long height, long kc, const float *a, long lda, const float *bp,
+                                     const float *bias, float *c, long ldc, int load, long columns) {
+    for (long half = 0; half < columns; half += 16) {
+        switch (height) { ROWS2(CASE2) }
+    }
+}
+
+typedef void (*tile_function)(long height, long kc, const float *a, long lda, const float *bp, const float *bias,
+                              float *c, long ldc, int load, long columns);
+
+/* The blocked product both kernels share; `mr` is the tile's most rows. After a tile's last k
+ * block, its outputs get row_bias (per row of c) and SiLU while they are in L1. */
+static void blocked(tile_function tile, long mr, long m, long n, long k, const float *a, long lda,
+                    const float *packed, const float *bias, float *c, long ldc, long panel_begin, long panel_end,
+                    int accumulate, const float *row_bias, int silu) {
     for (long pc = 0; pc < k; pc += KC) {
         long kc = k - pc < KC ? k - pc : KC;
         int load = pc > 0 || accumulate;
+        int last = pc + kc >= k;
         for (long ic = 0; ic < m; ic += MC) {
             long mc = m - ic < MC ? m - ic : MC;
             /* Row tiles of nearly equal height (50 rows: five of 10, not four of 12 and one of 2). */
-            long tiles = (mc + MR - 1) / MR;
+            long tiles = (mc + mr - 1) / mr;
             for (long p = panel_begin; p < panel_end; p++) {
                 const float *bp = packed + (p * k + pc) * NR;
                 long columns = n - p * NR < NR ? n - p * NR : NR;
                 const float *panel_bias = bias && pc == 0 ? bias + p * NR : NULL;
                 for (long t = 0; t < tiles; t++) {
-                    long first = mc * t / tiles, last = mc * (t + 1) / tiles;
-                    tile_of_height(last - first, kc, a + (ic + first) * lda + pc, lda, bp, panel_bias,
-                                   c + (ic + first) * ldc + p * NR, ldc, load, columns);
+                    long first = mc * t / tiles, rows = mc * (t + 1) / tiles - first;
+                    float *out = c + (ic + first) * ldc + p * NR;
+                    tile(rows, kc, a + (ic + first) * lda + pc, lda, bp, panel_bias, out, ldc, load, columns);
+                    if (!last || (!row_bias && !silu)) continue;
+                    for (long r = 0; r < rows; r++) {
+                        float *line = out + r * ldc;
+                        if (row_bias) {
+                            float b = row_bias[ic + first + r];
+                            for (long j = 0; j < columns; j++) line[j] += b;
+                        }
+                        if (silu) gr_silu(line, columns, 1);
+                    }
                 }
             }
         }
     }
+}
+
+AVX512 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
+                            float *c, long ldc, long panel_begin, long panel_end, int accumulate) {
+    blocked(tile_of_height, MR, m, n, k, a, lda, packed, bias, c, ldc, panel_begin, panel_end, accumulate, NULL, 0);
+}
+
+void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
+                       float *c, long panel_begin, long panel_end, int avx512) {
+    blocked(avx512 ? tile_of_height : tile_of_height_avx2, avx512 ? MR : MR2, m, n, k, a, k, packed, NULL, c, n,
+            panel_begin, panel_end, 0, row_bias, silu);
 }
 
 #else

@@ -73,6 +73,38 @@ AVX512 static void gelu_avx512(float *x, long count) {
     }
 }
 
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* exp16 for 8 lanes. 2^n is built from its exponent bits: n is clamped to [-127, 128], so e^x
+ * flushes to 0 below about -88 (where the AVX-512 version gives a denormal) and saturates to +inf. */
+AVX2 static inline __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.8f)), _mm256_set1_ps(-104.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(128)), _mm256_set1_epi32(-127));
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(p, scale);
+}
+
+AVX2 static void silu_avx2(float *x, long count) {
+    long i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+    }
+    for (; i < count; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
 #endif
 
 #if defined(__x86_64__)
@@ -109,6 +141,13 @@ static void silu_portable(float *x, long count) {
 }
 
 void gr_silu(float *x, long count, int vectorised) {
+#if defined(__x86_64__)
+    /* SiLU is the detector's, whose convolutions also run on AVX2 (gr_packed_product). */
+    if (vectorised && !gr_avx512_supported() && gr_avx2_supported()) {
+        silu_avx2(x, count);
+        return;
+    }
+#endif
     elementwise(x, count, vectorised, silu_portable, AVX512_ONLY(silu_avx512));
 }
 

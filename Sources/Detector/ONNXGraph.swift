@@ -331,9 +331,9 @@ public final class ONNXGraph: @unchecked Sendable {
         }
         var out = [Float](repeating: 0, count: n * m * pixels)
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
-        // On the packed kernel the column matrix is written straight in its panel layout.
+        // On the packed kernel (AVX2 or AVX-512) the column matrix is written straight in its panel layout.
         let lanes = GEMM.panelWidth
-        let packedColumns = compute.packed && !pointwise
+        let packedColumns = compute.packedWide && !pointwise
         let columnCount = packedColumns ? (pixels + lanes - 1) / lanes * lanes * k : (pointwise ? 0 : k * pixels)
         var cols = [Float](repeating: 0, count: columnCount)
         let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
@@ -389,21 +389,18 @@ public final class ONNXGraph: @unchecked Sendable {
                                 columns = UnsafePointer(col.baseAddress!)
                             }
                             let result = dst.baseAddress! + b * m * pixels
-                            if packedColumns {
-                                GEMM.multiplyPacked(
-                                    wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k, compute: compute)
-                            } else {
-                                GEMM.multiplyWide(
-                                    wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k, compute: compute)
-                            }
-                            if let bias {
-                                for j in 0..<m {
-                                    let row = result + j * pixels
-                                    for q in 0..<pixels { row[q] += bias[j] }
+                            let silu = fusedSiLU[index] != nil
+                            (bias ?? []).withUnsafeBufferPointer { values in
+                                let rowBias = bias == nil ? nil : values.baseAddress
+                                if packedColumns {
+                                    GEMM.multiplyPacked(
+                                        wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k,
+                                        rowBias: rowBias, silu: silu, compute: compute)
+                                } else {
+                                    GEMM.multiplyWide(
+                                        wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k,
+                                        rowBias: rowBias, silu: silu, compute: compute)
                                 }
-                            }
-                            if fusedSiLU[index] != nil {
-                                Activation.silu.apply(result, count: m * pixels, compute: compute)
                             }
                         }
                     }

@@ -12,6 +12,13 @@
 /* Nonzero when the CPU has AVX-512F (checked once). */
 int gr_avx512_supported(void);
 
+/* Nonzero when the CPU has AVX2 and FMA (checked once). */
+int gr_avx2_supported(void);
+
+/* Nonzero when wide products (gr_packed_product) may run: AVX2 and FMA, and GUARDRAIL_KERNELS is
+ * not "portable". */
+int gr_wide_kernel_enabled(void);
+
 /* The default kernel path: nonzero when the CPU has AVX-512F and the environment variable
  * GUARDRAIL_KERNELS is not "portable". Callers read it once, when a compute configuration is made;
  * the kernels below take the path as an argument. */
@@ -28,6 +35,14 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
  * lda, ldc apart. Distinct panel ranges write distinct columns, so workers may split them. */
 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
                      float *c, long ldc, long panel_begin, long panel_end, int accumulate);
+
+/* c[m × n] = a[m × k] · B for a B [k × n] in the wide layout (panel p holds, for every k, the
+ * GR_PANEL_WIDTH columns p·32 + j side by side, zero past n), then + row_bias[i] on row i when
+ * row_bias is not NULL, then SiLU when silu is nonzero; for the columns of panels
+ * [panel_begin, panel_end), rows of a and c k and n apart. With avx512 nonzero on the AVX-512
+ * tile, else on the AVX2 one (the same bits; see gr_wide_kernel_enabled). */
+void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
+                       float *c, long panel_begin, long panel_end, int avx512);
 
 /* Row-wise and element-wise kernels of the encoders: AVX-512 when `vectorised` is nonzero and the
  * CPU has it, portable C otherwise. Results agree with PyTorch's to float rounding. */

@@ -45,6 +45,12 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
     /// True on the packed kernel.
     public var packed: Bool { kernel == .avx512Packed }
 
+    /// True when wide products (a convolution's im2col matrix times its weight) run on the engine's
+    /// packed kernel: its AVX-512 tile on the packed kernel, otherwise its AVX2 tile where the CPU has
+    /// AVX2 and FMA and `GUARDRAIL_KERNELS=portable` is not set. Both give the same bits on any thread
+    /// count. Only the detector's convolutions use it; the encoders keep ``kernel``'s path.
+    public var packedWide: Bool { packed || gr_wide_kernel_enabled() != 0 }
+
     /// `avx512-packed × 2 threads`.
     public var description: String { "\(kernel.rawValue) × \(threads) thread\(threads == 1 ? "" : "s")" }
 

@@ -148,19 +148,28 @@ public final class LinearWeight: @unchecked Sendable {
 
 extension GEMM {
     /// `out[m×n] = a[m×k] · b[k×n]` for a product whose `b` is wide and changes every call (a
-    /// convolution's im2col matrix, rows of `k` spanning `n` output pixels): on the packed kernel
-    /// `b`'s columns are packed into panels (a copy, split over the workers) and the panels shared
-    /// out; otherwise one BLAS product per row block of `out`.
+    /// convolution's im2col matrix, rows of `k` spanning `n` output pixels), then `+ rowBias[i]` on
+    /// row `i` and SiLU when asked. With ``ComputeConfiguration/packedWide``, `b`'s columns are
+    /// packed into panels (a copy, split over the workers) and the panels shared out; otherwise one
+    /// BLAS product per row block of `out`.
     public static func multiplyWide(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int, n: Int,
-        k: Int, compute: ComputeConfiguration
+        k: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
     ) {
         precondition(m > 0 && n > 0 && k > 0, "GEMM dimensions must be positive")
-        guard compute.packed else {
+        guard compute.packedWide else {
             compute.parallel(m) { rows in
                 strided(
                     a + rows.lowerBound * k, lda: k, b, ldb: n, into: out + rows.lowerBound * n, ldc: n, m: rows.count,
                     n: n, k: k, transposeB: false)
+                for row in rows {
+                    let line = out + row * n
+                    if let rowBias {
+                        let value = rowBias[row]
+                        for q in 0..<n { line[q] += value }
+                    }
+                    if silu { Activation.silu.apply(line, count: n, vectorised: false) }
+                }
             }
             return
         }
@@ -179,7 +188,7 @@ extension GEMM {
                 }
             }
         }
-        multiplyPacked(a, packed, into: out, m: m, n: n, k: k, compute: compute)
+        multiplyPacked(a, packed, into: out, m: m, n: n, k: k, rowBias: rowBias, silu: silu, compute: compute)
     }
 
     /// The columns of a wide product's `b` per panel: element `(kk, j)` of `b[k×n]` lives at
@@ -187,16 +196,19 @@ extension GEMM {
     /// `n` zero), which producers such as an im2col may write directly.
     public static var panelWidth: Int { Int(GR_PANEL_WIDTH) }
 
-    /// ``multiplyWide(_:_:into:m:n:k:compute:)`` for a `b` already in the packed layout
-    /// (``panelWidth``): the packed kernel only.
+    /// ``multiplyWide(_:_:into:m:n:k:rowBias:silu:compute:)`` for a `b` already in the packed
+    /// layout (``panelWidth``); needs ``ComputeConfiguration/packedWide``. Workers take disjoint
+    /// panels and finish each tile (bias, SiLU) while it is in cache.
     public static func multiplyPacked(
         _ a: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int,
-        n: Int, k: Int, compute: ComputeConfiguration
+        n: Int, k: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
     ) {
-        precondition(compute.packed, "the packed layout is the AVX-512 kernel's")
+        precondition(compute.packedWide, "the packed layout needs AVX2 or AVX-512")
         let panels = (n + panelWidth - 1) / panelWidth
+        let avx512: Int32 = compute.packed ? 1 : 0
         compute.parallel(panels) { range in
-            gr_packed_sgemm(m, n, k, a, k, packed, nil, out, n, range.lowerBound, range.upperBound, 0)
+            gr_packed_product(
+                m, n, k, a, packed, rowBias, silu ? 1 : 0, out, range.lowerBound, range.upperBound, avx512)
         }
     }
 }

@@ -38,6 +38,11 @@ public enum Activation: String, Sendable, Codable {
     /// `x · sigmoid(x)` (YOLO's activation; `silu` in transformers).
     case silu
 
+    /// Applies the activation in place on `compute`'s kernel path.
+    public func apply(_ x: UnsafeMutablePointer<Float>, count: Int, compute: ComputeConfiguration) {
+        apply(x, count: count, vectorised: compute.packed)
+    }
+
     /// Applies the activation in place, vectorised or with the portable loops.
     func apply(_ x: UnsafeMutablePointer<Float>, count: Int, vectorised: Bool) {
         switch self {

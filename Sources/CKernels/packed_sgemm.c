@@ -141,12 +141,21 @@ enum { MR2 = 6 };
 #define STORE2(i)                                                                                              \
     if (height > i) {                                                                                          \
         float *row = c + (i) * ldc;                                                                            \
-        if (load) {                                                                                            \
-            d##i##a = _mm256_add_ps(d##i##a, _mm256_maskload_ps(row, mask_a));                                 \
-            d##i##b = _mm256_add_ps(d##i##b, _mm256_maskload_ps(row + 8, mask_b));                             \
+        if (full) {                                                                                            \
+            if (load) {                                                                                        \
+                d##i##a = _mm256_add_ps(d##i##a, _mm256_loadu_ps(row));                                        \
+                d##i##b = _mm256_add_ps(d##i##b, _mm256_loadu_ps(row + 8));                                    \
+            }                                                                                                  \
+            _mm256_storeu_ps(row, _mm256_add_ps(d##i##a, bias_a));                                             \
+            _mm256_storeu_ps(row + 8, _mm256_add_ps(d##i##b, bias_b));                                         \
+        } else {                                                                                               \
+            if (load) {                                                                                        \
+                d##i##a = _mm256_add_ps(d##i##a, _mm256_maskload_ps(row, mask_a));                             \
+                d##i##b = _mm256_add_ps(d##i##b, _mm256_maskload_ps(row + 8, mask_b));                         \
+            }                                                                                                  \
+            _mm256_maskstore_ps(row, mask_a, _mm256_add_ps(d##i##a, bias_a));                                  \
+            _mm256_maskstore_ps(row + 8, mask_b, _mm256_add_ps(d##i##b, bias_b));                              \
         }                                                                                                      \
-        _mm256_maskstore_ps(row, mask_a, _mm256_add_ps(d##i##a, bias_a));                                      \
-        _mm256_maskstore_ps(row + 8, mask_b, _mm256_add_ps(d##i##b, bias_b));                                  \
     }
 
 /* Lanes [0, count) of 8 set, for count in any range. */
@@ -165,6 +174,8 @@ AVX2 static inline __attribute__((always_inline)) void half_tile(const int heigh
         a += 1;
         bp += NR;
     }
+    /* Masked moves are slow on AMD cores: only a partial half uses them. */
+    int full = columns >= 16;
     __m256i mask_a = lanes8(columns), mask_b = lanes8(columns - 8);
     __m256 bias_a = bias ? _mm256_maskload_ps(bias, mask_a) : _mm256_setzero_ps();
     __m256 bias_b = bias ? _mm256_maskload_ps(bias + 8, mask_b) : _mm256_setzero_ps();

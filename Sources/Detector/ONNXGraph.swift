@@ -22,8 +22,9 @@ public final class ONNXGraph: @unchecked Sendable {
     /// and the Mul's output name; the Sigmoid and the Mul are skipped.
     private var fusedSiLU: [Int: String] = [:]
     private var skipped = Set<Int>()
-    /// Each Conv's weight as `[M, C·kH·kW]` and its bias.
-    private var convolutions: [Int: (weight: [Float], bias: [Float]?)] = [:]
+    /// Each Conv's weight as `[M, C·kH·kW]`, its bias, and for a stride-1 3×3 Conv on the packed
+    /// kernel its Winograd transform (`gr_winograd_weights`).
+    private var convolutions: [Int: (weight: [Float], bias: [Float]?, winograd: [Float]?)] = [:]
     private var folded: [[Int]: [String: Value]] = [:]
     private let lock = NSLock()
 
@@ -94,7 +95,12 @@ public final class ONNXGraph: @unchecked Sendable {
             guard group == 1 else {
                 throw ONNXError(file: model.path, node: node.name, reason: "grouped convolution (group \(group))")
             }
-            convolutions[index] = (weights, bias)
+            var winograd: [Float]?
+            let unit = node.ints("strides") ?? [1, 1] == [1, 1] && node.ints("dilations") ?? [1, 1] == [1, 1]
+            if compute.packedWide, unit, w.shape[2] == 3, w.shape[3] == 3 {
+                winograd = Winograd.transform(weight: weights, outputs: w.shape[0], channels: w.shape[1])
+            }
+            convolutions[index] = (weights, bias, winograd)
         }
     }
 
@@ -307,7 +313,8 @@ public final class ONNXGraph: @unchecked Sendable {
     private func convolution(_ node: Node, index: Int, _ x: Value, fail: (String) -> ONNXError) throws(ONNXError)
         -> Value
     {
-        guard let (weight, bias) = convolutions[index], case .float(let input) = x.data, x.shape.count == 4 else {
+        guard let (weight, bias, winograd) = convolutions[index], case .float(let input) = x.data, x.shape.count == 4
+        else {
             throw fail("Conv needs a 4-D float input")
         }
         let w = model.initializers[node.inputs[1]]!.shape
@@ -329,13 +336,38 @@ public final class ONNXGraph: @unchecked Sendable {
         guard n * m * pixels <= ONNXModel.maxElements, k * pixels <= ONNXModel.maxElements else {
             throw fail("Conv output too large")
         }
-        var out = [Float](repeating: 0, count: n * m * pixels)
+        // Both paths write every output and every column (allocating zeros would cost a pass).
+        var out = [Float](unsafeUninitializedCapacity: n * m * pixels) { $1 = n * m * pixels }
+        if let winograd {
+            input.withUnsafeBufferPointer { src in
+                winograd.withUnsafeBufferPointer { u in
+                    (bias ?? []).withUnsafeBufferPointer { b in
+                        out.withUnsafeMutableBufferPointer { dst in
+                            for image in 0..<n {
+                                Winograd.convolve(
+                                    src.baseAddress! + image * c * h * wd, channels: c, height: h, width: wd,
+                                    padTop: pads[0], padLeft: pads[1], transformed: u.baseAddress!, outputs: m,
+                                    bias: bias == nil ? nil : b.baseAddress, silu: fusedSiLU[index] != nil,
+                                    into: dst.baseAddress! + image * m * pixels, outputHeight: oh, outputWidth: ow,
+                                    compute: compute)
+                            }
+                        }
+                    }
+                }
+            }
+            return Value(shape: [n, m, oh, ow], floats: out)
+        }
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
         // On the packed kernel (AVX2 or AVX-512) the column matrix is written straight in its panel layout.
         let lanes = GEMM.panelWidth
         let packedColumns = compute.packedWide && !pointwise
         let columnCount = packedColumns ? (pixels + lanes - 1) / lanes * lanes * k : (pointwise ? 0 : k * pixels)
-        var cols = [Float](repeating: 0, count: columnCount)
+        var cols = [Float](unsafeUninitializedCapacity: columnCount) { $1 = columnCount }
+        if packedColumns, pixels % lanes != 0 {
+            // The last panel's lanes past the pixels are zero, as the packed layout has it.
+            let last = pixels / lanes * lanes * k
+            for row in 0..<k { for lane in pixels % lanes..<lanes { cols[last + row * lanes + lane] = 0 } }
+        }
         let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
         input.withUnsafeBufferPointer { src in
             weight.withUnsafeBufferPointer { wt in
@@ -430,21 +462,31 @@ public final class ONNXGraph: @unchecked Sendable {
         let oh = size(h, kernel[0], strides[0], pads[0], pads[2])
         let ow = size(w, kernel[1], strides[1], pads[1], pads[3])
         guard oh > 0, ow > 0 else { throw fail("MaxPool output would be empty") }
-        var out = [Float](repeating: -.infinity, count: n * c * oh * ow)
-        for plane in 0..<(n * c) {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var best = -Float.infinity
-                    for ky in 0..<kernel[0] {
-                        let iy = oy * strides[0] - pads[0] + ky
-                        guard iy >= 0, iy < h else { continue }
-                        for kx in 0..<kernel[1] {
-                            let ix = ox * strides[1] - pads[1] + kx
-                            guard ix >= 0, ix < w else { continue }
-                            best = max(best, input[(plane * h + iy) * w + ix])
+        let (kh, kw, sy, sx, py, px) = (kernel[0], kernel[1], strides[0], strides[1], pads[0], pads[1])
+        var out = [Float](repeating: 0, count: n * c * oh * ow)
+        input.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                // Planes are independent: the workers take disjoint ones.
+                compute.parallel(n * c) { planes in
+                    for plane in planes {
+                        let image = src.baseAddress! + plane * h * w
+                        let target = dst.baseAddress! + plane * oh * ow
+                        for oy in 0..<oh {
+                            // The window's rows and columns inside the image (padding never wins).
+                            let y0 = max(0, oy * sy - py)
+                            let y1 = min(h, oy * sy - py + kh)
+                            for ox in 0..<ow {
+                                let x0 = max(0, ox * sx - px)
+                                let x1 = min(w, ox * sx - px + kw)
+                                var best = -Float.infinity
+                                for iy in y0..<max(y0, y1) {
+                                    let row = image + iy * w
+                                    for ix in x0..<max(x0, x1) { best = max(best, row[ix]) }
+                                }
+                                target[oy * ow + ox] = best
+                            }
                         }
                     }
-                    out[(plane * oh + oy) * ow + ox] = best
                 }
             }
         }

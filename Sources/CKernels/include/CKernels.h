@@ -44,6 +44,22 @@ void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const flo
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
                        float *c, long panel_begin, long panel_end, int avx512);
 
+/* Winograd F(4×4, 3×3) for stride-1, undilated 3×3 convolutions (AVX2 and FMA; see
+ * gr_wide_kernel_enabled). The weight [m, c, 3, 3] becomes u [36][m][c] (36·m·c floats, once). The
+ * input [c, h, w] with pad_top, pad_left zeros before it (and zeros past it) becomes v: for each
+ * of the 36 points, point_stride ≥ gr_packed_size(tiles, c) floats apart, c × tiles_y·tiles_x in
+ * the wide layout of gr_packed_product, 4×4 output tiles row-major; channels
+ * [channel_begin, channel_end) and the tiles of panels [panel_begin, panel_end) per call. The 36 products u_ξ · v_ξ, each [m][tiles], point_stride
+ * ≥ m·tiles apart and with 8 floats of slack after the last, become the output
+ * [m, oh, ow] (+ bias[i] on channel i when bias is not NULL, then SiLU when silu is nonzero), for
+ * channels [m_begin, m_end) and the tiles of panels [panel_begin, panel_end) per call. */
+void gr_winograd_weights(const float *weight, long m, long c, float *u);
+void gr_winograd_input(const float *x, long channels, long h, long w, long pad_top, long pad_left, long tiles_y,
+                       long tiles_x, float *v, long point_stride, long channel_begin, long channel_end,
+                       long panel_begin, long panel_end);
+void gr_winograd_output(const float *products, long point_stride, long m, long tiles_y, long tiles_x,
+                        const float *bias, int silu, float *y, long oh, long ow, long m_begin, long m_end,
+                        long panel_begin, long panel_end);
 /* Row-wise and element-wise kernels of the encoders: AVX-512 when `vectorised` is nonzero and the
  * CPU has it, portable C otherwise. Results agree with PyTorch's to float rounding. */
 

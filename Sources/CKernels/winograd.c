@@ -1,0 +1,130 @@
+#include "CKernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* Winograd F(4×4, 3×3) with the interpolation points 0, ±1, ±2 and ∞: a 4×4 output tile is
+ * Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A for its 6×6 input patch d, so a 3×3 convolution becomes 36
+ * products U_ξ [m × c] · V_ξ [c × tiles] (2.25 multiplications per output instead of 9). */
+enum { TILE = 4, PATCH = 6, POINTS = PATCH * PATCH, NR = GR_PANEL_WIDTH, LANES = 8 };
+
+void gr_winograd_weights(const float *weight, long m, long c, float *u) {
+    static const double g[PATCH][3] = {
+        {1.0 / 4, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+        {0, 0, 1},
+    };
+    for (long mi = 0; mi < m; mi++) {
+        for (long ci = 0; ci < c; ci++) {
+            const float *k = weight + (mi * c + ci) * 9;
+            double left[PATCH][3]; /* G · k */
+            for (int i = 0; i < PATCH; i++)
+                for (int s = 0; s < 3; s++) left[i][s] = g[i][0] * k[s] + g[i][1] * k[3 + s] + g[i][2] * k[6 + s];
+            for (int i = 0; i < PATCH; i++)
+                for (int j = 0; j < PATCH; j++)
+                    u[((i * PATCH + j) * m + mi) * c + ci] =
+                        (float)(left[i][0] * g[j][0] + left[i][1] * g[j][1] + left[i][2] * g[j][2]);
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* out[i] = Σ_r Bᵀ[i][r] · in[r · step], for six vectors `step` apart. */
+AVX2 static inline void input_1d(const __m256 *in, long step, __m256 *out, long out_step) {
+    __m256 d0 = in[0], d1 = in[step], d2 = in[2 * step], d3 = in[3 * step], d4 = in[4 * step], d5 = in[5 * step];
+    __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
+    out[0] = _mm256_fmadd_ps(four, d0, _mm256_fnmadd_ps(five, d2, d4));
+    out[out_step] = _mm256_fnmadd_ps(four, _mm256_add_ps(d1, d2), _mm256_add_ps(d3, d4));
+    out[2 * out_step] = _mm256_fmadd_ps(four, _mm256_sub_ps(d1, d2), _mm256_sub_ps(d4, d3));
+    out[3 * out_step] = _mm256_fmadd_ps(two, _mm256_sub_ps(d3, d1), _mm256_sub_ps(d4, d2));
+    out[4 * out_step] = _mm256_fmadd_ps(two, _mm256_sub_ps(d1, d3), _mm256_sub_ps(d4, d2));
+    out[5 * out_step] = _mm256_fmadd_ps(four, d1, _mm256_fnmadd_ps(five, d3, d5));
+}
+
+/* out[a] = Σ_i Aᵀ[a][i] · in[i · step], for six vectors `step` apart. */
+AVX2 static inline void output_1d(const __m256 *in, long step, __m256 *out, long out_step) {
+    __m256 m0 = in[0], m1 = in[step], m2 = in[2 * step], m3 = in[3 * step], m4 = in[4 * step], m5 = in[5 * step];
+    __m256 plus12 = _mm256_add_ps(m1, m2), minus12 = _mm256_sub_ps(m1, m2);
+    __m256 plus34 = _mm256_add_ps(m3, m4), minus34 = _mm256_sub_ps(m3, m4);
+    out[0] = _mm256_add_ps(_mm256_add_ps(m0, plus12), plus34);
+    out[out_step] = _mm256_fmadd_ps(_mm256_set1_ps(2), minus34, minus12);
+    out[2 * out_step] = _mm256_fmadd_ps(_mm256_set1_ps(4), plus34, plus12);
+    out[3 * out_step] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), minus34, minus12), m5);
+}
+
+AVX2 void gr_winograd_input(const float *x, long channels, long h, long w, long pad_top, long pad_left, long tiles_y,
+                            long tiles_x, float *v, long point_stride, long channel_begin, long channel_end,
+                            long panel_begin, long panel_end) {
+    long tiles = tiles_y * tiles_x, panels = (tiles + NR - 1) / NR;
+    /* Each channel is copied with its zeros around it (every patch inside, pad_left + w ≤ width);
+     * a patch element of 8 tiles is then one gather. */
+    long height = tiles_y * TILE + 2, width = tiles_x * TILE + 2;
+    float *padded = malloc(sizeof(float) * height * width);
+    int *corner = malloc(sizeof(int) * panels * NR);
+    for (long t = panel_begin * NR; t < panel_end * NR; t++)
+        corner[t] = t < tiles ? (int)((t / tiles_x) * TILE * width + (t % tiles_x) * TILE) : 0;
+    __m256 d[POINTS], rows[POINTS], out[POINTS];
+    for (long ci = channel_begin; ci < channel_end; ci++) {
+        const float *plane = x + ci * h * w;
+        for (long r = 0; r < height; r++) {
+            float *line = padded + r * width;
+            long y = r - pad_top;
+            if (y < 0 || y >= h) {
+                memset(line, 0, sizeof(float) * width);
+                continue;
+            }
+            memset(line, 0, sizeof(float) * pad_left);
+            memcpy(line + pad_left, plane + y * w, sizeof(float) * w);
+            memset(line + pad_left + w, 0, sizeof(float) * (width - pad_left - w));
+        }
+        for (long t0 = panel_begin * NR; t0 < panel_end * NR; t0 += LANES) {
+            __m256i at = _mm256_loadu_si256((const __m256i *)(corner + t0));
+            for (long r = 0; r < PATCH; r++)
+                for (long s = 0; s < PATCH; s++)
+                    d[r * PATCH + s] = _mm256_i32gather_ps(padded + r * width + s, at, 4);
+            for (long s = 0; s < PATCH; s++) input_1d(d + s, PATCH, rows + s, PATCH);
+            for (long i = 0; i < PATCH; i++) input_1d(rows + i * PATCH, 1, out + i * PATCH, 1);
+            long panel = t0 / NR, lane = t0 % NR;
+            for (long xi = 0; xi < POINTS; xi++)
+                _mm256_storeu_ps(v + xi * point_stride + (panel * channels + ci) * NR + lane, out[xi]);
+        }
+    }
+    free(padded);
+    free(corner);
+}
+
+AVX2 void gr_winograd_output(const float *products, long point_stride, long m, long tiles_y, long tiles_x,
+                             const float *bias, int silu, float *y, long oh, long ow, long m_begin, long m_end,
+                             long panel_begin, long panel_end) {
+    long tiles = tiles_y * tiles_x;
+    __m256 p[POINTS], columns[PATCH * TILE], out[TILE * TILE];
+    float lanes[TILE * TILE * LANES] __attribute__((aligned(32)));
+    for (long mi = m_begin; mi < m_end; mi++) {
+        __m256 b = _mm256_set1_ps(bias ? bias[mi] : 0);
+        long end = panel_end * NR < tiles ? panel_end * NR : tiles;
+        for (long t0 = panel_begin * NR; t0 < end; t0 += LANES) {
+            for (long xi = 0; xi < POINTS; xi++) p[xi] = _mm256_loadu_ps(products + xi * point_stride + mi * tiles + t0);
+            for (long i = 0; i < PATCH; i++) output_1d(p + i * PATCH, 1, columns + i * TILE, 1);
+            for (long s = 0; s < TILE; s++) output_1d(columns + s, TILE, out + s, TILE);
+            for (long o = 0; o < TILE * TILE; o++) _mm256_store_ps(lanes + o * LANES, _mm256_add_ps(out[o], b));
+            if (silu) gr_silu(lanes, TILE * TILE * LANES, 1);
+            long count = end - t0 < LANES ? end - t0 : LANES;
+            for (long l = 0; l < count; l++) {
+                long t = t0 + l, ty = t / tiles_x, tx = t % tiles_x;
+                for (long a = 0; a < TILE && ty * TILE + a < oh; a++) {
+                    float *row = y + (mi * oh + ty * TILE + a) * ow + tx * TILE;
+                    for (long c = 0; c < TILE && tx * TILE + c < ow; c++) row[c] = lanes[(a * TILE + c) * LANES + l];
+                }
+            }
+        }
+    }
+}
+#endif

@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "simd_math.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,6 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
 }
 
 #if defined(__x86_64__)
-#define AVX512 __attribute__((target("avx512f")))
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
 #define FMA(i)                                                                                                 \
@@ -91,16 +91,28 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
             c##i##a = _mm512_add_ps(c##i##a, _mm512_maskz_loadu_ps(mask_a, row));                              \
             c##i##b = _mm512_add_ps(c##i##b, _mm512_maskz_loadu_ps(mask_b, row + 16));                         \
         }                                                                                                      \
-        _mm512_mask_storeu_ps(row, mask_a, _mm512_add_ps(c##i##a, bias_a));                                    \
-        _mm512_mask_storeu_ps(row + 16, mask_b, _mm512_add_ps(c##i##b, bias_b));                               \
+        c##i##a = _mm512_add_ps(c##i##a, bias_a);                                                              \
+        c##i##b = _mm512_add_ps(c##i##b, bias_b);                                                              \
+        if (row_bias) {                                                                                        \
+            c##i##a = _mm512_add_ps(c##i##a, _mm512_set1_ps(row_bias[i]));                                     \
+            c##i##b = _mm512_add_ps(c##i##b, _mm512_set1_ps(row_bias[i]));                                     \
+        }                                                                                                      \
+        if (silu) {                                                                                            \
+            c##i##a = silu16(c##i##a);                                                                         \
+            c##i##b = silu16(c##i##b);                                                                         \
+        }                                                                                                      \
+        _mm512_mask_storeu_ps(row, mask_a, c##i##a);                                                           \
+        _mm512_mask_storeu_ps(row + 16, mask_b, c##i##b);                                                      \
     }
 
-/* c[height × columns] = (load ? c : 0) + bias + Σ_k a[:, k] ⊗ bp[k, :], for `height` ≤ MR rows of
- * a (lda apart) and the first `columns` ≤ NR of the panel. Inlined with a constant height, so
- * each height gets its own loop with only its accumulators. */
+/* c[height × columns] = (load ? c : 0) + bias + Σ_k a[:, k] ⊗ bp[k, :], then + row_bias[i] on row
+ * i when row_bias is not NULL, then SiLU when silu is nonzero, for `height` ≤ MR rows of a (lda
+ * apart) and the first `columns` ≤ NR of the panel. Inlined with a constant height, so each height
+ * gets its own loop with only its accumulators. */
 AVX512 static inline __attribute__((always_inline)) void tile(const int height, long kc, const float *a, long lda,
                                                               const float *bp, const float *bias, float *c, long ldc,
-                                                              int load, long columns) {
+                                                              int load, long columns, const float *row_bias,
+                                                              int silu) {
     ROWS(ZERO)
     for (long kk = 0; kk < kc; kk++) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
@@ -117,11 +129,12 @@ AVX512 static inline __attribute__((always_inline)) void tile(const int height, 
 
 #define CASE(i)                                                                                                \
     case i + 1:                                                                                                \
-        tile(i + 1, kc, a, lda, bp, bias, c, ldc, load, columns);                                              \
+        tile(i + 1, kc, a, lda, bp, bias, c, ldc, load, columns, row_bias, silu);                              \
         break;
 
 AVX512 static void tile_of_height(long height, long kc, const float *a, long lda, const float *bp,
-                                  const float *bias, float *c, long ldc, int load, long columns) {
+                                  const float *bias, float *c, long ldc, int load, long columns,
+                                  const float *row_bias, int silu) {
     switch (height) { ROWS(CASE) }
 }
 
@@ -129,7 +142,6 @@ AVX512 static void tile_of_height(long height, long kc, const float *a, long lda
  * half in turn. Every output is summed in the same order as by the AVX-512 tile (from zero over
  * k, then the earlier k blocks, then the bias), so the two give the same bits. */
 enum { MR2 = 6 };
-#define AVX2 __attribute__((target("avx2,fma")))
 #define ROWS2(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define ZERO2(i) __m256 d##i##a = _mm256_setzero_ps(), d##i##b = _mm256_setzero_ps();
 #define FMA2(i)                                                                                                \
@@ -141,32 +153,34 @@ enum { MR2 = 6 };
 #define STORE2(i)                                                                                              \
     if (height > i) {                                                                                          \
         float *row = c + (i) * ldc;                                                                            \
+        if (load) {                                                                                            \
+            d##i##a = _mm256_add_ps(d##i##a, full ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, mask_a));   \
+            d##i##b = _mm256_add_ps(d##i##b,                                                                   \
+                                    full ? _mm256_loadu_ps(row + 8) : _mm256_maskload_ps(row + 8, mask_b));    \
+        }                                                                                                      \
+        d##i##a = _mm256_add_ps(d##i##a, bias_a);                                                              \
+        d##i##b = _mm256_add_ps(d##i##b, bias_b);                                                              \
+        if (row_bias) {                                                                                        \
+            d##i##a = _mm256_add_ps(d##i##a, _mm256_set1_ps(row_bias[i]));                                     \
+            d##i##b = _mm256_add_ps(d##i##b, _mm256_set1_ps(row_bias[i]));                                     \
+        }                                                                                                      \
+        if (silu) {                                                                                            \
+            d##i##a = silu8(d##i##a);                                                                          \
+            d##i##b = silu8(d##i##b);                                                                          \
+        }                                                                                                      \
         if (full) {                                                                                            \
-            if (load) {                                                                                        \
-                d##i##a = _mm256_add_ps(d##i##a, _mm256_loadu_ps(row));                                        \
-                d##i##b = _mm256_add_ps(d##i##b, _mm256_loadu_ps(row + 8));                                    \
-            }                                                                                                  \
-            _mm256_storeu_ps(row, _mm256_add_ps(d##i##a, bias_a));                                             \
-            _mm256_storeu_ps(row + 8, _mm256_add_ps(d##i##b, bias_b));                                         \
+            _mm256_storeu_ps(row, d##i##a);                                                                    \
+            _mm256_storeu_ps(row + 8, d##i##b);                                                                \
         } else {                                                                                               \
-            if (load) {                                                                                        \
-                d##i##a = _mm256_add_ps(d##i##a, _mm256_maskload_ps(row, mask_a));                             \
-                d##i##b = _mm256_add_ps(d##i##b, _mm256_maskload_ps(row + 8, mask_b));                         \
-            }                                                                                                  \
-            _mm256_maskstore_ps(row, mask_a, _mm256_add_ps(d##i##a, bias_a));                                  \
-            _mm256_maskstore_ps(row + 8, mask_b, _mm256_add_ps(d##i##b, bias_b));                              \
+            _mm256_maskstore_ps(row, mask_a, d##i##a);                                                         \
+            _mm256_maskstore_ps(row + 8, mask_b, d##i##b);                                                     \
         }                                                                                                      \
     }
 
-/* Lanes [0, count) of 8 set, for count in any range. */
-AVX2 static inline __m256i lanes8(long count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count < 0 ? 0 : count > 8 ? 8 : count)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 AVX2 static inline __attribute__((always_inline)) void half_tile(const int height, long kc, const float *a, long lda,
                                                                  const float *bp, const float *bias, float *c,
-                                                                 long ldc, int load, long columns) {
+                                                                 long ldc, int load, long columns,
+                                                                 const float *row_bias, int silu) {
     ROWS2(ZERO2)
     for (long kk = 0; kk < kc; kk++) {
         __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
@@ -184,21 +198,23 @@ AVX2 static inline __attribute__((always_inline)) void half_tile(const int heigh
 
 #define CASE2(i)                                                                                               \
     case i + 1:                                                                                                \
-        half_tile(i + 1, kc, a, lda, bp + half, bias ? bias + half : NULL, c + half, ldc, load, columns - half); \
+        half_tile(i + 1, kc, a, lda, bp + half, bias ? bias + half : NULL, c + half, ldc, load, columns - half, \
+                  row_bias, silu);                                                                             \
         break;
 
 AVX2 static void tile_of_height_avx2(long height, long kc, const float *a, long lda, const float *bp,
-                                     const float *bias, float *c, long ldc, int load, long columns) {
+                                     const float *bias, float *c, long ldc, int load, long columns,
+                                     const float *row_bias, int silu) {
     for (long half = 0; half < columns; half += 16) {
         switch (height) { ROWS2(CASE2) }
     }
 }
 
 typedef void (*tile_function)(long height, long kc, const float *a, long lda, const float *bp, const float *bias,
-                              float *c, long ldc, int load, long columns);
+                              float *c, long ldc, int load, long columns, const float *row_bias, int silu);
 
-/* The blocked product both kernels share; `mr` is the tile's most rows. After a tile's last k
- * block, its outputs get row_bias (per row of c) and SiLU while they are in L1. */
+/* The blocked product both kernels share; `mr` is the tile's most rows. A tile's last k block
+ * also adds row_bias (per row of c) and applies SiLU, in registers. */
 static void blocked(tile_function tile, long mr, long m, long n, long k, const float *a, long lda,
                     const float *packed, const float *bias, float *c, long ldc, long panel_begin, long panel_end,
                     int accumulate, const float *row_bias, int silu) {
@@ -217,16 +233,8 @@ static void blocked(tile_function tile, long mr, long m, long n, long k, const f
                 for (long t = 0; t < tiles; t++) {
                     long first = mc * t / tiles, rows = mc * (t + 1) / tiles - first;
                     float *out = c + (ic + first) * ldc + p * NR;
-                    tile(rows, kc, a + (ic + first) * lda + pc, lda, bp, panel_bias, out, ldc, load, columns);
-                    if (!last || (!row_bias && !silu)) continue;
-                    for (long r = 0; r < rows; r++) {
-                        float *line = out + r * ldc;
-                        if (row_bias) {
-                            float b = row_bias[ic + first + r];
-                            for (long j = 0; j < columns; j++) line[j] += b;
-                        }
-                        if (silu) gr_silu(line, columns, 1);
-                    }
+                    tile(rows, kc, a + (ic + first) * lda + pc, lda, bp, panel_bias, out, ldc, load, columns,
+                         last && row_bias ? row_bias + ic + first : NULL, last && silu);
                 }
             }
         }

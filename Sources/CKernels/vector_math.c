@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "simd_math.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -7,25 +8,6 @@
 #endif
 
 #if defined(__x86_64__)
-#define AVX512 __attribute__((target("avx512f")))
-
-/* e^x for 16 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial
- * (relative error below 1e-8), scaled by 2^n with scalef, which saturates to 0 and +inf. */
-AVX512 static inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.8f)), _mm512_set1_ps(-104.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 static inline __mmask16 tail_mask(long remaining) {
     return remaining >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << remaining) - 1);
@@ -44,8 +26,7 @@ AVX512 static void silu_avx512(float *x, long count) {
     for (long i = 0; i < count; i += 16) {
         __mmask16 mask = tail_mask(count - i);
         __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
-        _mm512_mask_storeu_ps(x + i, mask, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+        _mm512_mask_storeu_ps(x + i, mask, silu16(v));
     }
 }
 
@@ -73,36 +54,14 @@ AVX512 static void gelu_avx512(float *x, long count) {
     }
 }
 
-#define AVX2 __attribute__((target("avx2,fma")))
-
-/* exp16 for 8 lanes. 2^n is built from its exponent bits: n is clamped to [-127, 128], so e^x
- * flushes to 0 below about -88 (where the AVX-512 version gives a denormal) and saturates to +inf. */
-AVX2 static inline __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.8f)), _mm256_set1_ps(-104.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(128)), _mm256_set1_epi32(-127));
-    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(p, scale);
-}
 
 AVX2 static void silu_avx2(float *x, long count) {
     long i = 0;
-    for (; i + 8 <= count; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
-        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, silu8(_mm256_loadu_ps(x + i)));
+    if (i < count) {
+        __m256i mask = lanes8(count - i);
+        _mm256_maskstore_ps(x + i, mask, silu8(_mm256_maskload_ps(x + i, mask)));
     }
-    for (; i < count; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
 #endif

@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "simd_math.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,6 @@ void gr_winograd_weights(const float *weight, long m, long c, float *u) {
 }
 
 #if defined(__x86_64__)
-#define AVX2 __attribute__((target("avx2,fma")))
-
 /* out[i] = Σ_r Bᵀ[i][r] · in[r · step], for six vectors `step` apart. */
 AVX2 static inline void input_1d(const __m256 *in, long step, __m256 *out, long out_step) {
     __m256 d0 = in[0], d1 = in[step], d2 = in[2 * step], d3 = in[3 * step], d4 = in[4 * step], d5 = in[5 * step];
@@ -114,8 +113,10 @@ AVX2 void gr_winograd_output(const float *products, long point_stride, long m, l
             for (long xi = 0; xi < POINTS; xi++) p[xi] = _mm256_loadu_ps(products + xi * point_stride + mi * tiles + t0);
             for (long i = 0; i < PATCH; i++) output_1d(p + i * PATCH, 1, columns + i * TILE, 1);
             for (long s = 0; s < TILE; s++) output_1d(columns + s, TILE, out + s, TILE);
-            for (long o = 0; o < TILE * TILE; o++) _mm256_store_ps(lanes + o * LANES, _mm256_add_ps(out[o], b));
-            if (silu) gr_silu(lanes, TILE * TILE * LANES, 1);
+            for (long o = 0; o < TILE * TILE; o++) {
+                __m256 value = _mm256_add_ps(out[o], b);
+                _mm256_store_ps(lanes + o * LANES, silu ? silu8(value) : value);
+            }
             long count = end - t0 < LANES ? end - t0 : LANES;
             for (long l = 0; l < count; l++) {
                 long t = t0 + l, ty = t / tiles_x, tx = t % tiles_x;

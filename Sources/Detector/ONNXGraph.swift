@@ -338,7 +338,11 @@ public final class ONNXGraph: @unchecked Sendable {
         }
         // Both paths write every output and every column (allocating zeros would cost a pass).
         var out = [Float](unsafeUninitializedCapacity: n * m * pixels) { $1 = n * m * pixels }
-        if let winograd {
+        // Winograd pays when its 36 products over 4×4 tiles fill fewer panel lanes than the 9 taps
+        // over pixels do (not at 10×10, whose 9 tiles take a 32-lane panel).
+        let lanes = GEMM.panelWidth
+        func filled(_ count: Int) -> Int { (count + lanes - 1) / lanes * lanes }
+        if let winograd, 36 * filled((oh + 3) / 4 * ((ow + 3) / 4)) < 9 * filled(pixels) {
             input.withUnsafeBufferPointer { src in
                 winograd.withUnsafeBufferPointer { u in
                     (bias ?? []).withUnsafeBufferPointer { b in
@@ -359,7 +363,6 @@ public final class ONNXGraph: @unchecked Sendable {
         }
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
         // On the packed kernel (AVX2 or AVX-512) the column matrix is written straight in its panel layout.
-        let lanes = GEMM.panelWidth
         let packedColumns = compute.packedWide && !pointwise
         let columnCount = packedColumns ? (pixels + lanes - 1) / lanes * lanes * k : (pointwise ? 0 : k * pixels)
         var cols = [Float](unsafeUninitializedCapacity: columnCount) { $1 = columnCount }

@@ -27,7 +27,9 @@ public struct NudeNetInput: Sendable {
                 }
             }
         }
-        let resized = side == size ? padded : OpenCVResize.linear(padded, width: side, height: side, to: size, size)
+        let resized =
+            side == size
+            ? padded : OpenCVResize.linear(padded, width: side, height: side, to: size, size, rows: image.height)
         let plane = size * size
         let scale = Float(1.0 / 255.0)
         var values = [Float](repeating: 0, count: 3 * plane)
@@ -43,7 +45,11 @@ public struct NudeNetInput: Sendable {
 /// float positions `(d + 0.5) · scale − 0.5`, clamped at the edges), horizontal sums in int32, and
 /// the vertical step `((b0 · (S0 >> 4)) >> 16) + ((b1 · (S1 >> 4)) >> 16) + 2) >> 2`, saturated.
 enum OpenCVResize {
-    static func linear(_ pixels: [UInt8], width: Int, height: Int, to outWidth: Int, _ outHeight: Int) -> [UInt8] {
+    /// `pixels` is `width × height`; rows from `rows` on are black (the square's padding), so only
+    /// the source rows the output blends, and of those only the image's, are summed horizontally.
+    static func linear(
+        _ pixels: [UInt8], width: Int, height: Int, to outWidth: Int, _ outHeight: Int, rows imageRows: Int? = nil
+    ) -> [UInt8] {
         func taps(_ outLength: Int, _ inLength: Int, clampWeights: Bool) -> [(Int, Int, Int32, Int32)] {
             let scale = 1.0 / (Double(outLength) / Double(inLength))
             return (0..<outLength).map { d in
@@ -61,12 +67,17 @@ enum OpenCVResize {
         }
         let columns = taps(outWidth, width, clampWeights: true)
         let rows = taps(outHeight, height, clampWeights: false)
-        // Horizontal pass for every source row, then the vertical blend of two of them.
+        // Horizontal pass for the source rows blended (black ones stay 0), then the vertical blend.
+        var needed = [Bool](repeating: false, count: height)
+        for (r0, r1, _, _) in rows where r0 < imageRows ?? height {
+            needed[r0] = true
+            if r1 < imageRows ?? height { needed[r1] = true }
+        }
         var horizontal = [Int32](repeating: 0, count: height * outWidth * 3)
         var out = [UInt8](repeating: 0, count: outWidth * outHeight * 3)
         pixels.withUnsafeBufferPointer { src in
             horizontal.withUnsafeMutableBufferPointer { mid in
-                for y in 0..<height {
+                for y in 0..<height where needed[y] {
                     let row = src.baseAddress! + y * width * 3
                     let target = mid.baseAddress! + y * outWidth * 3
                     for (d, (s0, s1, w0, w1)) in columns.enumerated() {

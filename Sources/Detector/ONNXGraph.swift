@@ -366,11 +366,6 @@ public final class ONNXGraph: @unchecked Sendable {
         let packedColumns = compute.packedWide && !pointwise
         let columnCount = packedColumns ? (pixels + lanes - 1) / lanes * lanes * k : (pointwise ? 0 : k * pixels)
         var cols = [Float](unsafeUninitializedCapacity: columnCount) { $1 = columnCount }
-        if packedColumns, pixels % lanes != 0 {
-            // The last panel's lanes past the pixels are zero, as the packed layout has it.
-            let last = pixels / lanes * lanes * k
-            for row in 0..<k { for lane in pixels % lanes..<lanes { cols[last + row * lanes + lane] = 0 } }
-        }
         let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
         input.withUnsafeBufferPointer { src in
             weight.withUnsafeBufferPointer { wt in
@@ -382,44 +377,10 @@ public final class ONNXGraph: @unchecked Sendable {
                             if !pointwise {
                                 // Rows of the column matrix are independent: the workers fill disjoint ones.
                                 compute.parallel(k) { rows in
-                                    // Packed: each row is filled here, then dealt into the panels.
-                                    let scratch =
-                                        packedColumns ? UnsafeMutablePointer<Float>.allocate(capacity: pixels) : nil
-                                    defer { scratch?.deallocate() }
-                                    for row in rows {
-                                        let (ch, tap) = row.quotientAndRemainder(dividingBy: kh * kw)
-                                        let (ky, kx) = tap.quotientAndRemainder(dividingBy: kw)
-                                        let target = scratch ?? col.baseAddress! + row * pixels
-                                        for oy in 0..<oh {
-                                            let iy = oy * sy - py + ky * dy
-                                            let line = target + oy * ow
-                                            guard iy >= 0, iy < h else {
-                                                line.initialize(repeating: 0, count: ow)
-                                                continue
-                                            }
-                                            let source = image + (ch * h + iy) * wd
-                                            // Output columns whose input column is inside the row.
-                                            let shift = kx * dx - px
-                                            let first = min(ow, max(0, (-shift + sx - 1) / sx))
-                                            // (wd − 1 − shift) may be negative: no column is inside then.
-                                            let last =
-                                                wd - 1 - shift < 0
-                                                ? first : max(first, min(ow, (wd - 1 - shift) / sx + 1))
-                                            if first > 0 { line.initialize(repeating: 0, count: first) }
-                                            if last < ow { (line + last).initialize(repeating: 0, count: ow - last) }
-                                            if sx == 1 {
-                                                (line + first).update(from: source + first + shift, count: last - first)
-                                            } else {
-                                                for ox in first..<last { line[ox] = source[ox * sx + shift] }
-                                            }
-                                        }
-                                        if let scratch {
-                                            for start in stride(from: 0, to: pixels, by: lanes) {
-                                                (col.baseAddress! + ((start / lanes) * k + row) * lanes).update(
-                                                    from: scratch + start, count: min(lanes, pixels - start))
-                                            }
-                                        }
-                                    }
+                                    Im2col.fill(
+                                        image, channels: c, height: h, width: wd, kernel: (kh, kw), strides: (sy, sx),
+                                        dilations: (dy, dx), pads: (py, px), output: (oh, ow), packed: packedColumns,
+                                        into: col.baseAddress!, rows: rows)
                                 }
                                 columns = UnsafePointer(col.baseAddress!)
                             }

@@ -44,6 +44,13 @@ void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const flo
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
                        float *c, long panel_begin, long panel_end, int avx512);
 
+/* The column matrix of a convolution of image [channels, h, w] (kernel kh × kw, strides sy, sx,
+ * dilations dy, dx, zeros py above and px left of the image and past it, output oh × ow): row
+ * (c, ky, kx) holds that tap's input for every output pixel. With packed nonzero it is written in
+ * the wide layout of gr_packed_product (lanes past the pixels zero), else row-major [rows, oh·ow];
+ * rows [row_begin, row_end) per call. */
+void gr_im2col(const float *image, long channels, long h, long w, long kh, long kw, long sy, long sx, long dy,
+               long dx, long py, long px, long oh, long ow, int packed, float *cols, long row_begin, long row_end);
 /* Winograd F(4×4, 3×3) for stride-1, undilated 3×3 convolutions (AVX2 and FMA; see
  * gr_wide_kernel_enabled). The weight [m, c, 3, 3] becomes u [36][m][c] (36·m·c floats, once). The
  * input [c, h, w] with pad_top, pad_left zeros before it (and zeros past it) becomes v: for each

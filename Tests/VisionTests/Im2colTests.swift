@@ -1,0 +1,50 @@
+import Foundation
+import TestSupport
+import Testing
+import Vision
+
+/// The column matrix against its definition, in both layouts.
+@Suite struct Im2colTests {
+    /// Odd kernels, strides, dilations and pads (a tap entirely in the padding included), rows
+    /// split into two calls; every float of both layouts, zero lanes past the pixels included.
+    @Test(arguments: [
+        ((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 2), (2, 1), (1, 2), (1, 2)), ((1, 5), (3, 2), (2, 1), (0, 4)),
+        ((2, 2), (1, 3), (3, 3), (2, 0)),
+    ])
+    func matchesTheDefinition(kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int)) {
+        let (c, h, w) = (3, 9, 11)
+        var rng = SeededGenerator(seed: UInt64(kernel.0 * 1000 + strides.0 * 100 + dilations.1 * 10 + pads.1))
+        let image = (0..<c * h * w).map { _ in Float.random(in: 1...2, using: &rng) }
+        let oh = (h + 2 * pads.0 - dilations.0 * (kernel.0 - 1) - 1) / strides.0 + 1
+        let ow = (w + 2 * pads.1 - dilations.1 * (kernel.1 - 1) - 1) / strides.1 + 1
+        let (k, pixels, lanes) = (c * kernel.0 * kernel.1, oh * ow, GEMM.panelWidth)
+        func expected(_ row: Int, _ pixel: Int) -> Float {
+            let (ch, tap) = row.quotientAndRemainder(dividingBy: kernel.0 * kernel.1)
+            let (ky, kx) = tap.quotientAndRemainder(dividingBy: kernel.1)
+            let (oy, ox) = pixel.quotientAndRemainder(dividingBy: ow)
+            let iy = oy * strides.0 - pads.0 + ky * dilations.0
+            let ix = ox * strides.1 - pads.1 + kx * dilations.1
+            return iy >= 0 && iy < h && ix >= 0 && ix < w ? image[(ch * h + iy) * w + ix] : 0
+        }
+        for packed in [false, true] {
+            let count = packed ? (pixels + lanes - 1) / lanes * lanes * k : k * pixels
+            var columns = [Float](repeating: .nan, count: count)
+            columns.withUnsafeMutableBufferPointer { out in
+                for rows in [0..<k / 2, k / 2..<k] {
+                    Im2col.fill(
+                        image, channels: c, height: h, width: w, kernel: kernel, strides: strides,
+                        dilations: dilations, pads: pads, output: (oh, ow), packed: packed, into: out.baseAddress!,
+                        rows: rows)
+                }
+            }
+            var wrong = 0
+            for row in 0..<k {
+                for pixel in 0..<(packed ? count / k : pixels) {
+                    let index = packed ? ((pixel / lanes) * k + row) * lanes + pixel % lanes : row * pixels + pixel
+                    if columns[index] != (pixel < pixels ? expected(row, pixel) : 0) { wrong += 1 }
+                }
+            }
+            #expect(wrong == 0, "packed \(packed): \(wrong) wrong of \(count)")
+        }
+    }
+}

@@ -241,21 +241,29 @@ static void blocked(tile_function tile, long mr, long m, long n, long k, const f
     }
 }
 
-AVX512 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
-                            float *c, long ldc, long panel_begin, long panel_end, int accumulate) {
-    blocked(tile_of_height, MR, m, n, k, a, lda, packed, bias, c, ldc, panel_begin, panel_end, accumulate, NULL, 0);
+void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
+                     float *c, long ldc, long panel_begin, long panel_end, int accumulate, int isa) {
+    int wide = isa == GR_ISA_AVX512;
+    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, lda, packed, bias, c, ldc,
+            panel_begin, panel_end, accumulate, NULL, 0);
 }
 
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
-                       float *c, long panel_begin, long panel_end, int avx512) {
-    blocked(avx512 ? tile_of_height : tile_of_height_avx2, avx512 ? MR : MR2, m, n, k, a, k, packed, NULL, c, n,
+                       float *c, long panel_begin, long panel_end, int isa) {
+    int wide = isa == GR_ISA_AVX512;
+    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, k, packed, NULL, c, n,
             panel_begin, panel_end, 0, row_bias, silu);
 }
 
 #else
-/* Other architectures never enable the AVX-512 path (default_avx512), so this is not reached. */
+/* Other architectures never choose a packed kernel (gr_avx2_supported is 0), so these are not reached. */
 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
-                     float *c, long ldc, long panel_begin, long panel_end, int accumulate) {
+                     float *c, long ldc, long panel_begin, long panel_end, int accumulate, int isa) {
+    abort();
+}
+
+void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
+                       float *c, long panel_begin, long panel_end, int isa) {
     abort();
 }
 #endif
@@ -265,13 +273,14 @@ size_t gr_attention_scratch(long queries, long keys, long head_width) {
 }
 
 void gr_attention(long queries, long keys, long head_width, const float *q, long ldq, const float *k, const float *v,
-                  long ldk, float scale, int causal, long offset, float *context, long ldc, float *scratch) {
+                  long ldk, float scale, int causal, long offset, float *context, long ldc, float *scratch, int isa) {
     float *packed_keys = scratch;
     float *scores = packed_keys + gr_packed_size(keys, head_width);
     float *packed_values = scores + queries * keys;
     gr_pack_weight(k, ldk, keys, head_width, packed_keys);
-    gr_packed_sgemm(queries, keys, head_width, q, ldq, packed_keys, NULL, scores, keys, 0, (keys + NR - 1) / NR, 0);
-    gr_softmax_rows(scores, queries, keys, scale, causal, offset, 1);
+    gr_packed_sgemm(queries, keys, head_width, q, ldq, packed_keys, NULL, scores, keys, 0, (keys + NR - 1) / NR, 0,
+                    isa);
+    gr_softmax_rows(scores, queries, keys, scale, causal, offset, isa);
     /* v is [keys, head_width] = Wᵀ for W [head_width, keys]: a panel is 32 consecutive columns of
      * each row of v, zero-padded past head_width. */
     for (long p = 0; p < (head_width + NR - 1) / NR; p++) {
@@ -283,5 +292,5 @@ void gr_attention(long queries, long keys, long head_width, const float *q, long
         }
     }
     gr_packed_sgemm(queries, head_width, keys, scores, keys, packed_values, NULL, context, ldc, 0,
-                    (head_width + NR - 1) / NR, 0);
+                    (head_width + NR - 1) / NR, 0, isa);
 }

@@ -55,28 +55,43 @@ AVX512 static void gelu_avx512(float *x, long count) {
 }
 
 
-AVX2 static void silu_avx2(float *x, long count) {
-    long i = 0;
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, silu8(_mm256_loadu_ps(x + i)));
-    if (i < count) {
-        __m256i mask = lanes8(count - i);
-        _mm256_maskstore_ps(x + i, mask, silu8(_mm256_maskload_ps(x + i, mask)));
-    }
+AVX2 static inline __m256 quick_gelu8(__m256 v) {
+    __m256 e = exp8(_mm256_mul_ps(v, _mm256_set1_ps(-1.702f)));
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
+
+/* Masked moves are slow on AMD cores, so only the tail uses them. */
+#define AVX2_ELEMENTWISE(name, f)                                                                              \
+    AVX2 static void name(float *x, long count) {                                                              \
+        long i = 0;                                                                                            \
+        for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i)));                     \
+        if (i < count) {                                                                                       \
+            __m256i mask = lanes8(count - i);                                                                  \
+            _mm256_maskstore_ps(x + i, mask, f(_mm256_maskload_ps(x + i, mask)));                              \
+        }                                                                                                      \
+    }
+
+AVX2_ELEMENTWISE(silu_avx2, silu8)
+AVX2_ELEMENTWISE(quick_gelu_avx2, quick_gelu8)
 
 #endif
 
 #if defined(__x86_64__)
-#define AVX512_ONLY(f) f
+#define X86_ONLY(f) f
 #else
-#define AVX512_ONLY(f) NULL
+#define X86_ONLY(f) NULL
 #endif
 
-/* Runs the AVX-512 version of an element-wise kernel when asked for and the CPU has it, else the
- * portable one. */
-static void elementwise(float *x, long count, int vectorised, void (*portable)(float *, long),
-                        void (*avx512)(float *, long)) {
-    (avx512 && vectorised && gr_avx512_supported() ? avx512 : portable)(x, count);
+typedef void (*elementwise_function)(float *, long);
+
+/* Runs the version of an element-wise kernel for the instruction set asked for when it has one and
+ * the CPU has the set, else the portable one. */
+static void elementwise(float *x, long count, int isa, elementwise_function portable, elementwise_function avx2,
+                        elementwise_function avx512) {
+    elementwise_function f = portable;
+    if (isa == GR_ISA_AVX512 && avx512 && gr_avx512_supported()) f = avx512;
+    if (isa == GR_ISA_AVX2 && avx2 && gr_avx2_supported()) f = avx2;
+    f(x, count);
 }
 
 static void gelu_portable(float *x, long count) {
@@ -87,27 +102,20 @@ static void quick_gelu_portable(float *x, long count) {
     for (long i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-void gr_gelu(float *x, long count, int vectorised) {
-    elementwise(x, count, vectorised, gelu_portable, AVX512_ONLY(gelu_avx512));
+void gr_gelu(float *x, long count, int isa) {
+    elementwise(x, count, isa, gelu_portable, NULL, X86_ONLY(gelu_avx512));
 }
 
-void gr_quick_gelu(float *x, long count, int vectorised) {
-    elementwise(x, count, vectorised, quick_gelu_portable, AVX512_ONLY(quick_gelu_avx512));
+void gr_quick_gelu(float *x, long count, int isa) {
+    elementwise(x, count, isa, quick_gelu_portable, X86_ONLY(quick_gelu_avx2), X86_ONLY(quick_gelu_avx512));
 }
 
 static void silu_portable(float *x, long count) {
     for (long i = 0; i < count; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
-void gr_silu(float *x, long count, int vectorised) {
-#if defined(__x86_64__)
-    /* SiLU is the detector's, whose convolutions also run on AVX2 (gr_packed_product). */
-    if (vectorised && !gr_avx512_supported() && gr_avx2_supported()) {
-        silu_avx2(x, count);
-        return;
-    }
-#endif
-    elementwise(x, count, vectorised, silu_portable, AVX512_ONLY(silu_avx512));
+void gr_silu(float *x, long count, int isa) {
+    elementwise(x, count, isa, silu_portable, X86_ONLY(silu_avx2), X86_ONLY(silu_avx512));
 }
 
 #if defined(__x86_64__)
@@ -144,10 +152,10 @@ static void softmax_row(float *row, long visible, float scale) {
     for (long i = 0; i < visible; i++) row[i] *= inverse;
 }
 
-void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset, int vectorised) {
+void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset, int isa) {
     void (*softmax)(float *, long, float) = softmax_row;
 #if defined(__x86_64__)
-    if (vectorised && gr_avx512_supported()) softmax = softmax_row_avx512;
+    if (isa == GR_ISA_AVX512 && gr_avx512_supported()) softmax = softmax_row_avx512;
 #endif
     for (long r = 0; r < rows; r++) {
         float *row = x + r * width;
@@ -185,9 +193,9 @@ AVX512 static void layer_norm_avx512(const float *x, long rows, long width, cons
 #endif
 
 void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
-                   float *out, int vectorised) {
+                   float *out, int isa) {
 #if defined(__x86_64__)
-    if (vectorised && gr_avx512_supported()) {
+    if (isa == GR_ISA_AVX512 && gr_avx512_supported()) {
         layer_norm_avx512(x, rows, width, weight, bias, eps, out);
         return;
     }

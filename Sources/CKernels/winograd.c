@@ -128,4 +128,17 @@ AVX2 void gr_winograd_output(const float *products, long point_stride, long m, l
         }
     }
 }
+#else
+/* Other architectures never choose a packed kernel, so these are not reached. */
+void gr_winograd_input(const float *x, long channels, long h, long w, long pad_top, long pad_left, long tiles_y,
+                       long tiles_x, float *v, long point_stride, long channel_begin, long channel_end,
+                       long panel_begin, long panel_end) {
+    abort();
+}
+
+void gr_winograd_output(const float *products, long point_stride, long m, long tiles_y, long tiles_x,
+                        const float *bias, int silu, float *y, long oh, long ow, long m_begin, long m_end,
+                        long panel_begin, long panel_end) {
+    abort();
+}
 #endif

@@ -97,7 +97,7 @@ public final class ONNXGraph: @unchecked Sendable {
             }
             var winograd: [Float]?
             let unit = node.ints("strides") ?? [1, 1] == [1, 1] && node.ints("dilations") ?? [1, 1] == [1, 1]
-            if compute.packedWide, unit, w.shape[2] == 3, w.shape[3] == 3 {
+            if compute.packed, unit, w.shape[2] == 3, w.shape[3] == 3 {
                 winograd = Winograd.transform(weight: weights, outputs: w.shape[0], channels: w.shape[1])
             }
             convolutions[index] = (weights, bias, winograd)
@@ -363,8 +363,8 @@ public final class ONNXGraph: @unchecked Sendable {
         }
         let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
         // On the packed kernel (AVX2 or AVX-512) the column matrix is written straight in its panel layout.
-        let packedColumns = compute.packedWide && !pointwise
-        let columnCount = packedColumns ? (pixels + lanes - 1) / lanes * lanes * k : (pointwise ? 0 : k * pixels)
+        let packedColumns = compute.packed && !pointwise
+        let columnCount = packedColumns ? filled(pixels) * k : (pointwise ? 0 : k * pixels)
         var cols = [Float](unsafeUninitializedCapacity: columnCount) { $1 = columnCount }
         let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
         input.withUnsafeBufferPointer { src in

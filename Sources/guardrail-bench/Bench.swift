@@ -166,7 +166,7 @@ struct GEMMBench: ParsableCommand {
             print(
                 String(
                     format: "%d thread(s): cblas_sgemm %6.1f GFLOPS   engine kernel%@ %6.1f GFLOPS (%.2fx)", threads,
-                    rates.blas / 1e9, compute.packed ? " (AVX-512, packed)" : " (BLAS)", rates.engine / 1e9,
+                    rates.blas / 1e9, " (\(compute.kernel.rawValue))" as NSString, rates.engine / 1e9,
                     rates.engine / rates.blas))
         }
     }

@@ -15,7 +15,7 @@ struct ModelOptions: ParsableArguments {
     @Option(
         name: [.customLong("threads"), .customLong("blas-threads")],
         help:
-            "Compute threads: the engine's workers, or OpenBLAS's threads when the AVX-512 kernels are off (one owner of parallelism); default: the number of cores."
+            "Compute threads: the engine's workers, or OpenBLAS's threads on the openblas kernel (one owner of parallelism); default: the number of cores."
     )
     var threads: Int?
 

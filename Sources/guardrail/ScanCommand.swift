@@ -83,7 +83,7 @@ struct ScanCommand: ParsableCommand {
 
     @Option(
         help:
-            "Compute threads per forward pass (the engine's workers, or OpenBLAS's without AVX-512); default: the number of cores, 1 when --jobs is above 1."
+            "Compute threads per forward pass (the engine's workers, or OpenBLAS's on CPUs without AVX2); default: the number of cores, 1 when --jobs is above 1."
     )
     var threads: Int?
 

@@ -67,7 +67,7 @@ import Testing
             ])
         let engine = try #require(report["engine"] as? [String: Any])
         #expect((engine["model_sha256"] as? String)?.count == 64)
-        #expect(["avx512-packed", "openblas"].contains(engine["kernel"] as? String))
+        #expect(["avx512-packed", "avx2-packed", "openblas"].contains(engine["kernel"] as? String))
         let error = try #require(lines.objects.last?["error"] as? [String: Any])
         #expect(Set(error.keys) == ["kind", "function", "code", "message"] && error["kind"] as? String == "truncated")
         let document = try Self.run(Self.scan + ["--format", "json", Fixtures.path("images/rgb8.png")])

@@ -6,9 +6,8 @@ import Testing
 
 @testable import Vision
 
-/// The kernel paths this CPU runs: both where it has AVX-512F.
-let kernels: [ComputeConfiguration.Kernel] =
-    ComputeConfiguration(kernel: .avx512Packed).packed ? [.avx512Packed, .openblas] : [.openblas]
+/// The kernel paths this CPU runs: all three where it has AVX-512F.
+let kernels = ComputeConfiguration.availableKernels
 
 /// Both linear kernels against a Float64 triple loop: every edge of the packed kernel's register
 /// tile (rows around multiples of 12, columns around multiples of 32, depths around its 256 block),
@@ -69,9 +68,41 @@ let kernels: [ComputeConfiguration.Kernel] =
     }
 }
 
+/// The AVX2 and AVX-512 forms of the register tile sum every output in the same order (from zero
+/// over k, then the earlier k blocks, then the bias), so a packed product has the same bits on
+/// either: bias, residual accumulation and every tile edge of the shapes above.
+@Suite(.enabled(if: kernels.contains(.avx512Packed), "needs AVX-512F"))
+struct TileAgreementTests {
+    @Test(arguments: LinearKernelTests.shapes)
+    func bothTilesGiveTheSameBits(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var rng = SeededGenerator(seed: UInt64(m * 7919 + n * 31 + k))
+        let x = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
+        let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+        let start = (0..<m * n).map { _ in Float.random(in: -1...1, using: &rng) }
+        let results = [ComputeConfiguration.Kernel.avx512Packed, .avx2Packed].map { kernel in
+            let weight = LinearWeight(
+                Tensor(shape: [n, k], scalars: w), compute: ComputeConfiguration(threads: 2, kernel: kernel))
+            var out = start
+            x.withUnsafeBufferPointer { x in
+                bias.withUnsafeBufferPointer { bias in
+                    out.withUnsafeMutableBufferPointer { out in
+                        weight.apply(
+                            x.baseAddress!, lda: k, rows: m, bias: bias.baseAddress!, into: out.baseAddress!, ldc: n,
+                            accumulate: true)
+                    }
+                }
+            }
+            return out.map(\.bitPattern)
+        }
+        #expect(results[0] == results[1], "\(m)x\(n)x\(k)")
+    }
+}
+
 /// Packing a weight borrowed from a memory-mapped checkpoint drops the mapping's pages; they read
 /// back from the file unchanged, and the packed product matches the values.
-@Suite(.enabled(if: kernels.contains(.avx512Packed), "needs AVX-512F"))
+@Suite(.enabled(if: kernels.first != .openblas, "needs AVX2 or AVX-512F"))
 struct MappedPackingTests {
     @Test func droppedPagesReadBackFromTheFile() throws {
         let (n, k) = (256, 300)
@@ -81,7 +112,7 @@ struct MappedPackingTests {
             .write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let tensor = try #require(try SafeTensors.read(path: path)["w"])
-        let weight = LinearWeight(tensor, compute: ComputeConfiguration(kernel: .avx512Packed))
+        let weight = LinearWeight(tensor, compute: ComputeConfiguration(kernel: kernels.first))
         let x = [Float](repeating: 1, count: k)
         var out = [Float](repeating: 0, count: n)
         // The first product packs the weight and drops the pages.
@@ -178,7 +209,7 @@ struct MappedPackingTests {
         x.withUnsafeMutableBufferPointer {
             softmaxRows(
                 $0.baseAddress!, rows: rows, width: width, scale: scale, causal: causal, offset: offset,
-                vectorised: kernel == .avx512Packed)
+                isa: ComputeConfiguration(kernel: kernel).isa)
         }
         var worst = 0.0
         for r in 0..<rows {

@@ -7,7 +7,7 @@ import Vision
 /// bits against a direct sum (the transforms' coefficients reach 8 and 1/24; worst here about
 /// 4e-5 of max(1, |y|)), well inside the detector's 1e-4 agreement with onnxruntime; a wrong
 /// tap, tile or lane is off by the size of the values.
-@Suite(.enabled(if: ComputeConfiguration().packedWide, "needs AVX2 or AVX-512"))
+@Suite(.enabled(if: ComputeConfiguration().packed, "needs AVX2 or AVX-512"))
 struct WinogradTests {
     /// Odd sizes (partial tiles, a partial panel, a single pixel), every padding from 0 to 2 on
     /// each side, with and without bias and SiLU, on 1, 2 and 5 workers (whole panels each, and

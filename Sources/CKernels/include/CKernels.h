@@ -4,10 +4,18 @@
 
 /* A single-precision GEMM for linear layers, y = x · Wᵀ (+ bias) (+ y), whose weight W [n, k] is
  * packed once into panels of GR_PANEL_WIDTH output features: panel p holds, for every k, the
- * GR_PANEL_WIDTH weights W[p·32 + j, k] side by side (zero-padded past n). The kernel is AVX-512F:
- * callers use it only where gr_avx512_supported() and fall back to BLAS otherwise. */
+ * GR_PANEL_WIDTH weights W[p·32 + j, k] side by side (zero-padded past n). Its register tile
+ * exists for AVX-512F and for AVX2 with FMA, and both give the same bits; callers use it only where
+ * the CPU has one of them and fall back to BLAS otherwise. */
 
 #define GR_PANEL_WIDTH 32
+
+/* The instruction sets a kernel may use (its `isa` argument), as the compute configuration chooses
+ * them; callers never ask for one the CPU lacks. A kernel without a version for the set asked for
+ * runs its portable C. */
+#define GR_ISA_PORTABLE 0
+#define GR_ISA_AVX2 1
+#define GR_ISA_AVX512 2
 
 /* Nonzero when the CPU has AVX-512F (checked once). */
 int gr_avx512_supported(void);
@@ -32,17 +40,18 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
 
 /* c[i, j] = Σ_k a[i, k] · W[j, k] (+ bias[j] when bias is not NULL) (+ c[i, j] when accumulate)
  * for rows 0 ..< m and the output columns of panels [panel_begin, panel_end). Rows of a, c are
- * lda, ldc apart. Distinct panel ranges write distinct columns, so workers may split them. */
+ * lda, ldc apart. Distinct panel ranges write distinct columns, so workers may split them. The
+ * AVX-512 tile when isa is GR_ISA_AVX512, else the AVX2 one. */
 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
-                     float *c, long ldc, long panel_begin, long panel_end, int accumulate);
+                     float *c, long ldc, long panel_begin, long panel_end, int accumulate, int isa);
 
 /* c[m × n] = a[m × k] · B for a B [k × n] in the wide layout (panel p holds, for every k, the
  * GR_PANEL_WIDTH columns p·32 + j side by side, zero past n), then + row_bias[i] on row i when
  * row_bias is not NULL, then SiLU when silu is nonzero; for the columns of panels
- * [panel_begin, panel_end), rows of a and c k and n apart. With avx512 nonzero on the AVX-512
- * tile, else on the AVX2 one (the same bits; see gr_wide_kernel_enabled). */
+ * [panel_begin, panel_end), rows of a and c k and n apart. On the AVX-512 tile when isa is
+ * GR_ISA_AVX512, else on the AVX2 one (the same bits). */
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
-                       float *c, long panel_begin, long panel_end, int avx512);
+                       float *c, long panel_begin, long panel_end, int isa);
 
 /* The column matrix of a convolution of image [channels, h, w] (kernel kh × kw, strides sy, sx,
  * dilations dy, dx, zeros py above and px left of the image and past it, output oh × ow): row
@@ -67,35 +76,36 @@ void gr_winograd_input(const float *x, long channels, long h, long w, long pad_t
 void gr_winograd_output(const float *products, long point_stride, long m, long tiles_y, long tiles_x,
                         const float *bias, int silu, float *y, long oh, long ow, long m_begin, long m_end,
                         long panel_begin, long panel_end);
-/* Row-wise and element-wise kernels of the encoders: AVX-512 when `vectorised` is nonzero and the
- * CPU has it, portable C otherwise. Results agree with PyTorch's to float rounding. */
+/* Row-wise and element-wise kernels of the encoders, on the instruction set `isa` where they have a
+ * version for it (GELU, softmax and LayerNorm: AVX-512 only). Results agree with PyTorch's to float
+ * rounding. */
 
 /* x · sigmoid(1.702 x), in place. */
-void gr_quick_gelu(float *x, long count, int vectorised);
+void gr_quick_gelu(float *x, long count, int isa);
 
 /* x · sigmoid(x) (SiLU, YOLO's activation), in place. */
-void gr_silu(float *x, long count, int vectorised);
+void gr_silu(float *x, long count, int isa);
 
 /* GELU with erf, 0.5 x (1 + erf(x / √2)), in place. */
-void gr_gelu(float *x, long count, int vectorised);
+void gr_gelu(float *x, long count, int isa);
 
 /* Softmax of scale · x over each row of rows × width (scale > 0), max-subtracted. With causal,
  * row i sees columns 0 ... offset + i only and the rest become 0. */
-void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset, int vectorised);
+void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset, int isa);
 
 /* Floats of scratch gr_attention needs. */
 size_t gr_attention_scratch(long queries, long keys, long head_width);
 
 /* One attention head with the packed kernel: context = softmax(scale · q kᵀ) v, causal as in
  * gr_softmax_rows. q is [queries, head_width], k and v [keys, head_width], context
- * [queries, head_width]; rows ldq, ldk, ldc apart. AVX-512 only (see gr_avx512_supported). */
+ * [queries, head_width]; rows ldq, ldk, ldc apart. isa is GR_ISA_AVX2 or GR_ISA_AVX512. */
 void gr_attention(long queries, long keys, long head_width, const float *q, long ldq, const float *k, const float *v,
-                  long ldk, float scale, int causal, long offset, float *context, long ldc, float *scratch);
+                  long ldk, float scale, int causal, long offset, float *context, long ldc, float *scratch, int isa);
 
 /* LayerNorm over each row of rows × width (biased variance, eps inside the square root), written
  * to out, which may be x. */
 void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
-                   float *out, int vectorised);
+                   float *out, int isa);
 
 /* Runs fn(context, part) for every part in [0, parts): part 0 on the calling thread, the others on
  * pool threads started on first use, and returns when all are done. Pool threads spin briefly

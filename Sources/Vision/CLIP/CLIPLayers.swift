@@ -83,7 +83,7 @@ final class Workspace {
         context = base + 4 * rows * width
         side = base + 5 * rows * width
         hidden = base + 6 * rows * width
-        attention = (0..<compute.threads).map { _ in AttentionScratch(packed: compute.packed) }
+        attention = (0..<compute.threads).map { _ in AttentionScratch(isa: compute.isa) }
     }
 
     deinit { base.deallocate() }

@@ -11,8 +11,12 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
         /// The engine's AVX-512 kernels: weights packed on first use, vectorised softmax,
         /// LayerNorm and activations. Needs AVX-512F.
         case avx512Packed = "avx512-packed"
+        /// The same packed products on the AVX2 form of the register tile (the same bits as
+        /// ``avx512Packed``'s), AVX2 quick GELU and SiLU, and portable C for the rest (softmax,
+        /// LayerNorm, erf GELU); what CPUs with AVX2 and FMA but without AVX-512 run. Needs AVX2 and FMA.
+        case avx2Packed = "avx2-packed"
         /// OpenBLAS (single-threaded, fed by the engine's workers) and portable C loops; what CPUs
-        /// without AVX-512 run, and `GUARDRAIL_KERNELS=portable` chooses.
+        /// without AVX2 run, and `GUARDRAIL_KERNELS=portable` chooses.
         case openblas
     }
 
@@ -20,36 +24,51 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
     public let threads: Int
     public let kernel: Kernel
 
-    /// `threads` workers (default: the cores) on `kernel` (default: ``Kernel/preferred``). A packed
-    /// kernel asked for on a CPU without AVX-512 falls back to OpenBLAS.
+    /// `threads` workers (default: the cores) on `kernel` (default: ``preferredKernel``). A packed
+    /// kernel the CPU cannot run falls back to the best one it can: ``Kernel/avx2Packed`` for
+    /// ``Kernel/avx512Packed`` without AVX-512F, ``Kernel/openblas`` without AVX2.
     public init(threads: Int? = nil, kernel: Kernel? = nil) {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         precondition(threads > 0, "thread count must be positive")
         self.threads = threads
-        let wanted = kernel ?? Self.preferredKernel
-        self.kernel = wanted == .avx512Packed && gr_avx512_supported() == 0 ? .openblas : wanted
+        var chosen = kernel ?? Self.preferredKernel
+        if chosen == .avx512Packed, gr_avx512_supported() == 0 { chosen = .avx2Packed }
+        if chosen == .avx2Packed, gr_avx2_supported() == 0 { chosen = .openblas }
+        self.kernel = chosen
         Self.singleThreadedBLAS
     }
 
     /// The cores, on the preferred kernel.
     public static var `default`: ComputeConfiguration { ComputeConfiguration() }
 
-    /// The packed kernel where the CPU has AVX-512F, unless `GUARDRAIL_KERNELS=portable` is set.
-    public static var preferredKernel: Kernel { gr_avx512_enabled() != 0 ? .avx512Packed : .openblas }
+    /// The widest packed kernel the CPU runs (AVX-512F, else AVX2 and FMA), unless
+    /// `GUARDRAIL_KERNELS=portable` is set; OpenBLAS otherwise.
+    public static var preferredKernel: Kernel {
+        gr_avx512_enabled() != 0 ? .avx512Packed : gr_wide_kernel_enabled() != 0 ? .avx2Packed : .openblas
+    }
 
-    /// What decides the bits of a result, for cache keys: the packed kernel gives the same bits on
-    /// any thread count (workers split output columns); OpenBLAS's products depend on the row
-    /// blocks the workers hand it, so there the thread count is part of it.
+    /// The kernels this CPU can run, widest first (tests and benchmarks compare them).
+    public static var availableKernels: [Kernel] {
+        [Kernel.avx512Packed, .avx2Packed, .openblas].filter { ComputeConfiguration(kernel: $0).kernel == $0 }
+    }
+
+    /// What decides the bits of a result, for cache keys: a packed kernel gives the same bits on
+    /// any thread count (workers split output columns or whole rows); OpenBLAS's products depend on
+    /// the row blocks the workers hand it, so there the thread count is part of it.
     public var resultKey: String { packed ? kernel.rawValue : "\(kernel.rawValue)x\(threads)" }
 
-    /// True on the packed kernel.
-    public var packed: Bool { kernel == .avx512Packed }
+    /// True on a packed kernel: linear layers, attention products and the detector's convolutions
+    /// run on the engine's register tile.
+    public var packed: Bool { kernel != .openblas }
 
-    /// True when wide products (a convolution's im2col matrix times its weight) run on the engine's
-    /// packed kernel: its AVX-512 tile on the packed kernel, otherwise its AVX2 tile where the CPU has
-    /// AVX2 and FMA and `GUARDRAIL_KERNELS=portable` is not set. Both give the same bits on any thread
-    /// count. Only the detector's convolutions use it; the encoders keep ``kernel``'s path.
-    public var packedWide: Bool { packed || gr_wide_kernel_enabled() != 0 }
+    /// The instruction set handed to the C kernels (`GR_ISA_…`).
+    var isa: Int32 {
+        switch kernel {
+        case .avx512Packed: GR_ISA_AVX512
+        case .avx2Packed: GR_ISA_AVX2
+        case .openblas: GR_ISA_PORTABLE
+        }
+    }
 
     /// `avx512-packed × 2 threads`.
     public var description: String { "\(kernel.rawValue) × \(threads) thread\(threads == 1 ? "" : "s")" }

@@ -118,7 +118,6 @@ public final class LinearWeight: @unchecked Sendable {
         guard let packed else {
             // Workers take disjoint row blocks, each a single-threaded BLAS product.
             let weight = tensor!.pointer
-            let vectorised = compute.packed
             compute.parallel(rows) { block in
                 GEMM.strided(
                     x + block.lowerBound * lda, lda: lda, weight, ldb: inFeatures, into: out + block.lowerBound * ldc,
@@ -126,7 +125,7 @@ public final class LinearWeight: @unchecked Sendable {
                     beta: accumulate ? 1 : 0)
                 for r in block {
                     if let bias { addInPlace(out + r * ldc, bias, count: outFeatures) }
-                    activation?.apply(out + r * ldc, count: outFeatures, vectorised: vectorised)
+                    activation?.apply(out + r * ldc, count: outFeatures, isa: compute.isa)
                 }
             }
             return
@@ -137,11 +136,12 @@ public final class LinearWeight: @unchecked Sendable {
         // columns while those are still in cache.
         compute.parallel((n + width - 1) / width) { panels in
             gr_packed_sgemm(
-                m, n, k, x, lda, packed, bias, out, ldc, panels.lowerBound, panels.upperBound, accumulate ? 1 : 0)
+                m, n, k, x, lda, packed, bias, out, ldc, panels.lowerBound, panels.upperBound, accumulate ? 1 : 0,
+                compute.isa)
             guard let activation else { return }
             let first = panels.lowerBound * width
             let count = min(panels.upperBound * width, n) - first
-            for r in 0..<m { activation.apply(out + r * ldc + first, count: count, vectorised: true) }
+            for r in 0..<m { activation.apply(out + r * ldc + first, count: count, isa: compute.isa) }
         }
     }
 }
@@ -149,7 +149,7 @@ public final class LinearWeight: @unchecked Sendable {
 extension GEMM {
     /// `out[m×n] = a[m×k] · b[k×n]` for a product whose `b` is wide and changes every call (a
     /// convolution's im2col matrix, rows of `k` spanning `n` output pixels), then `+ rowBias[i]` on
-    /// row `i` and SiLU when asked. With ``ComputeConfiguration/packedWide``, `b`'s columns are
+    /// row `i` and SiLU when asked. With ``ComputeConfiguration/packed``, `b`'s columns are
     /// packed into panels (a copy, split over the workers) and the panels shared out; otherwise one
     /// BLAS product per row block of `out`.
     public static func multiplyWide(
@@ -157,7 +157,7 @@ extension GEMM {
         k: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
     ) {
         precondition(m > 0 && n > 0 && k > 0, "GEMM dimensions must be positive")
-        guard compute.packedWide else {
+        guard compute.packed else {
             compute.parallel(m) { rows in
                 strided(
                     a + rows.lowerBound * k, lda: k, b, ldb: n, into: out + rows.lowerBound * n, ldc: n, m: rows.count,
@@ -168,7 +168,7 @@ extension GEMM {
                         let value = rowBias[row]
                         for q in 0..<n { line[q] += value }
                     }
-                    if silu { Activation.silu.apply(line, count: n, vectorised: false) }
+                    if silu { Activation.silu.apply(line, count: n, isa: GR_ISA_PORTABLE) }
                 }
             }
             return
@@ -197,18 +197,17 @@ extension GEMM {
     public static var panelWidth: Int { Int(GR_PANEL_WIDTH) }
 
     /// ``multiplyWide(_:_:into:m:n:k:rowBias:silu:compute:)`` for a `b` already in the packed
-    /// layout (``panelWidth``); needs ``ComputeConfiguration/packedWide``. Workers take disjoint
+    /// layout (``panelWidth``); needs ``ComputeConfiguration/packed``. Workers take disjoint
     /// panels and finish each tile (bias, SiLU) while it is in cache.
     public static func multiplyPacked(
         _ a: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int,
         n: Int, k: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
     ) {
-        precondition(compute.packedWide, "the packed layout needs AVX2 or AVX-512")
+        precondition(compute.packed, "the packed layout needs AVX2 or AVX-512")
         let panels = (n + panelWidth - 1) / panelWidth
-        let avx512: Int32 = compute.packed ? 1 : 0
         compute.parallel(panels) { range in
             gr_packed_product(
-                m, n, k, a, packed, rowBias, silu ? 1 : 0, out, range.lowerBound, range.upperBound, avx512)
+                m, n, k, a, packed, rowBias, silu ? 1 : 0, out, range.lowerBound, range.upperBound, compute.isa)
         }
     }
 }

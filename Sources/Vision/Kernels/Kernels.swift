@@ -20,10 +20,9 @@ func layerNorm(
     _ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     eps: Float, out: UnsafeMutablePointer<Float>, compute: ComputeConfiguration
 ) {
-    let vectorised: Int32 = compute.packed ? 1 : 0
     compute.parallel(rows) { part in
         let offset = part.lowerBound * width
-        gr_layer_norm(x + offset, part.count, width, weight, bias, eps, out + offset, vectorised)
+        gr_layer_norm(x + offset, part.count, width, weight, bias, eps, out + offset, compute.isa)
     }
 }
 
@@ -40,18 +39,18 @@ public enum Activation: String, Sendable, Codable {
 
     /// Applies the activation in place on `compute`'s kernel path.
     public func apply(_ x: UnsafeMutablePointer<Float>, count: Int, compute: ComputeConfiguration) {
-        apply(x, count: count, vectorised: compute.packed)
+        apply(x, count: count, isa: compute.isa)
     }
 
-    /// Applies the activation in place, vectorised or with the portable loops.
-    func apply(_ x: UnsafeMutablePointer<Float>, count: Int, vectorised: Bool) {
+    /// Applies the activation in place with the C kernels for instruction set `isa` (`GR_ISA_…`).
+    func apply(_ x: UnsafeMutablePointer<Float>, count: Int, isa: Int32) {
         switch self {
         case .quickGELU:
-            gr_quick_gelu(x, count, vectorised ? 1 : 0)
+            gr_quick_gelu(x, count, isa)
         case .gelu:
-            gr_gelu(x, count, vectorised ? 1 : 0)
+            gr_gelu(x, count, isa)
         case .silu:
-            gr_silu(x, count, vectorised ? 1 : 0)
+            gr_silu(x, count, isa)
         case .geluTanh:
             for i in 0..<count {
                 let v = x[i]
@@ -63,12 +62,12 @@ public enum Activation: String, Sendable, Codable {
 
 /// Softmax of `scale · x` over each row of `rows × width`, max-subtracted; with `causal`, row `i`
 /// only attends to columns `0...offset + i` (the rest become 0), `offset` being the number of
-/// cached keys before the rows' own.
+/// cached keys before the rows' own; with the C kernel for instruction set `isa` (`GR_ISA_…`).
 func softmaxRows(
     _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float = 1, causal: Bool, offset: Int = 0,
-    vectorised: Bool
+    isa: Int32
 ) {
-    gr_softmax_rows(x, rows, width, scale, causal ? 1 : 0, offset, vectorised ? 1 : 0)
+    gr_softmax_rows(x, rows, width, scale, causal ? 1 : 0, offset, isa)
 }
 
 /// Scratch for ``attentionHead(queries:keys:headWidth:query:key:value:ld:causal:offset:into:scratch:)``
@@ -76,12 +75,14 @@ func softmaxRows(
 /// path the scratch was made for. A workspace keeps one per worker, so the layer loop allocates
 /// nothing once the first pass has sized them.
 final class AttentionScratch {
-    let packed: Bool
+    /// The instruction set of the packed kernel (`GR_ISA_…`), `GR_ISA_PORTABLE` for BLAS.
+    let isa: Int32
+    var packed: Bool { isa != GR_ISA_PORTABLE }
     private(set) var pointer: UnsafeMutablePointer<Float>
     private var capacity: Int
 
-    init(packed: Bool) {
-        self.packed = packed
+    init(isa: Int32) {
+        self.isa = isa
         capacity = 0
         pointer = .allocate(capacity: 0)
     }
@@ -111,13 +112,13 @@ func attentionHead(
     if scratch.packed {
         gr_attention(
             queries, keys, headWidth, query, ld, key, value, ld, scale, causal ? 1 : 0, offset, context, ld,
-            scratch.pointer)
+            scratch.pointer, scratch.isa)
         return
     }
     let scores = scratch.pointer
     GEMM.strided(
         query, lda: ld, key, ldb: ld, into: scores, ldc: keys, m: queries, n: keys, k: headWidth, transposeB: true)
-    softmaxRows(scores, rows: queries, width: keys, scale: scale, causal: causal, offset: offset, vectorised: false)
+    softmaxRows(scores, rows: queries, width: keys, scale: scale, causal: causal, offset: offset, isa: GR_ISA_PORTABLE)
     GEMM.strided(
         scores, lda: keys, value, ldb: ld, into: context, ldc: ld, m: queries, n: headWidth, k: keys,
         transposeB: false)

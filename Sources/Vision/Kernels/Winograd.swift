@@ -3,7 +3,7 @@ import CKernels
 /// Stride-1, undilated 3×3 convolutions by Winograd F(4×4, 3×3) on the packed kernel: each 4×4
 /// output tile is 36 products of transformed weights and transformed 6×6 input patches, 2.25
 /// multiplications per output and tap instead of 9, for the cost of the two transforms. Needs
-/// ``ComputeConfiguration/packedWide``.
+/// ``ComputeConfiguration/packed``.
 public enum Winograd {
     /// The transform of a `[m, c, 3, 3]` weight that ``convolve(_:channels:height:width:padTop:padLeft:transformed:outputs:bias:silu:into:outputHeight:outputWidth:compute:)`` takes
     /// (`36·m·c` floats; made once per weight).
@@ -25,7 +25,7 @@ public enum Winograd {
         transformed u: UnsafePointer<Float>, outputs m: Int, bias: UnsafePointer<Float>?, silu: Bool,
         into y: UnsafeMutablePointer<Float>, outputHeight oh: Int, outputWidth ow: Int, compute: ComputeConfiguration
     ) {
-        precondition(compute.packedWide, "Winograd convolutions need the packed kernel (AVX2 or AVX-512)")
+        precondition(compute.packed, "Winograd convolutions need the packed kernel (AVX2 or AVX-512)")
         let (tilesY, tilesX) = ((oh + 3) / 4, (ow + 3) / 4)
         let tiles = tilesY * tilesX
         // The 36 points' blocks are a cache line more than their size apart: at a multiple of 4 KB
@@ -34,12 +34,14 @@ public enum Winograd {
         let productFloats = m * tiles + 16
         let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * pointFloats)
         let products = UnsafeMutablePointer<Float>.allocate(capacity: 36 * productFloats)
+        // The output transform's vector loads may run into the slack after a product; it is zero
+        // (those lanes are never stored), so nothing uninitialised is read.
+        for point in 0..<36 { (products + point * productFloats + m * tiles).initialize(repeating: 0, count: 16) }
         defer {
             v.deallocate()
             products.deallocate()
         }
         let panels = (tiles + GEMM.panelWidth - 1) / GEMM.panelWidth
-        let avx512: Int32 = compute.packed ? 1 : 0
         func input(channels: Range<Int>, panels: Range<Int>) {
             gr_winograd_input(
                 x, c, h, w, padTop, padLeft, tilesY, tilesX, v, pointFloats, channels.lowerBound, channels.upperBound,
@@ -49,7 +51,7 @@ public enum Winograd {
             for point in points {
                 gr_packed_product(
                     m, tiles, c, u + point * m * c, v + point * pointFloats, nil, 0, products + point * productFloats,
-                    panels.lowerBound, panels.upperBound, avx512)
+                    panels.lowerBound, panels.upperBound, compute.isa)
             }
         }
         func output(channels: Range<Int>, panels: Range<Int>) {

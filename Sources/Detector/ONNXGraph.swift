@@ -427,7 +427,8 @@ public final class ONNXGraph: @unchecked Sendable {
         let ow = size(w, kernel[1], strides[1], pads[1], pads[3])
         guard oh > 0, ow > 0 else { throw fail("MaxPool output would be empty") }
         let (kh, kw, sy, sx, py, px) = (kernel[0], kernel[1], strides[0], strides[1], pads[0], pads[1])
-        var out = [Float](repeating: 0, count: n * c * oh * ow)
+        // The loop below writes every output, so no zero pass first.
+        var out = [Float](unsafeUninitializedCapacity: n * c * oh * ow) { $1 = n * c * oh * ow }
         input.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 // Planes are independent: the workers take disjoint ones.
@@ -501,13 +502,18 @@ public final class ONNXGraph: @unchecked Sendable {
         let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
         let rows = try (0..<oh).map { (o) throws(ONNXError) in try source(o, h, oh) }
         let columns = try (0..<ow).map { (o) throws(ONNXError) in try source(o, w, ow) }
-        var out = [Float](repeating: 0, count: outShape.reduce(1, *))
-        for plane in 0..<(x.shape[0] * x.shape[1]) {
-            for (oy, iy) in rows.enumerated() {
-                for (ox, ix) in columns.enumerated() {
-                    out[(plane * oh + oy) * ow + ox] = input[(plane * h + iy) * w + ix]
+        let count = outShape.reduce(1, *)
+        let out = [Float](unsafeUninitializedCapacity: count) { dst, initialized in
+            input.withUnsafeBufferPointer { src in
+                for plane in 0..<(x.shape[0] * x.shape[1]) {
+                    for (oy, iy) in rows.enumerated() {
+                        let target = dst.baseAddress! + (plane * oh + oy) * ow
+                        let source = src.baseAddress! + (plane * h + iy) * w
+                        for (ox, ix) in columns.enumerated() { target[ox] = source[ix] }
+                    }
                 }
             }
+            initialized = count
         }
         return Value(shape: outShape, floats: out)
     }

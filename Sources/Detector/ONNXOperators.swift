@@ -109,18 +109,35 @@ enum Elementwise {
         let length = x.shape[a]
         let inner = x.shape[(a + 1)...].reduce(1, *)
         let outer = x.shape[..<a].reduce(1, *)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * length * inner + i
-                var peak = -Float.infinity
-                for j in 0..<length { peak = max(peak, values[base + j * inner]) }
-                var total: Float = 0
-                for j in 0..<length {
-                    let e = exp(values[base + j * inner] - peak)
-                    values[base + j * inner] = e
-                    total += e
+        // Over the axis a row at a time: the `inner` positions of one axis step are contiguous
+        // (YOLO's DFL softmax runs over axis 1 of [1, 16, 4, anchors]), so each pass is a vector loop.
+        var peak = [Float](repeating: 0, count: inner)
+        var total = [Float](repeating: 0, count: inner)
+        values.withUnsafeMutableBufferPointer { v in
+            peak.withUnsafeMutableBufferPointer { peak in
+                total.withUnsafeMutableBufferPointer { total in
+                    for o in 0..<outer {
+                        let block = v.baseAddress! + o * length * inner
+                        for i in 0..<inner { peak[i] = -Float.infinity }
+                        for j in 0..<length {
+                            let row = block + j * inner
+                            for i in 0..<inner { peak[i] = max(peak[i], row[i]) }
+                        }
+                        for i in 0..<inner { total[i] = 0 }
+                        for j in 0..<length {
+                            let row = block + j * inner
+                            for i in 0..<inner {
+                                let e = exp(row[i] - peak[i])
+                                row[i] = e
+                                total[i] += e
+                            }
+                        }
+                        for j in 0..<length {
+                            let row = block + j * inner
+                            for i in 0..<inner { row[i] /= total[i] }
+                        }
+                    }
                 }
-                for j in 0..<length { values[base + j * inner] /= total }
             }
         }
         return Value(shape: x.shape, floats: values)

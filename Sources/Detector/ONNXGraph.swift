@@ -507,9 +507,9 @@ public final class ONNXGraph: @unchecked Sendable {
             input.withUnsafeBufferPointer { src in
                 for plane in 0..<(x.shape[0] * x.shape[1]) {
                     for (oy, iy) in rows.enumerated() {
-                        let target = dst.baseAddress! + (plane * oh + oy) * ow
-                        let source = src.baseAddress! + (plane * h + iy) * w
-                        for (ox, ix) in columns.enumerated() { target[ox] = source[ix] }
+                        let outputRow = dst.baseAddress! + (plane * oh + oy) * ow
+                        let inputRow = src.baseAddress! + (plane * h + iy) * w
+                        for (ox, ix) in columns.enumerated() { outputRow[ox] = inputRow[ix] }
                     }
                 }
             }

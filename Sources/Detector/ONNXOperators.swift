@@ -111,31 +111,28 @@ enum Elementwise {
         let outer = x.shape[..<a].reduce(1, *)
         // Over the axis a row at a time: the `inner` positions of one axis step are contiguous
         // (YOLO's DFL softmax runs over axis 1 of [1, 16, 4, anchors]), so each pass is a vector loop.
-        var peak = [Float](repeating: 0, count: inner)
-        var total = [Float](repeating: 0, count: inner)
+        // One scratch buffer: each inner position's running maximum, then its sum.
+        var scratch = [Float](repeating: 0, count: 2 * inner)
         values.withUnsafeMutableBufferPointer { v in
-            peak.withUnsafeMutableBufferPointer { peak in
-                total.withUnsafeMutableBufferPointer { total in
-                    for o in 0..<outer {
-                        let block = v.baseAddress! + o * length * inner
-                        for i in 0..<inner { peak[i] = -Float.infinity }
-                        for j in 0..<length {
-                            let row = block + j * inner
-                            for i in 0..<inner { peak[i] = max(peak[i], row[i]) }
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                let (peak, total) = (scratch.baseAddress!, scratch.baseAddress! + inner)
+                for o in 0..<outer {
+                    let block = v.baseAddress! + o * length * inner
+                    for i in 0..<inner { (peak[i], total[i]) = (-Float.infinity, 0) }
+                    for j in 0..<length {
+                        let row = block + j * inner
+                        for i in 0..<inner { peak[i] = max(peak[i], row[i]) }
+                    }
+                    for j in 0..<length {
+                        let row = block + j * inner
+                        for i in 0..<inner {
+                            row[i] = exp(row[i] - peak[i])
+                            total[i] += row[i]
                         }
-                        for i in 0..<inner { total[i] = 0 }
-                        for j in 0..<length {
-                            let row = block + j * inner
-                            for i in 0..<inner {
-                                let e = exp(row[i] - peak[i])
-                                row[i] = e
-                                total[i] += e
-                            }
-                        }
-                        for j in 0..<length {
-                            let row = block + j * inner
-                            for i in 0..<inner { row[i] /= total[i] }
-                        }
+                    }
+                    for j in 0..<length {
+                        let row = block + j * inner
+                        for i in 0..<inner { row[i] /= total[i] }
                     }
                 }
             }

@@ -1,15 +1,20 @@
 #include "CKernels.h"
+#include "simd_math.h"
 
+#include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
-enum { NR = GR_PANEL_WIDTH };
+enum { NR = GR_PANEL_WIDTH, LANES = 8 };
 
 static long min_long(long a, long b) { return a < b ? a : b; }
 static long max_long(long a, long b) { return a > b ? a : b; }
 
 void gr_im2col(const float *image, long channels, long h, long w, long kh, long kw, long sy, long sx, long dy,
-               long dx, long py, long px, long oh, long ow, int packed, float *cols, long row_begin, long row_end) {
-    long k = channels * kh * kw, pixels = oh * ow;
+               long dx, long py, long px, long oh, long ow, float *cols, long row_begin, long row_end) {
+    long pixels = oh * ow;
     for (long row = row_begin; row < row_end; row++) {
         long ch = row / (kh * kw), tap = row % (kh * kw), ky = tap / kw, kx = tap % kw;
         long shift = kx * dx - px;
@@ -18,29 +23,67 @@ void gr_im2col(const float *image, long channels, long h, long w, long kh, long 
         long last = w - 1 - shift < 0 ? first : max_long(first, min_long(ow, (w - 1 - shift) / sx + 1));
         for (long oy = 0; oy < oh; oy++) {
             long iy = oy * sy - py + ky * dy;
-            const float *source = iy >= 0 && iy < h ? image + (ch * h + iy) * w + shift : NULL;
-            long p = oy * ow;
-            /* Packed, a line is written in runs that end at panel boundaries. */
-            for (long ox = 0; ox < ow;) {
-                long lane = p % NR;
-                long run = packed ? min_long(ow - ox, NR - lane) : ow - ox;
-                float *line = (packed ? cols + ((p / NR) * k + row) * NR + lane : cols + row * pixels + p) - ox;
-                long end = ox + run;
-                long inside_begin = source ? min_long(end, max_long(ox, first)) : end;
-                long inside_end = source ? max_long(inside_begin, min_long(end, last)) : end;
-                for (long j = ox; j < inside_begin; j++) line[j] = 0;
-                if (sx == 1)
-                    for (long j = inside_begin; j < inside_end; j++) line[j] = source[j];
-                else
-                    for (long j = inside_begin; j < inside_end; j++) line[j] = source[j * sx];
-                for (long j = inside_end; j < end; j++) line[j] = 0;
-                ox = end;
-                p += run;
+            float *line = cols + row * pixels + oy * ow;
+            if (iy < 0 || iy >= h) {
+                memset(line, 0, sizeof(float) * ow);
+                continue;
             }
-        }
-        if (packed && pixels % NR) {
-            float *tail = cols + ((pixels / NR) * k + row) * NR;
-            memset(tail + pixels % NR, 0, sizeof(float) * (NR - pixels % NR));
+            const float *source = image + (ch * h + iy) * w + shift;
+            for (long j = 0; j < first; j++) line[j] = 0;
+            for (long j = first; j < last; j++) line[j] = source[j * sx];
+            for (long j = last; j < ow; j++) line[j] = 0;
         }
     }
 }
+
+#if defined(__x86_64__)
+/* Each lane's pixel gives the offset of its tap (0, 0) in a plane; a tap moves every offset by
+ * the same amount, and a lane reads only where its tap lands inside the image (masked gathers:
+ * the rest, padding and lanes past the pixels, are zero). */
+AVX2 void gr_im2col_panels(const float *image, long channels, long h, long w, long kh, long kw, long sy, long sx,
+                           long dy, long dx, long py, long px, long oh, long ow, float *cols, long panel_begin,
+                           long panel_end) {
+    long k = channels * kh * kw, pixels = oh * ow, plane = h * w;
+    int top[NR], left[NR];
+    for (long p = panel_begin; p < panel_end; p++) {
+        for (long lane = 0; lane < NR; lane++) {
+            long pixel = p * NR + lane;
+            /* A lane past the pixels starts so far outside that no tap reaches the image. */
+            top[lane] = pixel < pixels ? (int)((pixel / ow) * sy - py) : -(int)(h + kh * dy + 1);
+            left[lane] = pixel < pixels ? (int)((pixel % ow) * sx - px) : 0;
+        }
+        float *panel = cols + (p - panel_begin) * k * NR;
+        for (long ky = 0; ky < kh; ky++) {
+            for (long kx = 0; kx < kw; kx++) {
+                __m256i offset[NR / LANES], mask[NR / LANES];
+                for (long g = 0; g < NR / LANES; g++) {
+                    __m256i y = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(top + g * LANES)),
+                                                 _mm256_set1_epi32((int)(ky * dy)));
+                    __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(left + g * LANES)),
+                                                 _mm256_set1_epi32((int)(kx * dx)));
+                    __m256i below = _mm256_set1_epi32(-1);
+                    __m256i inside = _mm256_and_si256(
+                        _mm256_and_si256(_mm256_cmpgt_epi32(y, below), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)h), y)),
+                        _mm256_and_si256(_mm256_cmpgt_epi32(x, below), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), x)));
+                    mask[g] = inside;
+                    offset[g] = _mm256_add_epi32(_mm256_mullo_epi32(y, _mm256_set1_epi32((int)w)), x);
+                }
+                for (long c = 0; c < channels; c++) {
+                    float *row = panel + ((c * kh + ky) * kw + kx) * NR;
+                    const float *source = image + c * plane;
+                    for (long g = 0; g < NR / LANES; g++)
+                        _mm256_storeu_ps(row + g * LANES,
+                                         _mm256_mask_i32gather_ps(_mm256_setzero_ps(), source, offset[g],
+                                                                  _mm256_castsi256_ps(mask[g]), 4));
+                }
+            }
+        }
+    }
+}
+#else
+/* Other architectures never choose a packed kernel, so this is not reached. */
+void gr_im2col_panels(const float *image, long channels, long h, long w, long kh, long kw, long sy, long sx, long dy,
+                      long dx, long py, long px, long oh, long ow, float *cols, long panel_begin, long panel_end) {
+    abort();
+}
+#endif

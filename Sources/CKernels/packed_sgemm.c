@@ -76,6 +76,15 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
 }
 
 #if defined(__x86_64__)
+/* The k loop of a tile: b's two vectors of row kk, LOAD(0) and LOAD(1), then FMAS over the rows. */
+#define K_LOOP(LOAD, FMAS)                                                                                     \
+    for (long kk = 0; kk < kc; kk++) {                                                                         \
+        __auto_type b0 = LOAD(0);                                                                              \
+        __auto_type b1 = LOAD(1);                                                                              \
+        FMAS                                                                                                   \
+        a += 1;                                                                                                \
+        bp += ldb;                                                                                             \
+    }
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
 #define FMA(i)                                                                                                 \
@@ -110,18 +119,20 @@ void gr_pack_weight(const float *weight, long ldw, long n, long k, float *packed
  * apart) and the first `columns` ≤ NR of the panel. Inlined with a constant height, so each height
  * gets its own loop with only its accumulators. */
 AVX512 static inline __attribute__((always_inline)) void tile(const int height, long kc, const float *a, long lda,
-                                                              const float *bp, const float *bias, float *c, long ldc,
-                                                              int load, long columns, const float *row_bias,
-                                                              int silu) {
-    ROWS(ZERO)
-    for (long kk = 0; kk < kc; kk++) {
-        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-        ROWS(FMA)
-        a += 1;
-        bp += NR;
-    }
+                                                              const float *bp, long ldb, int padded,
+                                                              const float *bias, float *c, long ldc, int load,
+                                                              long columns, const float *row_bias, int silu) {
     __mmask16 mask_a = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
     __mmask16 mask_b = columns >= 32 ? 0xFFFF : columns <= 16 ? 0 : (__mmask16)((1u << (columns - 16)) - 1);
+    ROWS(ZERO)
+    /* A strided b's last panel ends inside its rows: masked loads stay in them, and the lanes they
+     * clear give outputs that are never stored. */
+#define FULL16(half) _mm512_loadu_ps(bp + 16 * (half))
+#define MASKED16(half) _mm512_maskz_loadu_ps((half) ? mask_b : mask_a, bp + 16 * (half))
+    if (padded)
+        K_LOOP(FULL16, ROWS(FMA))
+    else
+        K_LOOP(MASKED16, ROWS(FMA))
     __m512 bias_a = bias ? _mm512_maskz_loadu_ps(mask_a, bias) : _mm512_setzero_ps();
     __m512 bias_b = bias ? _mm512_maskz_loadu_ps(mask_b, bias + 16) : _mm512_setzero_ps();
     ROWS(STORE)
@@ -129,11 +140,11 @@ AVX512 static inline __attribute__((always_inline)) void tile(const int height, 
 
 #define CASE(i)                                                                                                \
     case i + 1:                                                                                                \
-        tile(i + 1, kc, a, lda, bp, bias, c, ldc, load, columns, row_bias, silu);                              \
+        tile(i + 1, kc, a, lda, bp, ldb, padded, bias, c, ldc, load, columns, row_bias, silu);                 \
         break;
 
-AVX512 static void tile_of_height(long height, long kc, const float *a, long lda, const float *bp,
-                                  const float *bias, float *c, long ldc, int load, long columns,
+AVX512 static void tile_of_height(long height, long kc, const float *a, long lda, const float *bp, long ldb,
+                                  int padded, const float *bias, float *c, long ldc, int load, long columns,
                                   const float *row_bias, int silu) {
     switch (height) { ROWS(CASE) }
 }
@@ -178,19 +189,20 @@ enum { MR2 = 6 };
     }
 
 AVX2 static inline __attribute__((always_inline)) void half_tile(const int height, long kc, const float *a, long lda,
-                                                                 const float *bp, const float *bias, float *c,
-                                                                 long ldc, int load, long columns,
-                                                                 const float *row_bias, int silu) {
-    ROWS2(ZERO2)
-    for (long kk = 0; kk < kc; kk++) {
-        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-        ROWS2(FMA2)
-        a += 1;
-        bp += NR;
-    }
-    /* Masked moves are slow on AMD cores: only a partial half uses them. */
+                                                                 const float *bp, long ldb, int padded,
+                                                                 const float *bias, float *c, long ldc, int load,
+                                                                 long columns, const float *row_bias, int silu) {
+    /* Masked moves are slow on AMD cores: only a partial half uses them, and in the k loop only
+     * when b's rows end inside the half (a strided b; a packed panel is zero-padded). */
     int full = columns >= 16;
     __m256i mask_a = lanes8(columns), mask_b = lanes8(columns - 8);
+    ROWS2(ZERO2)
+#define FULL8(half) _mm256_loadu_ps(bp + 8 * (half))
+#define MASKED8(half) _mm256_maskload_ps(bp + 8 * (half), (half) ? mask_b : mask_a)
+    if (full || padded)
+        K_LOOP(FULL8, ROWS2(FMA2))
+    else
+        K_LOOP(MASKED8, ROWS2(FMA2))
     __m256 bias_a = bias ? _mm256_maskload_ps(bias, mask_a) : _mm256_setzero_ps();
     __m256 bias_b = bias ? _mm256_maskload_ps(bias + 8, mask_b) : _mm256_setzero_ps();
     ROWS2(STORE2)
@@ -198,26 +210,35 @@ AVX2 static inline __attribute__((always_inline)) void half_tile(const int heigh
 
 #define CASE2(i)                                                                                               \
     case i + 1:                                                                                                \
-        half_tile(i + 1, kc, a, lda, bp + half, bias ? bias + half : NULL, c + half, ldc, load, columns - half, \
-                  row_bias, silu);                                                                             \
+        half_tile(i + 1, kc, a, lda, bp + half, ldb, padded, bias ? bias + half : NULL, c + half, ldc, load,   \
+                  columns - half, row_bias, silu);                                                             \
         break;
 
-AVX2 static void tile_of_height_avx2(long height, long kc, const float *a, long lda, const float *bp,
-                                     const float *bias, float *c, long ldc, int load, long columns,
+AVX2 static void tile_of_height_avx2(long height, long kc, const float *a, long lda, const float *bp, long ldb,
+                                     int padded, const float *bias, float *c, long ldc, int load, long columns,
                                      const float *row_bias, int silu) {
     for (long half = 0; half < columns; half += 16) {
         switch (height) { ROWS2(CASE2) }
     }
 }
 
-typedef void (*tile_function)(long height, long kc, const float *a, long lda, const float *bp, const float *bias,
-                              float *c, long ldc, int load, long columns, const float *row_bias, int silu);
+typedef void (*tile_function)(long height, long kc, const float *a, long lda, const float *bp, long ldb, int padded,
+                              const float *bias, float *c, long ldc, int load, long columns, const float *row_bias,
+                              int silu);
+
+/* Where b's panels are: panel p's row kk at b + p · panel_stride + kk · ldb, its 32 columns side
+ * by side; padded when every row of a panel has all 32 floats readable (the packed layout). */
+typedef struct {
+    const float *b;
+    long ldb, panel_stride;
+    int padded;
+} panels;
 
 /* The blocked product both kernels share; `mr` is the tile's most rows. A tile's last k block
  * also adds row_bias (per row of c) and applies SiLU, in registers. */
-static void blocked(tile_function tile, long mr, long m, long n, long k, const float *a, long lda,
-                    const float *packed, const float *bias, float *c, long ldc, long panel_begin, long panel_end,
-                    int accumulate, const float *row_bias, int silu) {
+static void blocked(tile_function tile, long mr, long m, long n, long k, const float *a, long lda, panels b,
+                    const float *bias, float *c, long ldc, long panel_begin, long panel_end, int accumulate,
+                    const float *row_bias, int silu) {
     for (long pc = 0; pc < k; pc += KC) {
         long kc = k - pc < KC ? k - pc : KC;
         int load = pc > 0 || accumulate;
@@ -227,14 +248,14 @@ static void blocked(tile_function tile, long mr, long m, long n, long k, const f
             /* Row tiles of nearly equal height (50 rows: five of 10, not four of 12 and one of 2). */
             long tiles = (mc + mr - 1) / mr;
             for (long p = panel_begin; p < panel_end; p++) {
-                const float *bp = packed + (p * k + pc) * NR;
+                const float *bp = b.b + p * b.panel_stride + pc * b.ldb;
                 long columns = n - p * NR < NR ? n - p * NR : NR;
                 const float *panel_bias = bias && pc == 0 ? bias + p * NR : NULL;
                 for (long t = 0; t < tiles; t++) {
                     long first = mc * t / tiles, rows = mc * (t + 1) / tiles - first;
                     float *out = c + (ic + first) * ldc + p * NR;
-                    tile(rows, kc, a + (ic + first) * lda + pc, lda, bp, panel_bias, out, ldc, load, columns,
-                         last && row_bias ? row_bias + ic + first : NULL, last && silu);
+                    tile(rows, kc, a + (ic + first) * lda + pc, lda, bp, b.ldb, b.padded, panel_bias, out, ldc, load,
+                         columns, last && row_bias ? row_bias + ic + first : NULL, last && silu);
                 }
             }
         }
@@ -244,15 +265,26 @@ static void blocked(tile_function tile, long mr, long m, long n, long k, const f
 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
                      float *c, long ldc, long panel_begin, long panel_end, int accumulate, int isa) {
     int wide = isa == GR_ISA_AVX512;
-    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, lda, packed, bias, c, ldc,
+    panels b = {packed, NR, k * NR, 1};
+    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, lda, b, bias, c, ldc,
             panel_begin, panel_end, accumulate, NULL, 0);
 }
 
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
-                       float *c, long panel_begin, long panel_end, int isa) {
+                       float *c, long ldc, long panel_begin, long panel_end, int isa) {
     int wide = isa == GR_ISA_AVX512;
-    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, k, packed, NULL, c, n,
+    panels b = {packed, NR, k * NR, 1};
+    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, k, b, NULL, c, ldc,
             panel_begin, panel_end, 0, row_bias, silu);
+}
+
+void gr_strided_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                        const float *row_bias, int silu, float *c, long ldc, int accumulate, long panel_begin,
+                        long panel_end, int isa) {
+    int wide = isa == GR_ISA_AVX512;
+    panels source = {b, ldb, NR, 0};
+    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, lda, source, NULL, c, ldc,
+            panel_begin, panel_end, accumulate, row_bias, silu);
 }
 
 #else
@@ -263,7 +295,13 @@ void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const flo
 }
 
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
-                       float *c, long panel_begin, long panel_end, int isa) {
+                       float *c, long ldc, long panel_begin, long panel_end, int isa) {
+    abort();
+}
+
+void gr_strided_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                        const float *row_bias, int silu, float *c, long ldc, int accumulate, long panel_begin,
+                        long panel_end, int isa) {
     abort();
 }
 #endif

@@ -52,6 +52,15 @@ AVX2 static inline __m256 silu8(__m256 v) {
     return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
 }
 
+/* sigmoid(x) = 1 / (1 + e^-x), 16 and 8 lanes. */
+AVX512 static inline __m512 sigmoid16(__m512 v) {
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+}
+
+AVX2 static inline __m256 sigmoid8(__m256 v) {
+    return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+}
+
 /* Lanes [0, count) of 8 set, for count in any range. */
 AVX2 static inline __m256i lanes8(long count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count < 0 ? 0 : count > 8 ? 8 : count)),

@@ -13,22 +13,24 @@ static inline __mmask16 tail_mask(long remaining) {
     return remaining >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << remaining) - 1);
 }
 
-AVX512 static void quick_gelu_avx512(float *x, long count) {
-    for (long i = 0; i < count; i += 16) {
-        __mmask16 mask = tail_mask(count - i);
-        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
-        __m512 e = exp16(_mm512_mul_ps(v, _mm512_set1_ps(-1.702f)));
-        _mm512_mask_storeu_ps(x + i, mask, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+/* An element-wise kernel over 16 lanes, the tail masked. */
+#define AVX512_ELEMENTWISE(name, f)                                                                            \
+    AVX512 static void name(float *x, long count) {                                                            \
+        for (long i = 0; i < count; i += 16) {                                                                 \
+            __mmask16 mask = tail_mask(count - i);                                                             \
+            _mm512_mask_storeu_ps(x + i, mask, f(_mm512_maskz_loadu_ps(mask, x + i)));                         \
+        }                                                                                                      \
     }
+
+AVX512 static inline __m512 quick_gelu16(__m512 v) {
+    __m512 e = exp16(_mm512_mul_ps(v, _mm512_set1_ps(-1.702f)));
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
-AVX512 static void silu_avx512(float *x, long count) {
-    for (long i = 0; i < count; i += 16) {
-        __mmask16 mask = tail_mask(count - i);
-        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
-        _mm512_mask_storeu_ps(x + i, mask, silu16(v));
-    }
-}
+/* The element-wise kernels with a vector form f16 (and f8 below): f_avx512 and f_avx2. */
+#define VECTOR_KERNELS(X) X(quick_gelu) X(silu) X(sigmoid) X(exp)
+#define AVX512_KERNEL(f) AVX512_ELEMENTWISE(f##_avx512, f##16)
+VECTOR_KERNELS(AVX512_KERNEL)
 
 /* GELU with erf, 0.5 x (1 + erf(x / √2)); erf by Abramowitz & Stegun 7.1.26 (absolute error below
  * 1.5e-7, odd symmetry), so the result is within 1e-7 · |x| of the exact one. */
@@ -71,8 +73,8 @@ AVX2 static inline __m256 quick_gelu8(__m256 v) {
         }                                                                                                      \
     }
 
-AVX2_ELEMENTWISE(silu_avx2, silu8)
-AVX2_ELEMENTWISE(quick_gelu_avx2, quick_gelu8)
+#define AVX2_KERNEL(f) AVX2_ELEMENTWISE(f##_avx2, f##8)
+VECTOR_KERNELS(AVX2_KERNEL)
 
 #endif
 
@@ -116,6 +118,22 @@ static void silu_portable(float *x, long count) {
 
 void gr_silu(float *x, long count, int isa) {
     elementwise(x, count, isa, silu_portable, X86_ONLY(silu_avx2), X86_ONLY(silu_avx512));
+}
+
+static void sigmoid_portable(float *x, long count) {
+    for (long i = 0; i < count; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void gr_sigmoid(float *x, long count, int isa) {
+    elementwise(x, count, isa, sigmoid_portable, X86_ONLY(sigmoid_avx2), X86_ONLY(sigmoid_avx512));
+}
+
+static void exp_portable(float *x, long count) {
+    for (long i = 0; i < count; i++) x[i] = expf(x[i]);
+}
+
+void gr_exp(float *x, long count, int isa) {
+    elementwise(x, count, isa, exp_portable, X86_ONLY(exp_avx2), X86_ONLY(exp_avx512));
 }
 
 #if defined(__x86_64__)

@@ -52,7 +52,7 @@ public final class NudeNetDetector: @unchecked Sendable {
     public func detect(_ image: RGBImage, displayed: (width: Int, height: Int)? = nil) throws(ONNXError) -> (
         candidates: Int, detections: [Detection]
     ) {
-        let input = NudeNetInput(image, size: inputSize)
+        let input = NudeNetInput(image, size: inputSize, compute: graph.compute)
         guard let output = try graph.run([inputName: input.tensor])[outputName] else {
             throw ONNXError(file: path, reason: "the graph gave no output")
         }

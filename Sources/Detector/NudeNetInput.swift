@@ -1,5 +1,6 @@
 import Foundation
 import GuardrailCore
+import Vision
 
 /// The detector's input as the `nudenet` package makes it from a picture: padded with black at
 /// the right and bottom to a square, resized to `size × size` by `cv2.dnn.blobFromImage` (OpenCV's
@@ -14,27 +15,24 @@ public struct NudeNetInput: Sendable {
     public var xPad: Int
     public var yPad: Int
 
-    public init(_ image: RGBImage, size: Int = 320) {
+    /// The input of `image`, its output rows shared out among `compute`'s workers.
+    public init(_ image: RGBImage, size: Int = 320, compute: ComputeConfiguration = .default) {
         let side = max(image.width, image.height)
         (width, height) = (image.width, image.height)
         (xPad, yPad) = (side - image.width, side - image.height)
-        var padded = [UInt8](repeating: 0, count: side * side * 3)
-        image.pixels.withUnsafeBufferPointer { source in
-            padded.withUnsafeMutableBufferPointer { target in
-                for y in 0..<image.height {
-                    (target.baseAddress! + y * side * 3).update(
-                        from: source.baseAddress! + y * image.width * 3, count: image.width * 3)
-                }
-            }
-        }
-        let resized =
-            side == size
-            ? padded : OpenCVResize.linear(padded, width: side, height: side, to: size, size, rows: image.height)
         let plane = size * size
         let scale = Float(1.0 / 255.0)
-        var values = [Float](repeating: 0, count: 3 * plane)
-        for i in 0..<plane {
-            for c in 0..<3 { values[c * plane + i] = Float(resized[i * 3 + 2 - c]) * scale }
+        // Channel c of the tensor is the picture's channel 2 − c (B, G, R).
+        let values = [Float](unsafeUninitializedCapacity: 3 * plane) { tensor, initialized in
+            compute.parallel(size) { rows in
+                OpenCVResize.linear(image, side: side, to: size, size, rows: rows) { y, row in
+                    let line = tensor.baseAddress! + y * size
+                    for x in 0..<size {
+                        for c in 0..<3 { line[c * plane + x] = Float(row[x * 3 + 2 - c]) * scale }
+                    }
+                }
+            }
+            initialized = 3 * plane
         }
         tensor = Value(shape: [1, 3, size, size], floats: values)
     }
@@ -45,11 +43,14 @@ public struct NudeNetInput: Sendable {
 /// float positions `(d + 0.5) · scale − 0.5`, clamped at the edges), horizontal sums in int32, and
 /// the vertical step `((b0 · (S0 >> 4)) >> 16) + ((b1 · (S1 >> 4)) >> 16) + 2) >> 2`, saturated.
 enum OpenCVResize {
-    /// `pixels` is `width × height`; rows from `rows` on are black (the square's padding), so only
-    /// the source rows the output blends, and of those only the image's, are summed horizontally.
+    /// Resizes `image` padded with black at the right and bottom to `side × side` (the padding is
+    /// never built: its pixels add zero to every sum) and hands each output row of `rows`,
+    /// `outWidth × 3` bytes, to `row` in order. A size-preserving resize copies (OpenCV's weights are 2048 and 0
+    /// there, which gives the pixels back).
     static func linear(
-        _ pixels: [UInt8], width: Int, height: Int, to outWidth: Int, _ outHeight: Int, rows imageRows: Int? = nil
-    ) -> [UInt8] {
+        _ image: RGBImage, side: Int, to outWidth: Int, _ outHeight: Int, rows wanted: Range<Int>,
+        row: (_ y: Int, _ pixels: UnsafePointer<UInt8>) -> Void
+    ) {
         func taps(_ outLength: Int, _ inLength: Int, clampWeights: Bool) -> [(Int, Int, Int32, Int32)] {
             let scale = 1.0 / (Double(outLength) / Double(inLength))
             return (0..<outLength).map { d in
@@ -65,40 +66,48 @@ enum OpenCVResize {
                 return (min(max(s, 0), inLength - 1), min(max(s + 1, 0), inLength - 1), w0, w1)
             }
         }
-        let columns = taps(outWidth, width, clampWeights: true)
-        let rows = taps(outHeight, height, clampWeights: false)
-        // Horizontal pass for the source rows blended (black ones stay 0), then the vertical blend.
-        var needed = [Bool](repeating: false, count: height)
-        for (r0, r1, _, _) in rows where r0 < imageRows ?? height {
-            needed[r0] = true
-            if r1 < imageRows ?? height { needed[r1] = true }
+        let (width, height) = (image.width, image.height)
+        // A tap on the padding weighs nothing (its pixel is 0): weight 0 on column 0 in its place.
+        let columns = taps(outWidth, side, clampWeights: true).map { s0, s1, w0, w1 in
+            let second = s0 == s1 || s1 >= width ? (0, Int32(0)) : (s1, w1)
+            return (s0 < width ? s0 : 0, s0 < width ? w0 : 0, second.0, second.1)
         }
-        var horizontal = [Int32](repeating: 0, count: height * outWidth * 3)
-        var out = [UInt8](repeating: 0, count: outWidth * outHeight * 3)
-        pixels.withUnsafeBufferPointer { src in
-            horizontal.withUnsafeMutableBufferPointer { mid in
-                for y in 0..<height where needed[y] {
-                    let row = src.baseAddress! + y * width * 3
-                    let target = mid.baseAddress! + y * outWidth * 3
-                    for (d, (s0, s1, w0, w1)) in columns.enumerated() {
-                        for c in 0..<3 {
-                            let a = Int32(row[s0 * 3 + c]) * w0
-                            target[d * 3 + c] = s0 == s1 ? a : a + Int32(row[s1 * 3 + c]) * w1
-                        }
+        let rows = taps(outHeight, side, clampWeights: false)
+        // The horizontal sums of the two picture rows an output row blends, in two slots that keep
+        // the rows the next output row may blend again (when enlarging).
+        let stride = outWidth * 3
+        let slots = UnsafeMutablePointer<Int32>.allocate(capacity: 3 * stride)
+        defer { slots.deallocate() }
+        let zeros = slots + 2 * stride
+        zeros.initialize(repeating: 0, count: stride)
+        var held = [-1, -1]
+        let line = UnsafeMutablePointer<UInt8>.allocate(capacity: stride)
+        defer { line.deallocate() }
+        image.pixels.withUnsafeBufferPointer { src in
+            func horizontal(_ y: Int, keeping other: Int) -> UnsafePointer<Int32> {
+                guard y < height else { return UnsafePointer(zeros) }
+                if let slot = held.firstIndex(of: y) { return UnsafePointer(slots + slot * stride) }
+                let slot = held[0] == other ? 1 : 0
+                held[slot] = y
+                let (source, target) = (src.baseAddress! + y * width * 3, slots + slot * stride)
+                for (d, (s0, w0, s1, w1)) in columns.enumerated() {
+                    for c in 0..<3 {
+                        target[d * 3 + c] = Int32(source[s0 * 3 + c]) &* w0 &+ Int32(source[s1 * 3 + c]) &* w1
                     }
                 }
-                out.withUnsafeMutableBufferPointer { result in
-                    for (d, (r0, r1, b0, b1)) in rows.enumerated() {
-                        let first = mid.baseAddress! + r0 * outWidth * 3
-                        let second = mid.baseAddress! + r1 * outWidth * 3
-                        for i in 0..<(outWidth * 3) {
-                            let v = ((b0 * (first[i] >> 4)) >> 16) + ((b1 * (second[i] >> 4)) >> 16) + 2
-                            result[d * outWidth * 3 + i] = UInt8(clamping: v >> 2)
-                        }
-                    }
+                return UnsafePointer(target)
+            }
+            for d in wanted {
+                let (r0, r1, b0, b1) = rows[d]
+                let first = horizontal(r0, keeping: r1)
+                let second = horizontal(r1, keeping: r0)
+                // Wrapping arithmetic (the sums fit in 32 bits) so the loop vectorises.
+                for i in 0..<stride {
+                    let v = ((b0 &* (first[i] &>> 4)) &>> 16) &+ ((b1 &* (second[i] &>> 4)) &>> 16) &+ 2
+                    line[i] = UInt8(clamping: v &>> 2)
                 }
+                row(d, line)
             }
         }
-        return out
     }
 }

@@ -22,9 +22,15 @@ public final class ONNXGraph: @unchecked Sendable {
     /// and the Mul's output name; the Sigmoid and the Mul are skipped.
     private var fusedSiLU: [Int: String] = [:]
     private var skipped = Set<Int>()
-    /// Each Conv's weight as `[M, C·kH·kW]`, its bias, and for a stride-1 3×3 Conv on the packed
-    /// kernel its Winograd transform (`gr_winograd_weights`).
-    private var convolutions: [Int: (weight: [Float], bias: [Float]?, winograd: [Float]?)] = [:]
+    /// 1×1 Convs of a channel Concat used by nothing else: the Conv's index and the Concat's
+    /// inputs, which it reads in place (the Concat is skipped, its copy never made).
+    private var concatenated: [Int: [String]] = [:]
+    /// Each Conv's weight as `[M, C·kH·kW]`, its bias, and whether it may run by Winograd (a
+    /// stride-1 3×3 Conv on the packed kernel).
+    private var convolutions: [Int: (weight: [Float], bias: [Float]?, winograd: Bool)] = [:]
+    /// Winograd weight transforms by Conv index and tile side, made on first use (the tile
+    /// depends on the map size).
+    private var winogradWeights: [[Int]: [Float]] = [:]
     private var folded: [[Int]: [String: Value]] = [:]
     private let lock = NSLock()
 
@@ -75,6 +81,21 @@ public final class ONNXGraph: @unchecked Sendable {
             fusedSiLU[index] = z
             skipped.formUnion([sig, mul])
         }
+        var producer: [String: Int] = [:]
+        for (index, node) in model.nodes.enumerated() {
+            for output in node.outputs { producer[output] = index }
+        }
+        for (index, node) in model.nodes.enumerated() where node.opType == "Conv" {
+            let unit = [node.ints("strides"), node.ints("dilations")].allSatisfy { $0 == nil || $0 == [1, 1] }
+            guard unit, node.ints("pads")?.allSatisfy({ $0 == 0 }) ?? true, node.inputs.count >= 2,
+                let w = model.initializers[node.inputs[1]], w.shape.count == 4, w.shape[2] == 1, w.shape[3] == 1,
+                let x = node.inputs.first, !graphOutputs.contains(x), uses[x] == [index], let concat = producer[x],
+                model.nodes[concat].opType == "Concat", model.nodes[concat].int("axis") == 1,
+                !shapeOnly.contains(concat), !model.nodes[concat].inputs.contains("")
+            else { continue }
+            concatenated[index] = model.nodes[concat].inputs
+            skipped.insert(concat)
+        }
         for (index, node) in model.nodes.enumerated() where node.opType == "Conv" {
             guard node.inputs.count >= 2, let w = model.initializers[node.inputs[1]], w.shape.count == 4,
                 case .float(let weights) = w.data
@@ -95,12 +116,8 @@ public final class ONNXGraph: @unchecked Sendable {
             guard group == 1 else {
                 throw ONNXError(file: model.path, node: node.name, reason: "grouped convolution (group \(group))")
             }
-            var winograd: [Float]?
             let unit = node.ints("strides") ?? [1, 1] == [1, 1] && node.ints("dilations") ?? [1, 1] == [1, 1]
-            if compute.packed, unit, w.shape[2] == 3, w.shape[3] == 3 {
-                winograd = Winograd.transform(weight: weights, outputs: w.shape[0], channels: w.shape[1])
-            }
-            convolutions[index] = (weights, bias, winograd)
+            convolutions[index] = (weights, bias, compute.packed && unit && w.shape[2] == 3 && w.shape[3] == 3)
         }
     }
 
@@ -133,8 +150,12 @@ public final class ONNXGraph: @unchecked Sendable {
         }
     }
 
-    /// Runs the graph on `inputs` (by name) and returns the declared outputs.
-    public func run(_ inputs: [String: Value]) throws(ONNXError) -> [String: Value] {
+    /// Runs the graph on `inputs` (by name) and returns the declared outputs; `observe`, when
+    /// given, learns how long each node evaluated (its index in ``ONNXModel/nodes``, seconds).
+    /// Skipped nodes (fused into a neighbour, or shape arithmetic already folded) are not reported.
+    public func run(_ inputs: [String: Value], observe: ((_ node: Int, _ seconds: Double) -> Void)? = nil)
+        throws(ONNXError) -> [String: Value]
+    {
         var values = model.initializers
         for input in model.inputs {
             guard let value = inputs[input.name] else {
@@ -156,7 +177,21 @@ public final class ONNXGraph: @unchecked Sendable {
             if cached != nil, shapeOnly.contains(index) { continue }
             if skipped.contains(index) { continue }
             let arguments: [Value?] = node.inputs.map { $0.isEmpty ? nil : values[$0] }
-            let results = try evaluate(node, index: index, arguments)
+            let start = observe == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            let results: [Value]
+            if let parts = concatenated[index] {
+                let inputs = parts.compactMap { values[$0] }
+                guard inputs.count == parts.count else {
+                    throw ONNXError(file: model.path, node: node.name, reason: "a concatenated input is missing")
+                }
+                results = [
+                    try convolution(
+                        node, index: index, inputs, fail: { ONNXError(file: model.path, node: node.name, reason: $0) })
+                ]
+            } else {
+                results = try evaluate(node, index: index, arguments)
+            }
+            if let observe { observe(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             if let fused = fusedSiLU[index] {
                 values[fused] = results[0]
                 continue
@@ -192,9 +227,14 @@ public final class ONNXGraph: @unchecked Sendable {
             }
         }
         switch node.opType {
-        case "Conv": return [try convolution(node, index: index, try arg(0), fail: fail)]
+        case "Conv": return [try convolution(node, index: index, [try arg(0)], fail: fail)]
         case "Sigmoid":
-            return [Value(shape: try arg(0).shape, floats: try floats(try arg(0)).map { 1 / (1 + exp(-$0)) })]
+            let x = try arg(0)
+            var values = try floats(x)
+            values.withUnsafeMutableBufferPointer { v in
+                if let start = v.baseAddress { Activation.sigmoid.apply(start, count: v.count, compute: compute) }
+            }
+            return [Value(shape: x.shape, floats: values)]
         case "Add", "Sub", "Mul", "Div":
             return [try Elementwise.binary(node.opType, try arg(0), try arg(1), fail: fail)]
         case "Identity": return [try arg(0)]
@@ -228,7 +268,11 @@ public final class ONNXGraph: @unchecked Sendable {
             let x = try arg(0)
             let perm = node.ints("perm")?.map(Int.init) ?? Array((0..<x.shape.count).reversed())
             return [try Layout.transpose(x, perm: perm, fail: fail)]
-        case "Softmax": return [try Elementwise.softmax(try arg(0), axis: Int(node.int("axis") ?? -1), fail: fail)]
+        case "Softmax":
+            return [
+                try Elementwise.softmax(
+                    try arg(0), axis: Int(node.int("axis") ?? -1), compute: compute, fail: fail)
+            ]
         case "Slice":
             let x = try arg(0)
             let starts = try ints(try arg(1))
@@ -307,18 +351,26 @@ public final class ONNXGraph: @unchecked Sendable {
         }
     }
 
-    /// Conv, NCHW, by im2col: row `(c, ky, kx)` of the column matrix holds that tap's input for
-    /// every output pixel (contiguous runs of the input row), so `out[M, pixels] = W · cols` comes
-    /// out channels first, as ONNX lays it out.
-    private func convolution(_ node: Node, index: Int, _ x: Value, fail: (String) -> ONNXError) throws(ONNXError)
-        -> Value
+    /// Conv, NCHW, of the channel concatenation of `parts` (one tensor but for a fused Concat).
+    /// A 1×1 Conv is one product of the weight with the input read in place, part by part; a
+    /// stride-1 3×3 one runs by Winograd where that needs fewer products; the others by im2col:
+    /// row `(c, ky, kx)` of the column matrix holds that tap's input for every output pixel, so
+    /// `out[M, pixels] = W · cols` comes out channels first, as ONNX lays it out.
+    private func convolution(_ node: Node, index: Int, _ parts: [Value], fail: (String) -> ONNXError)
+        throws(ONNXError) -> Value
     {
-        guard let (weight, bias, winograd) = convolutions[index], case .float(let input) = x.data, x.shape.count == 4
-        else {
+        var floats: [[Float]] = []
+        for part in parts {
+            guard case .float(let f) = part.data, part.shape.count == 4, part.count > 0,
+                part.shape[0] == parts[0].shape[0], part.shape[2...] == parts[0].shape[2...]
+            else { throw fail("Conv needs 4-D float inputs of one batch and size") }
+            floats.append(f)
+        }
+        guard let (weight, bias, winograd) = convolutions[index], let x = parts.first else {
             throw fail("Conv needs a 4-D float input")
         }
         let w = model.initializers[node.inputs[1]]!.shape
-        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (n, c, h, wd) = (x.shape[0], parts.reduce(0) { $0 + $1.shape[1] }, x.shape[2], x.shape[3])
         guard c == w[1] else { throw fail("input has \(c) channels, the weight \(w[1])") }
         let (kh, kw) = (w[2], w[3])
         let strides = node.ints("strides")?.map(Int.init) ?? [1, 1]
@@ -336,22 +388,48 @@ public final class ONNXGraph: @unchecked Sendable {
         guard n * m * pixels <= ONNXModel.maxElements, k * pixels <= ONNXModel.maxElements else {
             throw fail("Conv output too large")
         }
-        // Both paths write every output and every column (allocating zeros would cost a pass).
+        // Every path writes every output and every column (allocating zeros would cost a pass).
         var out = [Float](unsafeUninitializedCapacity: n * m * pixels) { $1 = n * m * pixels }
-        // Winograd pays when its 36 products over 4×4 tiles fill fewer panel lanes than the 9 taps
-        // over pixels do (not at 10×10, whose 9 tiles take a 32-lane panel).
-        let lanes = GEMM.panelWidth
-        func filled(_ count: Int) -> Int { (count + lanes - 1) / lanes * lanes }
-        if let winograd, 36 * filled((oh + 3) / 4 * ((ow + 3) / 4)) < 9 * filled(pixels) {
+        let silu = fusedSiLU[index] != nil
+        if kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
+            withBasePointers(floats) { bases in
+                weight.withUnsafeBufferPointer { wt in
+                    (bias ?? []).withUnsafeBufferPointer { values in
+                        out.withUnsafeMutableBufferPointer { dst in
+                            for b in 0..<n {
+                                let inputs = zip(bases, parts).map { base, part in
+                                    (b: base + b * part.shape[1] * pixels, k: part.shape[1])
+                                }
+                                GEMM.multiplyWide(
+                                    wt.baseAddress!, parts: inputs, into: dst.baseAddress! + b * m * pixels, m: m,
+                                    n: pixels, rowBias: bias == nil ? nil : values.baseAddress, silu: silu,
+                                    compute: compute)
+                            }
+                        }
+                    }
+                }
+            }
+            return Value(shape: [n, m, oh, ow], floats: out)
+        }
+        guard parts.count == 1 else { throw fail("a concatenation feeds a Conv that is not 1×1") }
+        let input = floats[0]
+        if winograd, let tile = Winograd.tile(outputHeight: oh, outputWidth: ow) {
+            let transformed = lock.withLock {
+                if let known = winogradWeights[[index, tile]] { return known }
+                let made = Winograd.transform(weight: weight, outputs: m, channels: c, tile: tile)
+                winogradWeights[[index, tile]] = made
+                return made
+            }
             input.withUnsafeBufferPointer { src in
-                winograd.withUnsafeBufferPointer { u in
+                transformed.withUnsafeBufferPointer { u in
                     (bias ?? []).withUnsafeBufferPointer { b in
                         out.withUnsafeMutableBufferPointer { dst in
                             for image in 0..<n {
                                 Winograd.convolve(
                                     src.baseAddress! + image * c * h * wd, channels: c, height: h, width: wd,
-                                    padTop: pads[0], padLeft: pads[1], transformed: u.baseAddress!, outputs: m,
-                                    bias: bias == nil ? nil : b.baseAddress, silu: fusedSiLU[index] != nil,
+                                    padTop: pads[0], padLeft: pads[1], tile: tile, transformed: u.baseAddress!,
+                                    outputs: m,
+                                    bias: bias == nil ? nil : b.baseAddress, silu: silu,
                                     into: dst.baseAddress! + image * m * pixels, outputHeight: oh, outputWidth: ow,
                                     compute: compute)
                             }
@@ -361,42 +439,42 @@ public final class ONNXGraph: @unchecked Sendable {
             }
             return Value(shape: [n, m, oh, ow], floats: out)
         }
-        let pointwise = kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
-        // On the packed kernel (AVX2 or AVX-512) the column matrix is written straight in its panel layout.
-        let packedColumns = compute.packed && !pointwise
-        let columnCount = packedColumns ? filled(pixels) * k : (pointwise ? 0 : k * pixels)
+        // On the packed kernel (AVX2 or AVX-512) each worker writes the column matrix in its panel
+        // layout a cache-sized block at a time; otherwise it is written whole, row-major.
+        let columnCount = compute.packed ? 0 : k * pixels
         var cols = [Float](unsafeUninitializedCapacity: columnCount) { $1 = columnCount }
         let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
         input.withUnsafeBufferPointer { src in
             weight.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { dst in
                     cols.withUnsafeMutableBufferPointer { col in
-                        for b in 0..<n {
-                            let image = src.baseAddress! + b * c * h * wd
-                            var columns = UnsafePointer(image)
-                            if !pointwise {
+                        (bias ?? []).withUnsafeBufferPointer { values in
+                            let rowBias = bias == nil ? nil : values.baseAddress
+                            for b in 0..<n {
+                                let image = src.baseAddress! + b * c * h * wd
+                                let result = dst.baseAddress! + b * m * pixels
+                                if compute.packed {
+                                    GEMM.multiplyProduced(
+                                        wt.baseAddress!, into: result, m: m, n: pixels, k: k, rowBias: rowBias,
+                                        silu: silu, compute: compute
+                                    ) { panels, buffer in
+                                        Im2col.fill(
+                                            image, channels: c, height: h, width: wd, kernel: (kh, kw),
+                                            strides: (sy, sx), dilations: (dy, dx), pads: (py, px), output: (oh, ow),
+                                            into: buffer, .panels(panels))
+                                    }
+                                    continue
+                                }
                                 // Rows of the column matrix are independent: the workers fill disjoint ones.
                                 compute.parallel(k) { rows in
                                     Im2col.fill(
                                         image, channels: c, height: h, width: wd, kernel: (kh, kw), strides: (sy, sx),
-                                        dilations: (dy, dx), pads: (py, px), output: (oh, ow), packed: packedColumns,
-                                        into: col.baseAddress!, rows: rows)
+                                        dilations: (dy, dx), pads: (py, px), output: (oh, ow), into: col.baseAddress!,
+                                        .rows(rows))
                                 }
-                                columns = UnsafePointer(col.baseAddress!)
-                            }
-                            let result = dst.baseAddress! + b * m * pixels
-                            let silu = fusedSiLU[index] != nil
-                            (bias ?? []).withUnsafeBufferPointer { values in
-                                let rowBias = bias == nil ? nil : values.baseAddress
-                                if packedColumns {
-                                    GEMM.multiplyPacked(
-                                        wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k,
-                                        rowBias: rowBias, silu: silu, compute: compute)
-                                } else {
-                                    GEMM.multiplyWide(
-                                        wt.baseAddress!, columns, into: result, m: m, n: pixels, k: k,
-                                        rowBias: rowBias, silu: silu, compute: compute)
-                                }
+                                GEMM.multiplyWide(
+                                    wt.baseAddress!, col.baseAddress!, into: result, m: m, n: pixels, k: k,
+                                    rowBias: rowBias, silu: silu, compute: compute)
                             }
                         }
                     }
@@ -427,28 +505,34 @@ public final class ONNXGraph: @unchecked Sendable {
         let ow = size(w, kernel[1], strides[1], pads[1], pads[3])
         guard oh > 0, ow > 0 else { throw fail("MaxPool output would be empty") }
         let (kh, kw, sy, sx, py, px) = (kernel[0], kernel[1], strides[0], strides[1], pads[0], pads[1])
-        // The loop below writes every output, so no zero pass first.
+        // Each output column's window of input columns, clipped to the image (padding never wins).
+        let windows = (0..<ow).map { ox in max(0, ox * sx - px)..<max(0, min(w, ox * sx - px + kw)) }
+        // The loops below write every output, so no zero pass first.
         var out = [Float](unsafeUninitializedCapacity: n * c * oh * ow) { $1 = n * c * oh * ow }
         input.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 // Planes are independent: the workers take disjoint ones.
                 compute.parallel(n * c) { planes in
+                    // Separable: each input row's maxima over the column windows, then those over
+                    // the row windows (the same maxima, kh + kw comparisons per output, not kh · kw).
+                    let across = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)
+                    defer { across.deallocate() }
                     for plane in planes {
                         let image = src.baseAddress! + plane * h * w
-                        let target = dst.baseAddress! + plane * oh * ow
-                        for oy in 0..<oh {
-                            // The window's rows and columns inside the image (padding never wins).
-                            let y0 = max(0, oy * sy - py)
-                            let y1 = min(h, oy * sy - py + kh)
-                            for ox in 0..<ow {
-                                let x0 = max(0, ox * sx - px)
-                                let x1 = min(w, ox * sx - px + kw)
+                        for iy in 0..<h {
+                            let row = image + iy * w
+                            for (ox, window) in windows.enumerated() {
                                 var best = -Float.infinity
-                                for iy in y0..<max(y0, y1) {
-                                    let row = image + iy * w
-                                    for ix in x0..<max(x0, x1) { best = max(best, row[ix]) }
-                                }
-                                target[oy * ow + ox] = best
+                                for ix in window { best = max(best, row[ix]) }
+                                across[iy * ow + ox] = best
+                            }
+                        }
+                        for oy in 0..<oh {
+                            let target = dst.baseAddress! + (plane * oh + oy) * ow
+                            target.initialize(repeating: -Float.infinity, count: ow)
+                            for iy in max(0, oy * sy - py)..<max(0, min(h, oy * sy - py + kh)) {
+                                let line = across + iy * ow
+                                for ox in 0..<ow { target[ox] = max(target[ox], line[ox]) }
                             }
                         }
                     }
@@ -529,4 +613,13 @@ extension Node {
         if case .ints(let v) = attributes[name] { return v }
         return nil
     }
+}
+
+/// Runs `body` with the base addresses of `arrays` (none empty), valid for its duration.
+private func withBasePointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> R) -> R {
+    func step(_ i: Int, _ bases: [UnsafePointer<Float>]) -> R {
+        guard i < arrays.count else { return body(bases) }
+        return arrays[i].withUnsafeBufferPointer { step(i + 1, bases + [$0.baseAddress!]) }
+    }
+    return step(0, [])
 }

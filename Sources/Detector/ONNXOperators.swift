@@ -1,4 +1,5 @@
 import Foundation
+import Vision
 
 /// For every element of `shape` in row-major order, `Σ position[d] · steps[d]`: the source offset
 /// of a broadcast (steps 0 on broadcast axes) or a transposition (permuted strides).
@@ -73,15 +74,21 @@ enum Elementwise {
             let x = floatValues(a)
             let y = floatValues(b)
             if a.shape == b.shape || b.count == 1 {
-                // The common cases (x · sigmoid(x), a scalar factor) without index arrays.
-                let f: (Float, Float) -> Float
-                switch op {
-                case "Add": f = (+)
-                case "Sub": f = (-)
-                case "Mul": f = (*)
-                default: f = (/)
+                // The common cases (a residual sum, a scalar factor) as plain vector loops.
+                let scalar = b.count == 1 && a.shape != b.shape
+                let out = [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
+                    x.withUnsafeBufferPointer { x in
+                        y.withUnsafeBufferPointer { y in
+                            switch op {
+                            case "Add": combine(x, y, scalar, into: out, +)
+                            case "Sub": combine(x, y, scalar, into: out, -)
+                            case "Mul": combine(x, y, scalar, into: out, *)
+                            default: combine(x, y, scalar, into: out, /)
+                            }
+                        }
+                    }
+                    initialized = x.count
                 }
-                let out = b.count == 1 && a.shape != b.shape ? x.map { f($0, y[0]) } : zip(x, y).map(f)
                 return Value(shape: shape, floats: out)
             }
             let (ia, ib) = (sourceIndices(a.shape, to: shape), sourceIndices(b.shape, to: shape))
@@ -96,6 +103,21 @@ enum Elementwise {
         }
     }
 
+    /// `out[i] = f(x[i], y[i])`, or `f(x[i], y[0])` when `scalar`; inlined with `f`, so each
+    /// operator is its own vector loop.
+    @inline(__always)
+    private static func combine(
+        _ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, _ scalar: Bool,
+        into out: UnsafeMutableBufferPointer<Float>, _ f: (Float, Float) -> Float
+    ) {
+        if scalar {
+            let value = y[0]
+            for i in 0..<x.count { out[i] = f(x[i], value) }
+        } else {
+            for i in 0..<x.count { out[i] = f(x[i], y[i]) }
+        }
+    }
+
     static func floatValues(_ v: Value) -> [Float] {
         switch v.data {
         case .float(let f): return f
@@ -103,7 +125,9 @@ enum Elementwise {
         }
     }
 
-    static func softmax(_ x: Value, axis: Int, fail: (String) -> ONNXError) throws(ONNXError) -> Value {
+    static func softmax(_ x: Value, axis: Int, compute: ComputeConfiguration, fail: (String) -> ONNXError)
+        throws(ONNXError) -> Value
+    {
         let a = try Layout.axis(axis, rank: x.shape.count, fail: fail)
         var values = floatValues(x)
         let length = x.shape[a]
@@ -125,10 +149,9 @@ enum Elementwise {
                     }
                     for j in 0..<length {
                         let row = block + j * inner
-                        for i in 0..<inner {
-                            row[i] = exp(row[i] - peak[i])
-                            total[i] += row[i]
-                        }
+                        for i in 0..<inner { row[i] -= peak[i] }
+                        exponentiate(row, count: inner, compute: compute)
+                        for i in 0..<inner { total[i] += row[i] }
                     }
                     for j in 0..<length {
                         let row = block + j * inner
@@ -272,7 +295,28 @@ enum Layout {
         guard perm.sorted() == Array(0..<x.shape.count) else { throw fail("perm \(perm) for rank \(x.shape.count)") }
         let shape = perm.map { x.shape[$0] }
         let s = strides(x.shape)
-        return take(x, offsets(shape: shape, steps: perm.map { s[$0] }), shape: shape)
+        // Trailing axes the permutation keeps in place move together: copy them as runs.
+        var kept = perm.count
+        while kept > 0, perm[kept - 1] == kept - 1 { kept -= 1 }
+        let run = shape[kept...].reduce(1, *)
+        let starts = offsets(shape: Array(shape[..<kept]), steps: perm[..<kept].map { s[$0] })
+        switch x.data {
+        case .float(let f): return Value(shape: shape, floats: gathered(f, starts, run: run))
+        case .int(let i): return Value(shape: shape, ints: gathered(i, starts, run: run))
+        }
+    }
+
+    /// The runs of `run` elements of `values` starting at `starts`, one after another.
+    private static func gathered<T>(_ values: [T], _ starts: [Int], run: Int) -> [T] {
+        [T](unsafeUninitializedCapacity: starts.count * run) { out, initialized in
+            values.withUnsafeBufferPointer { source in
+                guard run > 0 else { return }
+                for (index, start) in starts.enumerated() {
+                    (out.baseAddress! + index * run).initialize(from: source.baseAddress! + start, count: run)
+                }
+            }
+            initialized = starts.count * run
+        }
     }
 
     static func slice(

@@ -27,6 +27,9 @@ struct DetectorBench: ParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 10
 
+    @Flag(help: "Also print the graph's time per operator on one thread (each node's best over --repeats).")
+    var profile = false
+
     func run() throws {
         let path = model ?? Fixtures.path("detector/tiny-yolo.onnx")
         let onnx = try ONNXModel(contentsOf: path)
@@ -52,6 +55,7 @@ struct DetectorBench: ParsableCommand {
             }
             engine[threads] = best
         }
+        if profile { try printProfile(onnx, Value(shape: [1, 3, size, size], floats: input)) }
         let repository = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -91,12 +95,29 @@ struct DetectorBench: ParsableCommand {
                         best, try time { found = try detector.detect(try ImageDecoder().decode(path: jpeg)).detections }
                     )
                 }
+                // The stages on their own, to show where the end-to-end time goes.
+                var stages = [Double](repeating: .infinity, count: 3)
+                for _ in 0...repeats {
+                    var image: RGBImage?
+                    var input: NudeNetInput?
+                    let graph = detector.graph
+                    let times = [
+                        try time { image = try ImageDecoder().decode(path: jpeg) },
+                        time { input = NudeNetInput(image!, size: detector.inputSize, compute: graph.compute) },
+                        try time { _ = try graph.run([graph.model.inputs[0].name: input!.tensor]) },
+                    ]
+                    stages = zip(stages, times).map { min($0, $1) }
+                }
                 let theirs = (reference["e\(threads)"] as? Double ?? .nan) * 1000
                 print(
                     String(
                         format:
                             "threads %d  1024x768 JPEG end to end: engine %7.2f ms   nudenet package %7.2f ms   %.2fx (target 1.5x)",
                         threads, best * 1000, theirs, theirs / (best * 1000)))
+                print(
+                    String(
+                        format: "           stages: decode %.2f ms, input %.2f ms, graph %.2f ms", stages[0] * 1000,
+                        stages[1] * 1000, stages[2] * 1000))
                 if threads == 2 {
                     print(
                         "  engine:  "
@@ -113,6 +134,30 @@ struct DetectorBench: ParsableCommand {
             let expected = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             let worst = zip(outputs, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .nan
             print(String(format: "largest difference from onnxruntime: %.2e (relative, of values above 1)", worst))
+        }
+    }
+
+    /// Each operator's share of a one-thread pass, from every node's best time over the repeats,
+    /// and the slowest nodes with their weights' shapes.
+    private func printProfile(_ onnx: ONNXModel, _ input: Value) throws {
+        let graph = try ONNXGraph(onnx, compute: ComputeConfiguration(threads: 1))
+        var best: [Int: Double] = [:]
+        for _ in 0...repeats {
+            _ = try graph.run(["images": input]) { node, seconds in best[node] = min(best[node] ?? .infinity, seconds) }
+        }
+        func ms(_ seconds: Double) -> String { String(format: "%7.3f ms", seconds * 1000) }
+        var byOperator: [String: Double] = [:]
+        for (node, seconds) in best { byOperator[onnx.nodes[node].opType, default: 0] += seconds }
+        let total = best.values.reduce(0, +)
+        print("profile, 1 thread: \(ms(total)) over \(best.count) nodes")
+        for (op, seconds) in byOperator.sorted(by: { $0.value > $1.value }) {
+            let name = op.padding(toLength: 12, withPad: " ", startingAt: 0)
+            print("  \(name) \(ms(seconds))  \(String(format: "%4.1f%%", 100 * seconds / total))")
+        }
+        for (node, seconds) in best.sorted(by: { $0.value > $1.value }).prefix(12) {
+            let n = onnx.nodes[node]
+            let weight = n.opType == "Conv" ? onnx.initializers[n.inputs[1]]?.shape.description ?? "" : ""
+            print("  \(ms(seconds))  \(n.opType) \(n.name) \(weight)")
         }
     }
 }

@@ -6,7 +6,8 @@ import Vision
 /// The column matrix against its definition, in both layouts.
 @Suite struct Im2colTests {
     /// Odd kernels, strides, dilations and pads (a tap entirely in the padding included), rows
-    /// split into two calls; every float of both layouts, zero lanes past the pixels included.
+    /// split into two calls (row-major) and panels into two blocks (packed); every float of both
+    /// layouts, zero lanes past the pixels included.
     @Test(arguments: [
         ((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 2), (2, 1), (1, 2), (1, 2)), ((1, 5), (3, 2), (2, 1), (0, 4)),
         ((2, 2), (1, 3), (3, 3), (2, 0)),
@@ -26,25 +27,37 @@ import Vision
             let ix = ox * strides.1 - pads.1 + kx * dilations.1
             return iy >= 0 && iy < h && ix >= 0 && ix < w ? image[(ch * h + iy) * w + ix] : 0
         }
-        for packed in [false, true] {
-            let count = packed ? (pixels + lanes - 1) / lanes * lanes * k : k * pixels
-            var columns = [Float](repeating: .nan, count: count)
+        var rowMajor = [Float](repeating: .nan, count: k * pixels)
+        rowMajor.withUnsafeMutableBufferPointer { out in
+            for rows in [0..<k / 2, k / 2..<k] {
+                Im2col.fill(
+                    image, channels: c, height: h, width: w, kernel: kernel, strides: strides, dilations: dilations,
+                    pads: pads, output: (oh, ow), into: out.baseAddress!, .rows(rows))
+            }
+        }
+        var wrong = 0
+        for row in 0..<k {
+            for pixel in 0..<pixels where rowMajor[row * pixels + pixel] != expected(row, pixel) { wrong += 1 }
+        }
+        #expect(wrong == 0, "row-major: \(wrong) wrong of \(k * pixels)")
+        guard ComputeConfiguration().packed else { return }
+        // Packed, in two blocks of panels, each written from the start of its own buffer.
+        let panels = (pixels + lanes - 1) / lanes
+        for block in [0..<panels / 2, panels / 2..<panels] where !block.isEmpty {
+            var columns = [Float](repeating: .nan, count: block.count * k * lanes)
             columns.withUnsafeMutableBufferPointer { out in
-                for rows in [0..<k / 2, k / 2..<k] {
-                    Im2col.fill(
-                        image, channels: c, height: h, width: w, kernel: kernel, strides: strides,
-                        dilations: dilations, pads: pads, output: (oh, ow), packed: packed, into: out.baseAddress!,
-                        rows: rows)
-                }
+                Im2col.fill(
+                    image, channels: c, height: h, width: w, kernel: kernel, strides: strides, dilations: dilations,
+                    pads: pads, output: (oh, ow), into: out.baseAddress!, .panels(block))
             }
             var wrong = 0
             for row in 0..<k {
-                for pixel in 0..<(packed ? count / k : pixels) {
-                    let index = packed ? ((pixel / lanes) * k + row) * lanes + pixel % lanes : row * pixels + pixel
+                for pixel in block.lowerBound * lanes..<block.upperBound * lanes {
+                    let index = ((pixel / lanes - block.lowerBound) * k + row) * lanes + pixel % lanes
                     if columns[index] != (pixel < pixels ? expected(row, pixel) : 0) { wrong += 1 }
                 }
             }
-            #expect(wrong == 0, "packed \(packed): \(wrong) wrong of \(count)")
+            #expect(wrong == 0, "panels \(block): \(wrong) wrong of \(columns.count)")
         }
     }
 }

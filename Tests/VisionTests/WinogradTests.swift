@@ -3,9 +3,9 @@ import TestSupport
 import Testing
 import Vision
 
-/// Winograd F(4×4, 3×3) against a direct 3×3 convolution in Float64. In float it loses a few
-/// bits against a direct sum (the transforms' coefficients reach 8 and 1/24; worst here about
-/// 4e-5 of max(1, |y|)), well inside the detector's 1e-4 agreement with onnxruntime; a wrong
+/// Winograd F(4×4, 3×3) and F(2×2, 3×3) against a direct 3×3 convolution in Float64. In float
+/// F(4) loses a few bits against a direct sum (the transforms' coefficients reach 8 and 1/24;
+/// worst here about 4e-5 of max(1, |y|)), well inside the detector's 1e-4 agreement with onnxruntime; a wrong
 /// tap, tile or lane is off by the size of the values.
 @Suite(.enabled(if: ComputeConfiguration().packed, "needs AVX2 or AVX-512"))
 struct WinogradTests {
@@ -43,21 +43,26 @@ struct WinogradTests {
                 }
             }
         }
-        let u = Winograd.transform(weight: weight, outputs: m, channels: c)
         let compute = ComputeConfiguration(threads: threads)
-        for silu in [false, true] {
-            var y = [Float](repeating: .nan, count: m * oh * ow)
-            bias.withUnsafeBufferPointer { b in
-                Winograd.convolve(
-                    x, channels: c, height: h, width: w, padTop: top, padLeft: left, transformed: u, outputs: m,
-                    bias: b.baseAddress, silu: silu, into: &y, outputHeight: oh, outputWidth: ow, compute: compute)
+        for tile in [4, 2] {
+            let u = Winograd.transform(weight: weight, outputs: m, channels: c, tile: tile)
+            for silu in [false, true] {
+                var y = [Float](repeating: .nan, count: m * oh * ow)
+                bias.withUnsafeBufferPointer { b in
+                    Winograd.convolve(
+                        x, channels: c, height: h, width: w, padTop: top, padLeft: left, tile: tile, transformed: u,
+                        outputs: m,
+                        bias: b.baseAddress, silu: silu, into: &y, outputHeight: oh, outputWidth: ow, compute: compute)
+                }
+                var worst = 0.0
+                for (got, sum) in zip(y, expected) {
+                    let want = silu ? sum / (1 + exp(-sum)) : sum
+                    worst = max(worst, abs(Double(got) - want) / max(1, abs(want)))
+                }
+                #expect(
+                    worst < 1e-4,
+                    "F(\(tile)) \(h)x\(w) pads \(top) \(left) \(bottom) \(right) silu \(silu): error \(worst)")
             }
-            var worst = 0.0
-            for (got, sum) in zip(y, expected) {
-                let want = silu ? sum / (1 + exp(-sum)) : sum
-                worst = max(worst, abs(Double(got) - want) / max(1, abs(want)))
-            }
-            #expect(worst < 1e-4, "\(h)x\(w) pads \(top) \(left) \(bottom) \(right) silu \(silu): error \(worst)")
         }
     }
 }

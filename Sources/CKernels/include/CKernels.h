@@ -48,32 +48,45 @@ void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const flo
 /* c[m × n] = a[m × k] · B for a B [k × n] in the wide layout (panel p holds, for every k, the
  * GR_PANEL_WIDTH columns p·32 + j side by side, zero past n), then + row_bias[i] on row i when
  * row_bias is not NULL, then SiLU when silu is nonzero; for the columns of panels
- * [panel_begin, panel_end), rows of a and c k and n apart. On the AVX-512 tile when isa is
- * GR_ISA_AVX512, else on the AVX2 one (the same bits). */
+ * [panel_begin, panel_end), rows of a k apart and of c ldc ≥ n apart. On the AVX-512 tile when isa
+ * is GR_ISA_AVX512, else on the AVX2 one (the same bits). */
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
-                       float *c, long panel_begin, long panel_end, int isa);
+                       float *c, long ldc, long panel_begin, long panel_end, int isa);
+
+/* gr_packed_product for a row-major b [k × n], rows ldb ≥ n apart, read in place (a 1×1
+ * convolution's input): panel p is its columns p·32 ..< p·32 + 32. Rows of a are lda ≥ k apart;
+ * with accumulate nonzero the product is added to c (a sum over several b's, row_bias and SiLU on
+ * the last). */
+void gr_strided_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                        const float *row_bias, int silu, float *c, long ldc, int accumulate, long panel_begin,
+                        long panel_end, int isa);
 
 /* The column matrix of a convolution of image [channels, h, w] (kernel kh × kw, strides sy, sx,
  * dilations dy, dx, zeros py above and px left of the image and past it, output oh × ow): row
- * (c, ky, kx) holds that tap's input for every output pixel. With packed nonzero it is written in
- * the wide layout of gr_packed_product (lanes past the pixels zero), else row-major [rows, oh·ow];
- * rows [row_begin, row_end) per call. */
+ * (c, ky, kx) holds that tap's input for every output pixel. gr_im2col writes it row-major
+ * [rows, oh·ow], rows [row_begin, row_end) per call. gr_im2col_panels writes the panels
+ * [panel_begin, panel_end) of its wide layout (gr_packed_product's; lanes past the pixels zero),
+ * panel_begin first at cols: a block small enough to stay in cache for its product (AVX2; see
+ * gr_wide_kernel_enabled). */
 void gr_im2col(const float *image, long channels, long h, long w, long kh, long kw, long sy, long sx, long dy,
-               long dx, long py, long px, long oh, long ow, int packed, float *cols, long row_begin, long row_end);
-/* Winograd F(4×4, 3×3) for stride-1, undilated 3×3 convolutions (AVX2 and FMA; see
- * gr_wide_kernel_enabled). The weight [m, c, 3, 3] becomes u [36][m][c] (36·m·c floats, once). The
- * input [c, h, w] with pad_top, pad_left zeros before it (and zeros past it) becomes v: for each
- * of the 36 points, point_stride ≥ gr_packed_size(tiles, c) floats apart, c × tiles_y·tiles_x in
- * the wide layout of gr_packed_product, 4×4 output tiles row-major; channels
- * [channel_begin, channel_end) and the tiles of panels [panel_begin, panel_end) per call. The 36 products u_ξ · v_ξ, each [m][tiles], point_stride
- * ≥ m·tiles apart and with 8 floats of slack after the last, become the output
- * [m, oh, ow] (+ bias[i] on channel i when bias is not NULL, then SiLU when silu is nonzero), for
- * channels [m_begin, m_end) and the tiles of panels [panel_begin, panel_end) per call. */
-void gr_winograd_weights(const float *weight, long m, long c, float *u);
-void gr_winograd_input(const float *x, long channels, long h, long w, long pad_top, long pad_left, long tiles_y,
-                       long tiles_x, float *v, long point_stride, long channel_begin, long channel_end,
+               long dx, long py, long px, long oh, long ow, float *cols, long row_begin, long row_end);
+void gr_im2col_panels(const float *image, long channels, long h, long w, long kh, long kw, long sy, long sx, long dy,
+                      long dx, long py, long px, long oh, long ow, float *cols, long panel_begin, long panel_end);
+/* Winograd F(t×t, 3×3), t = 4 or 2, for stride-1, undilated 3×3 convolutions (AVX2 and FMA; see
+ * gr_wide_kernel_enabled); P = (t + 2)² points. The weight [m, c, 3, 3] becomes u [P][m][c] (P·m·c
+ * floats, once). The input [c, h, w] with pad_top, pad_left zeros before it (and zeros past it)
+ * becomes v: for each of the P points, point_stride ≥ gr_packed_size(tiles, c) floats apart,
+ * c × tiles_y·tiles_x in the wide layout of gr_packed_product, t×t output tiles row-major;
+ * channels [channel_begin, channel_end) and the tiles of panels [panel_begin, panel_end) per call.
+ * The P products u_ξ · v_ξ, each [m][tiles], point_stride ≥ m·tiles apart and with 8 floats of
+ * slack after the last, become the output [m, oh, ow] (+ bias[i] on channel i when bias is not
+ * NULL, then SiLU when silu is nonzero), for channels [m_begin, m_end) and the tiles of panels
+ * [panel_begin, panel_end) per call. */
+void gr_winograd_weights(const float *weight, long m, long c, int tile, float *u);
+void gr_winograd_input(const float *x, long channels, long h, long w, long pad_top, long pad_left, int tile,
+                       long tiles_y, long tiles_x, float *v, long point_stride, long channel_begin, long channel_end,
                        long panel_begin, long panel_end);
-void gr_winograd_output(const float *products, long point_stride, long m, long tiles_y, long tiles_x,
+void gr_winograd_output(const float *products, long point_stride, long m, int tile, long tiles_y, long tiles_x,
                         const float *bias, int silu, float *y, long oh, long ow, long m_begin, long m_end,
                         long panel_begin, long panel_end);
 /* Row-wise and element-wise kernels of the encoders, on the instruction set `isa` where they have a
@@ -85,6 +98,12 @@ void gr_quick_gelu(float *x, long count, int isa);
 
 /* x · sigmoid(x) (SiLU, YOLO's activation), in place. */
 void gr_silu(float *x, long count, int isa);
+
+/* sigmoid(x) = 1 / (1 + e^-x), in place. */
+void gr_sigmoid(float *x, long count, int isa);
+
+/* e^x, in place. */
+void gr_exp(float *x, long count, int isa);
 
 /* GELU with erf, 0.5 x (1 + erf(x / √2)), in place. */
 void gr_gelu(float *x, long count, int isa);

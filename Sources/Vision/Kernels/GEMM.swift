@@ -148,20 +148,34 @@ public final class LinearWeight: @unchecked Sendable {
 
 extension GEMM {
     /// `out[m×n] = a[m×k] · b[k×n]` for a product whose `b` is wide and changes every call (a
-    /// convolution's im2col matrix, rows of `k` spanning `n` output pixels), then `+ rowBias[i]` on
-    /// row `i` and SiLU when asked. With ``ComputeConfiguration/packed``, `b`'s columns are
-    /// packed into panels (a copy, split over the workers) and the panels shared out; otherwise one
-    /// BLAS product per row block of `out`.
+    /// 1×1 convolution's input, rows of `k` channels spanning `n` pixels), then `+ rowBias[i]` on
+    /// row `i` and SiLU when asked. With ``ComputeConfiguration/packed``, the workers share out
+    /// `b`'s panels of 32 columns, read in place; otherwise one BLAS product per row block of `out`.
     public static func multiplyWide(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int, n: Int,
         k: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
     ) {
-        precondition(m > 0 && n > 0 && k > 0, "GEMM dimensions must be positive")
+        multiplyWide(a, parts: [(b, k)], into: out, m: m, n: n, rowBias: rowBias, silu: silu, compute: compute)
+    }
+
+    /// ``multiplyWide(_:_:into:m:n:k:rowBias:silu:compute:)`` for a `b` that is its `parts` one
+    /// above the other (`k` rows each, `n` wide: a 1×1 convolution of a channel concatenation,
+    /// read where each part is instead of copied together); `a` is `m × Σk`.
+    public static func multiplyWide(
+        _ a: UnsafePointer<Float>, parts: [(b: UnsafePointer<Float>, k: Int)], into out: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
+    ) {
+        let k = parts.reduce(0) { $0 + $1.k }
+        precondition(m > 0 && n > 0 && parts.allSatisfy { $0.k > 0 }, "GEMM dimensions must be positive")
+        // Each part's columns of `a` start where the earlier parts' rows end.
+        let offsets = parts.indices.map { i in parts[..<i].reduce(0) { $0 + $1.k } }
         guard compute.packed else {
             compute.parallel(m) { rows in
-                strided(
-                    a + rows.lowerBound * k, lda: k, b, ldb: n, into: out + rows.lowerBound * n, ldc: n, m: rows.count,
-                    n: n, k: k, transposeB: false)
+                for (part, offset) in zip(parts, offsets) {
+                    strided(
+                        a + rows.lowerBound * k + offset, lda: k, part.b, ldb: n, into: out + rows.lowerBound * n,
+                        ldc: n, m: rows.count, n: n, k: part.k, transposeB: false, beta: offset == 0 ? 0 : 1)
+                }
                 for row in rows {
                     let line = out + row * n
                     if let rowBias {
@@ -173,22 +187,14 @@ extension GEMM {
             }
             return
         }
-        let width = panelWidth
-        let panels = (n + width - 1) / width
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: panels * k * width)
-        defer { packed.deallocate() }
-        compute.parallel(panels) { range in
-            for p in range {
-                let columns = min(width, n - p * width)
-                for kk in 0..<k {
-                    let source = b + kk * n + p * width
-                    let target = packed + (p * k + kk) * width
-                    target.update(from: source, count: columns)
-                    if columns < width { (target + columns).initialize(repeating: 0, count: width - columns) }
-                }
+        compute.parallel((n + panelWidth - 1) / panelWidth) { range in
+            for (index, (part, offset)) in zip(parts, offsets).enumerated() {
+                let last = index == parts.count - 1
+                gr_strided_product(
+                    m, n, part.k, a + offset, k, part.b, n, last ? rowBias : nil, last && silu ? 1 : 0, out, n,
+                    offset == 0 ? 0 : 1, range.lowerBound, range.upperBound, compute.isa)
             }
         }
-        multiplyPacked(a, packed, into: out, m: m, n: n, k: k, rowBias: rowBias, silu: silu, compute: compute)
     }
 
     /// The columns of a wide product's `b` per panel: element `(kk, j)` of `b[k×n]` lives at
@@ -196,18 +202,29 @@ extension GEMM {
     /// `n` zero), which producers such as an im2col may write directly.
     public static var panelWidth: Int { Int(GR_PANEL_WIDTH) }
 
-    /// ``multiplyWide(_:_:into:m:n:k:rowBias:silu:compute:)`` for a `b` already in the packed
-    /// layout (``panelWidth``); needs ``ComputeConfiguration/packed``. Workers take disjoint
-    /// panels and finish each tile (bias, SiLU) while it is in cache.
-    public static func multiplyPacked(
-        _ a: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int,
-        n: Int, k: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
+    /// ``multiplyWide(_:_:into:m:n:k:rowBias:silu:compute:)`` for a `b` in the packed layout
+    /// (``panelWidth``) that `produce` writes (an im2col): each worker has `produce` fill a block of its panels into its own buffer,
+    /// panel `panels.lowerBound` first, and multiplies it while it is still in cache, so `b` is
+    /// never whole in memory. `produce` runs on several workers at once, on disjoint panels.
+    public static func multiplyProduced(
+        _ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int,
+        rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration,
+        produce: (_ panels: Range<Int>, _ buffer: UnsafeMutablePointer<Float>) -> Void
     ) {
         precondition(compute.packed, "the packed layout needs AVX2 or AVX-512")
-        let panels = (n + panelWidth - 1) / panelWidth
-        compute.parallel(panels) { range in
-            gr_packed_product(
-                m, n, k, a, packed, rowBias, silu ? 1 : 0, out, range.lowerBound, range.upperBound, compute.isa)
+        let width = panelWidth
+        // A block of about 192 KB sits in L2 beside the tile's rows of `a`.
+        let block = max(1, 48 * 1024 / (k * width))
+        compute.parallel((n + width - 1) / width) { range in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: min(block, range.count) * k * width)
+            defer { buffer.deallocate() }
+            for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
+                let panels = first..<min(first + block, range.upperBound)
+                produce(panels, buffer)
+                gr_packed_product(
+                    m, n - first * width, k, a, buffer, rowBias, silu ? 1 : 0, out + first * width, n, 0, panels.count,
+                    compute.isa)
+            }
         }
     }
 }

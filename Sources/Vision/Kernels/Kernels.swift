@@ -36,6 +36,8 @@ public enum Activation: String, Sendable, Codable {
     case geluTanh = "gelu_pytorch_tanh"
     /// `x · sigmoid(x)` (YOLO's activation; `silu` in transformers).
     case silu
+    /// `1 / (1 + e^-x)`.
+    case sigmoid
 
     /// Applies the activation in place on `compute`'s kernel path.
     public func apply(_ x: UnsafeMutablePointer<Float>, count: Int, compute: ComputeConfiguration) {
@@ -51,6 +53,8 @@ public enum Activation: String, Sendable, Codable {
             gr_gelu(x, count, isa)
         case .silu:
             gr_silu(x, count, isa)
+        case .sigmoid:
+            gr_sigmoid(x, count, isa)
         case .geluTanh:
             for i in 0..<count {
                 let v = x[i]
@@ -58,6 +62,12 @@ public enum Activation: String, Sendable, Codable {
             }
         }
     }
+}
+
+/// `e^x` in place over `count` elements, on `compute`'s kernel path (the vector kernels agree with
+/// `expf` to within a few ulps).
+public func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int, compute: ComputeConfiguration) {
+    gr_exp(x, count, compute.isa)
 }
 
 /// Softmax of `scale · x` over each row of `rows × width`, max-subtracted; with `causal`, row `i`

@@ -25,6 +25,9 @@ public final class ONNXGraph: @unchecked Sendable {
     /// 1×1 Convs of a channel Concat used by nothing else: the Conv's index and the Concat's
     /// inputs, which it reads in place (the Concat is skipped, its copy never made).
     private var concatenated: [Int: [String]] = [:]
+    /// The values each node reads last, dropped after it runs so that their memory is reused (and
+    /// still in cache) for the next ones instead of all staying alive until the end.
+    private var releases: [Int: [String]] = [:]
     /// Each Conv's weight as `[M, C·kH·kW]`, its bias, and whether it may run by Winograd (a
     /// stride-1 3×3 Conv on the packed kernel).
     private var convolutions: [Int: (weight: [Float], bias: [Float]?, winograd: Bool)] = [:]
@@ -95,6 +98,16 @@ public final class ONNXGraph: @unchecked Sendable {
             else { continue }
             concatenated[index] = model.nodes[concat].inputs
             skipped.insert(concat)
+        }
+        var lastReader: [String: Int] = [:]
+        for (index, node) in model.nodes.enumerated() {
+            for name in (concatenated[index] ?? []) + (skipped.contains(index) ? [] : node.inputs) {
+                lastReader[name] = index
+            }
+        }
+        for (name, index) in lastReader
+        where !name.isEmpty && !graphOutputs.contains(name) && model.initializers[name] == nil {
+            releases[index, default: []].append(name)
         }
         for (index, node) in model.nodes.enumerated() where node.opType == "Conv" {
             guard node.inputs.count >= 2, let w = model.initializers[node.inputs[1]], w.shape.count == 4,
@@ -174,6 +187,7 @@ public final class ONNXGraph: @unchecked Sendable {
         if let cached { values.merge(cached) { a, _ in a } }
         var fresh: [String: Value] = [:]
         for (index, node) in model.nodes.enumerated() {
+            defer { for name in releases[index] ?? [] { values[name] = nil } }
             if cached != nil, shapeOnly.contains(index) { continue }
             if skipped.contains(index) { continue }
             let arguments: [Value?] = node.inputs.map { $0.isEmpty ? nil : values[$0] }
@@ -589,11 +603,14 @@ public final class ONNXGraph: @unchecked Sendable {
         let count = outShape.reduce(1, *)
         let out = [Float](unsafeUninitializedCapacity: count) { dst, initialized in
             input.withUnsafeBufferPointer { src in
-                for plane in 0..<(x.shape[0] * x.shape[1]) {
-                    for (oy, iy) in rows.enumerated() {
-                        let outputRow = dst.baseAddress! + (plane * oh + oy) * ow
-                        let inputRow = src.baseAddress! + (plane * h + iy) * w
-                        for (ox, ix) in columns.enumerated() { outputRow[ox] = inputRow[ix] }
+                // Planes are independent: the workers take disjoint ones.
+                compute.parallel(x.shape[0] * x.shape[1]) { planes in
+                    for plane in planes {
+                        for (oy, iy) in rows.enumerated() {
+                            let outputRow = dst.baseAddress! + (plane * oh + oy) * ow
+                            let inputRow = src.baseAddress! + (plane * h + iy) * w
+                            for (ox, ix) in columns.enumerated() { outputRow[ox] = inputRow[ix] }
+                        }
                     }
                 }
             }

@@ -134,28 +134,33 @@ enum Elementwise {
         let inner = x.shape[(a + 1)...].reduce(1, *)
         let outer = x.shape[..<a].reduce(1, *)
         // Over the axis a row at a time: the `inner` positions of one axis step are contiguous
-        // (YOLO's DFL softmax runs over axis 1 of [1, 16, 4, anchors]), so each pass is a vector loop.
-        // One scratch buffer: each inner position's running maximum, then its sum.
-        var scratch = [Float](repeating: 0, count: 2 * inner)
+        // (YOLO's DFL softmax runs over axis 1 of [1, 16, 4, anchors]), so each pass is a vector
+        // loop. The workers take disjoint runs of inner positions (or of outer blocks when the axis
+        // is the last), each with one scratch buffer: its positions' running maxima, then sums.
+        let byInner = inner >= compute.threads
         values.withUnsafeMutableBufferPointer { v in
-            scratch.withUnsafeMutableBufferPointer { scratch in
-                let (peak, total) = (scratch.baseAddress!, scratch.baseAddress! + inner)
-                for o in 0..<outer {
-                    let block = v.baseAddress! + o * length * inner
-                    for i in 0..<inner { (peak[i], total[i]) = (-Float.infinity, 0) }
+            compute.parallel(byInner ? inner : outer) { part in
+                let (blocks, positions) = byInner ? (0..<outer, part) : (part, 0..<inner)
+                let width = positions.count
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
+                defer { scratch.deallocate() }
+                let (peak, total) = (scratch, scratch + width)
+                for o in blocks {
+                    let block = v.baseAddress! + o * length * inner + positions.lowerBound
+                    for i in 0..<width { (peak[i], total[i]) = (-Float.infinity, 0) }
                     for j in 0..<length {
                         let row = block + j * inner
-                        for i in 0..<inner { peak[i] = max(peak[i], row[i]) }
+                        for i in 0..<width { peak[i] = max(peak[i], row[i]) }
                     }
                     for j in 0..<length {
                         let row = block + j * inner
-                        for i in 0..<inner { row[i] -= peak[i] }
-                        exponentiate(row, count: inner, compute: compute)
-                        for i in 0..<inner { total[i] += row[i] }
+                        for i in 0..<width { row[i] -= peak[i] }
+                        exponentiate(row, count: width, compute: compute)
+                        for i in 0..<width { total[i] += row[i] }
                     }
                     for j in 0..<length {
                         let row = block + j * inner
-                        for i in 0..<inner { row[i] /= total[i] }
+                        for i in 0..<width { row[i] /= total[i] }
                     }
                 }
             }

@@ -27,8 +27,11 @@ struct DetectorBench: ParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats = 10
 
-    @Flag(help: "Also print the graph's time per operator on one thread (each node's best over --repeats).")
+    @Flag(help: "Also print the graph's time per operator (each node's best over --repeats).")
     var profile = false
+
+    @Option(help: "Threads for --profile.")
+    var profileThreads = 1
 
     func run() throws {
         let path = model ?? Fixtures.path("detector/tiny-yolo.onnx")
@@ -137,10 +140,10 @@ struct DetectorBench: ParsableCommand {
         }
     }
 
-    /// Each operator's share of a one-thread pass, from every node's best time over the repeats,
+    /// Each operator's share of a pass on --profile-threads, from every node's best time over the repeats,
     /// and the slowest nodes with their weights' shapes.
     private func printProfile(_ onnx: ONNXModel, _ input: Value) throws {
-        let graph = try ONNXGraph(onnx, compute: ComputeConfiguration(threads: 1))
+        let graph = try ONNXGraph(onnx, compute: ComputeConfiguration(threads: profileThreads))
         var best: [Int: Double] = [:]
         for _ in 0...repeats {
             _ = try graph.run(["images": input]) { node, seconds in best[node] = min(best[node] ?? .infinity, seconds) }
@@ -149,7 +152,7 @@ struct DetectorBench: ParsableCommand {
         var byOperator: [String: Double] = [:]
         for (node, seconds) in best { byOperator[onnx.nodes[node].opType, default: 0] += seconds }
         let total = best.values.reduce(0, +)
-        print("profile, 1 thread: \(ms(total)) over \(best.count) nodes")
+        print("profile, \(graph.compute): \(ms(total)) over \(best.count) nodes")
         for (op, seconds) in byOperator.sorted(by: { $0.value > $1.value }) {
             let name = op.padding(toLength: 12, withPad: " ", startingAt: 0)
             print("  \(name) \(ms(seconds))  \(String(format: "%4.1f%%", 100 * seconds / total))")

@@ -126,6 +126,11 @@ void gr_attention(long queries, long keys, long head_width, const float *q, long
 void gr_layer_norm(const float *x, long rows, long width, const float *weight, const float *bias, float eps,
                    float *out, int isa);
 
+/* Has malloc serve blocks up to largest_heap_block bytes from its heap instead of fresh mappings,
+ * and keep up to kept_free bytes of freed memory there instead of returning it to the kernel
+ * (glibc; elsewhere nothing). Process-wide. */
+void gr_keep_heap(long largest_heap_block, long kept_free);
+
 /* Runs fn(context, part) for every part in [0, parts): part 0 on the calling thread, the others on
  * pool threads started on first use, and returns when all are done. Pool threads spin briefly
  * between calls (an encoder makes a hundred calls per forward pass, and waking a sleeping thread

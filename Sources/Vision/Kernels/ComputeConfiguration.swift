@@ -36,6 +36,7 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
         if chosen == .avx2Packed, gr_avx2_supported() == 0 { chosen = .openblas }
         self.kernel = chosen
         Self.singleThreadedBLAS
+        Self.heapKeptMapped
     }
 
     /// The cores, on the preferred kernel.
@@ -77,6 +78,13 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
     /// engine's workers own the parallelism, so nothing ever changes BLAS's thread count while
     /// another model may be inside `cblas_sgemm`.
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+
+    /// Forward passes allocate and free megabytes of activations each time. glibc's defaults map
+    /// blocks above 128 KB afresh and hand freed memory at the heap's top back to the kernel, so
+    /// every pass faults its pages in again (zeroed by the kernel, under a lock both workers wait
+    /// on): a fifth of a detector pass on two threads. Blocks up to 32 MB (glibc's most) come from
+    /// the heap, and up to 256 MB of freed memory stays there for the next pass. Set once.
+    private static let heapKeptMapped: Void = gr_keep_heap(32 << 20, 256 << 20)
 
     /// Calls `body(part, range)` on up to `threads` contiguous, disjoint parts of `0..<count` at once
     /// (inline when there is one part), on the engine's thread pool.

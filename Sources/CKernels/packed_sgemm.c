@@ -149,6 +149,53 @@ AVX512 static void tile_of_height(long height, long kc, const float *a, long lda
     switch (height) { ROWS(CASE) }
 }
 
+/* The narrow AVX-512 tile for a panel's last columns when they fit one vector (a 100-pixel map's
+ * last 4 of 32 lanes): MRN rows against the panel's first 16 lanes, 24 accumulators, summed in
+ * the same order as the tile above (the same bits), with half its work wasted instead of most. */
+enum { MRN = 24 };
+#define ROWSN(X) ROWS(X) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+#define ZERON(i) __m512 n##i = _mm512_setzero_ps();
+#define FMAN(i)                                                                                                \
+    if (height > i) n##i = _mm512_fmadd_ps(_mm512_set1_ps(a[(i) * lda]), b0, n##i);
+#define STOREN(i)                                                                                              \
+    if (height > i) {                                                                                          \
+        float *row = c + (i) * ldc;                                                                            \
+        if (load) n##i = _mm512_add_ps(n##i, _mm512_maskz_loadu_ps(mask, row));                                \
+        n##i = _mm512_add_ps(n##i, bias_a);                                                                    \
+        if (row_bias) n##i = _mm512_add_ps(n##i, _mm512_set1_ps(row_bias[i]));                                 \
+        if (silu) n##i = silu16(n##i);                                                                         \
+        _mm512_mask_storeu_ps(row, mask, n##i);                                                                \
+    }
+
+AVX512 static inline __attribute__((always_inline)) void narrow_tile(const int height, long kc, const float *a,
+                                                                     long lda, const float *bp, long ldb,
+                                                                     const float *bias, float *c, long ldc,
+                                                                     int load, long columns, const float *row_bias,
+                                                                     int silu) {
+    __mmask16 mask = (__mmask16)((1u << columns) - 1);
+    ROWSN(ZERON)
+    for (long kk = 0; kk < kc; kk++) {
+        __m512 b0 = _mm512_maskz_loadu_ps(mask, bp);
+        ROWSN(FMAN)
+        a += 1;
+        bp += ldb;
+    }
+    __m512 bias_a = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+    ROWSN(STOREN)
+}
+
+#define CASEN(i)                                                                                               \
+    case i + 1:                                                                                                \
+        narrow_tile(i + 1, kc, a, lda, bp, ldb, bias, c, ldc, load, columns, row_bias, silu);                  \
+        break;
+
+AVX512 static void narrow_tile_of_height(long height, long kc, const float *a, long lda, const float *bp, long ldb,
+                                         int padded, const float *bias, float *c, long ldc, int load, long columns,
+                                         const float *row_bias, int silu) {
+    (void)padded; /* its loads are masked either way */
+    switch (height) { ROWSN(CASEN) }
+}
+
 /* The AVX2 tile: MR2 rows against one 16-wide half of a panel (12 of the 16 ymm registers), each
  * half in turn. Every output is summed in the same order as by the AVX-512 tile (from zero over
  * k, then the earlier k blocks, then the bias), so the two give the same bits. */
@@ -236,21 +283,36 @@ typedef struct {
 
 /* The blocked product both kernels share; `mr` is the tile's most rows. A tile's last k block
  * also adds row_bias (per row of c) and applies SiLU, in registers. */
-static void blocked(tile_function tile, long mr, long m, long n, long k, const float *a, long lda, panels b,
-                    const float *bias, float *c, long ldc, long panel_begin, long panel_end, int accumulate,
-                    const float *row_bias, int silu) {
+/* The tiles of one instruction set: the full one (mr rows at most), and when not NULL a narrow
+ * one (narrow_mr rows) for a panel's last columns when they fit 16 lanes. */
+typedef struct {
+    tile_function full, narrow;
+    long mr, narrow_mr;
+} tiles_of;
+
+static tiles_of tiles_for(int isa) {
+    if (isa == GR_ISA_AVX512) return (tiles_of){tile_of_height, narrow_tile_of_height, MR, MRN};
+    return (tiles_of){tile_of_height_avx2, NULL, MR2, 0};
+}
+
+static void blocked(tiles_of kinds, long m, long n, long k, const float *a, long lda, panels b, const float *bias,
+                    float *c, long ldc, long panel_begin, long panel_end, int accumulate, const float *row_bias,
+                    int silu) {
     for (long pc = 0; pc < k; pc += KC) {
         long kc = k - pc < KC ? k - pc : KC;
         int load = pc > 0 || accumulate;
         int last = pc + kc >= k;
         for (long ic = 0; ic < m; ic += MC) {
             long mc = m - ic < MC ? m - ic : MC;
-            /* Row tiles of nearly equal height (50 rows: five of 10, not four of 12 and one of 2). */
-            long tiles = (mc + mr - 1) / mr;
             for (long p = panel_begin; p < panel_end; p++) {
                 const float *bp = b.b + p * b.panel_stride + pc * b.ldb;
                 long columns = n - p * NR < NR ? n - p * NR : NR;
                 const float *panel_bias = bias && pc == 0 ? bias + p * NR : NULL;
+                int narrow = kinds.narrow && columns <= 16;
+                tile_function tile = narrow ? kinds.narrow : kinds.full;
+                long mr = narrow ? kinds.narrow_mr : kinds.mr;
+                /* Row tiles of nearly equal height (50 rows: five of 10, not four of 12 and one of 2). */
+                long tiles = (mc + mr - 1) / mr;
                 for (long t = 0; t < tiles; t++) {
                     long first = mc * t / tiles, rows = mc * (t + 1) / tiles - first;
                     float *out = c + (ic + first) * ldc + p * NR;
@@ -264,27 +326,22 @@ static void blocked(tile_function tile, long mr, long m, long n, long k, const f
 
 void gr_packed_sgemm(long m, long n, long k, const float *a, long lda, const float *packed, const float *bias,
                      float *c, long ldc, long panel_begin, long panel_end, int accumulate, int isa) {
-    int wide = isa == GR_ISA_AVX512;
     panels b = {packed, NR, k * NR, 1};
-    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, lda, b, bias, c, ldc,
-            panel_begin, panel_end, accumulate, NULL, 0);
+    blocked(tiles_for(isa), m, n, k, a, lda, b, bias, c, ldc, panel_begin, panel_end, accumulate, NULL, 0);
 }
 
 void gr_packed_product(long m, long n, long k, const float *a, const float *packed, const float *row_bias, int silu,
                        float *c, long ldc, long panel_begin, long panel_end, int isa) {
-    int wide = isa == GR_ISA_AVX512;
     panels b = {packed, NR, k * NR, 1};
-    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, k, b, NULL, c, ldc,
-            panel_begin, panel_end, 0, row_bias, silu);
+    blocked(tiles_for(isa), m, n, k, a, k, b, NULL, c, ldc, panel_begin, panel_end, 0, row_bias, silu);
 }
 
 void gr_strided_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                         const float *row_bias, int silu, float *c, long ldc, int accumulate, long panel_begin,
                         long panel_end, int isa) {
-    int wide = isa == GR_ISA_AVX512;
     panels source = {b, ldb, NR, 0};
-    blocked(wide ? tile_of_height : tile_of_height_avx2, wide ? MR : MR2, m, n, k, a, lda, source, NULL, c, ldc,
-            panel_begin, panel_end, accumulate, row_bias, silu);
+    blocked(tiles_for(isa), m, n, k, a, lda, source, NULL, c, ldc, panel_begin, panel_end, accumulate, row_bias,
+            silu);
 }
 
 #else

@@ -26,9 +26,9 @@ public struct NudeNetInput: Sendable {
         let values = [Float](unsafeUninitializedCapacity: 3 * plane) { tensor, initialized in
             compute.parallel(size) { rows in
                 OpenCVResize.linear(image, side: side, to: size, size, rows: rows) { y, row in
-                    let line = tensor.baseAddress! + y * size
-                    for x in 0..<size {
-                        for c in 0..<3 { line[c * plane + x] = Float(row[x * 3 + 2 - c]) * scale }
+                    for c in 0..<3 {
+                        let line = tensor.baseAddress! + c * plane + y * size
+                        for x in 0..<size { line[x] = Float(row[x * 3 + 2 - c]) * scale }
                     }
                 }
             }

@@ -4,8 +4,10 @@ import Vision
 
 /// An ONNX graph ready to run: its operators checked at load (an unknown operator, an unsupported
 /// attribute, a missing input or a cycle is an ``ONNXError`` naming the node), convolutions on the
-/// engine's GEMM kernel (im2col, weights packed once), and the shape arithmetic (`Shape` and what
-/// depends only on shapes and constants) evaluated once per input size and reused.
+/// engine's GEMM kernel (1×1 ones reading their input in place, 3×3 stride-1 ones by Winograd, the
+/// rest by im2col a cache-sized block at a time), Conv → Sigmoid → Mul and Concat → 1×1 Conv fused,
+/// each value dropped after its last reader, and the shape arithmetic (`Shape` and what depends
+/// only on shapes and constants) evaluated once per input size and reused.
 public final class ONNXGraph: @unchecked Sendable {
     public let model: ONNXModel
     public let compute: ComputeConfiguration

@@ -7,14 +7,21 @@ import Vision
 @Suite struct Im2colTests {
     /// Odd kernels, strides, dilations and pads (a tap entirely in the padding included), rows
     /// split into two calls (row-major) and panels into two blocks (packed); every float of both
-    /// layouts, zero lanes past the pixels included.
+    /// layouts, zero lanes past the pixels included. The wide pictures have rows of more than 8
+    /// output pixels at strides 1 and 2 (the packed fill's plain loads), some groups of 8 straddling
+    /// a row end or reaching past the picture's edge (its gathers).
     @Test(arguments: [
-        ((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 2), (2, 1), (1, 2), (1, 2)), ((1, 5), (3, 2), (2, 1), (0, 4)),
-        ((2, 2), (1, 3), (3, 3), (2, 0)),
+        ((3, 3), (1, 1), (1, 1), (1, 1), 11), ((3, 2), (2, 1), (1, 2), (1, 2), 11),
+        ((1, 5), (3, 2), (2, 1), (0, 4), 11), ((2, 2), (1, 3), (3, 3), (2, 0), 11),
+        ((3, 3), (2, 2), (1, 1), (1, 1), 37),
+        ((3, 3), (1, 1), (1, 2), (1, 2), 37), ((3, 3), (1, 2), (2, 1), (1, 1), 70),
     ])
-    func matchesTheDefinition(kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int)) {
-        let (c, h, w) = (3, 9, 11)
-        var rng = SeededGenerator(seed: UInt64(kernel.0 * 1000 + strides.0 * 100 + dilations.1 * 10 + pads.1))
+    func matchesTheDefinition(
+        kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int), width w: Int
+    ) {
+        let (c, h) = (3, 9)
+        var rng = SeededGenerator(
+            seed: UInt64(w * 10_000 + kernel.0 * 1000 + strides.0 * 100 + dilations.1 * 10 + pads.1))
         let image = (0..<c * h * w).map { _ in Float.random(in: 1...2, using: &rng) }
         let oh = (h + 2 * pads.0 - dilations.0 * (kernel.0 - 1) - 1) / strides.0 + 1
         let ow = (w + 2 * pads.1 - dilations.1 * (kernel.1 - 1) - 1) / strides.1 + 1

@@ -3,8 +3,10 @@ import COpenBLAS
 import Foundation
 
 /// How a model computes: its thread count and kernel path, fixed when the model is created.
-/// Nothing here is process-wide: two models with different configurations can run side by side,
-/// and both settings are printed in reports (the two kernel paths differ in the last float bits).
+/// Neither is process-wide: two models with different configurations can run side by side, and
+/// both settings are printed in reports (the two kernel paths differ in the last float bits).
+/// Making the first configuration sets two things for the whole process, once: OpenBLAS on one
+/// thread, and glibc's heap kept for the activations' memory (see `heapKeptMapped`).
 public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Which code multiplies.
     public enum Kernel: String, Sendable, Hashable, Codable {

@@ -281,8 +281,6 @@ typedef struct {
     int padded;
 } panels;
 
-/* The blocked product both kernels share; `mr` is the tile's most rows. A tile's last k block
- * also adds row_bias (per row of c) and applies SiLU, in registers. */
 /* The tiles of one instruction set: the full one (mr rows at most), and when not NULL a narrow
  * one (narrow_mr rows) for a panel's last columns when they fit 16 lanes. */
 typedef struct {
@@ -295,6 +293,8 @@ static tiles_of tiles_for(int isa) {
     return (tiles_of){tile_of_height_avx2, NULL, MR2, 0};
 }
 
+/* The blocked product both instruction sets share. A tile's last k block also adds row_bias (per
+ * row of c) and applies SiLU, in registers. */
 static void blocked(tiles_of kinds, long m, long n, long k, const float *a, long lda, panels b, const float *bias,
                     float *c, long ldc, long panel_begin, long panel_end, int accumulate, const float *row_bias,
                     int silu) {

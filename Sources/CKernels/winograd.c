@@ -106,7 +106,7 @@ AVX2 static inline __attribute__((always_inline)) void input(const float *x, lon
     int patch = tile + 2;
     /* Each channel's rows under these panels' tiles are copied with their zeros around them (every
      * patch inside, pad_left + w ≤ width). A patch row of 8 tiles is then 8 loads of 8 floats
-     * (the last tile's reach 2 floats past the copy: LANES of slack) and one transposition,
+     * (the last tile's reach up to 4 floats past the copy: LANES of slack) and one transposition,
      * about three times cheaper than a gather per patch element. */
     long last_tile = (panel_end * NR < tiles ? panel_end * NR : tiles) - 1;
     long first_row = (panel_begin * NR / tiles_x) * tile, width = tiles_x * tile + 2;

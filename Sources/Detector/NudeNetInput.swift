@@ -45,8 +45,8 @@ public struct NudeNetInput: Sendable {
 enum OpenCVResize {
     /// Resizes `image` padded with black at the right and bottom to `side × side` (the padding is
     /// never built: its pixels add zero to every sum) and hands each output row of `rows`,
-    /// `outWidth × 3` bytes, to `row` in order. A size-preserving resize copies (OpenCV's weights are 2048 and 0
-    /// there, which gives the pixels back).
+    /// `outWidth × 3` bytes, to `row` in order. At the same size the weights are 2048 and 0, which
+    /// give the pixels back unchanged, so no separate copy path is needed.
     static func linear(
         _ image: RGBImage, side: Int, to outWidth: Int, _ outHeight: Int, rows wanted: Range<Int>,
         row: (_ y: Int, _ pixels: UnsafePointer<UInt8>) -> Void

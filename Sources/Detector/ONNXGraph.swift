@@ -91,8 +91,7 @@ public final class ONNXGraph: @unchecked Sendable {
             for output in node.outputs { producer[output] = index }
         }
         for (index, node) in model.nodes.enumerated() where node.opType == "Conv" {
-            let unit = [node.ints("strides"), node.ints("dilations")].allSatisfy { $0 == nil || $0 == [1, 1] }
-            guard unit, node.ints("pads")?.allSatisfy({ $0 == 0 }) ?? true, node.inputs.count >= 2,
+            guard node.unitSteps, node.ints("pads")?.allSatisfy({ $0 == 0 }) ?? true, node.inputs.count >= 2,
                 let w = model.initializers[node.inputs[1]], w.shape.count == 4, w.shape[2] == 1, w.shape[3] == 1,
                 let x = node.inputs.first, !graphOutputs.contains(x), uses[x] == [index], let concat = producer[x],
                 model.nodes[concat].opType == "Concat", model.nodes[concat].int("axis") == 1,
@@ -131,8 +130,9 @@ public final class ONNXGraph: @unchecked Sendable {
             guard group == 1 else {
                 throw ONNXError(file: model.path, node: node.name, reason: "grouped convolution (group \(group))")
             }
-            let unit = node.ints("strides") ?? [1, 1] == [1, 1] && node.ints("dilations") ?? [1, 1] == [1, 1]
-            convolutions[index] = (weights, bias, compute.packed && unit && w.shape[2] == 3 && w.shape[3] == 3)
+            convolutions[index] = (
+                weights, bias, compute.packed && node.unitSteps && w.shape[2] == 3 && w.shape[3] == 3
+            )
         }
     }
 
@@ -444,8 +444,7 @@ public final class ONNXGraph: @unchecked Sendable {
                                 Winograd.convolve(
                                     src.baseAddress! + image * c * h * wd, channels: c, height: h, width: wd,
                                     padTop: pads[0], padLeft: pads[1], tile: tile, transformed: u.baseAddress!,
-                                    outputs: m,
-                                    bias: bias == nil ? nil : b.baseAddress, silu: silu,
+                                    outputs: m, bias: bias == nil ? nil : b.baseAddress, silu: silu,
                                     into: dst.baseAddress! + image * m * pixels, outputHeight: oh, outputWidth: ow,
                                     compute: compute)
                             }
@@ -632,6 +631,10 @@ extension Node {
         if case .ints(let v) = attributes[name] { return v }
         return nil
     }
+
+    /// Strides and dilations absent or 1 (a Conv that may run by Winograd, or as a plain product
+    /// when 1×1).
+    var unitSteps: Bool { [ints("strides"), ints("dilations")].allSatisfy { $0 == nil || $0 == [1, 1] } }
 }
 
 /// Runs `body` with the base addresses of `arrays` (none empty), valid for its duration.

@@ -14,7 +14,8 @@ struct DetectorBench: ParsableCommand {
             Runs the graph on a 320x320 input (best of --repeats) on 1 and 2 threads, and onnxruntime on the \
             same model and input when python3 has it, with the largest difference between the outputs. With \
             the nudenet package installed too, also times a 1024x768 JPEG end to end (decode, input, graph, \
-            decoding and suppression) against the package's NudeDetector.
+            decoding and suppression) against the package's NudeDetector, and the engine's stages on their \
+            own. --profile adds the graph's time per operator and its slowest nodes.
             """
     )
 
@@ -140,8 +141,8 @@ struct DetectorBench: ParsableCommand {
         }
     }
 
-    /// Each operator's share of a pass on --profile-threads, from every node's best time over the repeats,
-    /// and the slowest nodes with their weights' shapes.
+    /// Each operator's share of a pass on --profile-threads, from every node's best time over the
+    /// repeats, and the slowest nodes with their weights' shapes.
     private func printProfile(_ onnx: ONNXModel, _ input: Value) throws {
         let graph = try ONNXGraph(onnx, compute: ComputeConfiguration(threads: profileThreads))
         var best: [Int: Double] = [:]
@@ -153,8 +154,9 @@ struct DetectorBench: ParsableCommand {
         for (node, seconds) in best { byOperator[onnx.nodes[node].opType, default: 0] += seconds }
         let total = best.values.reduce(0, +)
         print("profile, \(graph.compute): \(ms(total)) over \(best.count) nodes")
+        let width = byOperator.keys.map(\.count).max() ?? 0
         for (op, seconds) in byOperator.sorted(by: { $0.value > $1.value }) {
-            let name = op.padding(toLength: 12, withPad: " ", startingAt: 0)
+            let name = op.padding(toLength: width, withPad: " ", startingAt: 0)
             print("  \(name) \(ms(seconds))  \(String(format: "%4.1f%%", 100 * seconds / total))")
         }
         for (node, seconds) in best.sorted(by: { $0.value > $1.value }).prefix(12) {

@@ -62,35 +62,26 @@ public enum Winograd {
         func input(channels: Range<Int>, panels: Range<Int>) {
             gr_winograd_input(
                 x, c, h, w, padTop, padLeft, Int32(tile), tilesY, tilesX, v, pointFloats, channels.lowerBound,
-                channels.upperBound,
-                panels.lowerBound, panels.upperBound)
+                channels.upperBound, panels.lowerBound, panels.upperBound)
         }
         func product(points: Range<Int>, panels: Range<Int>) {
             for point in points {
                 gr_packed_product(
                     m, tiles, c, u + point * m * c, v + point * pointFloats, nil, 0, products + point * productFloats,
-                    tiles,
-                    panels.lowerBound, panels.upperBound, compute.isa)
+                    tiles, panels.lowerBound, panels.upperBound, compute.isa)
             }
         }
         func output(channels: Range<Int>, panels: Range<Int>) {
             gr_winograd_output(
                 products, productFloats, m, Int32(tile), tilesY, tilesX, bias, silu ? 1 : 0, y, oh, ow,
-                channels.lowerBound,
-                channels.upperBound, panels.lowerBound, panels.upperBound)
+                channels.lowerBound, channels.upperBound, panels.lowerBound, panels.upperBound)
         }
         if panels >= compute.threads {
-            // Each worker takes whole panels of tiles through all three phases (one hand-off per
-            // convolution), a block at a time whose transformed input and products (about 512 KB)
-            // stay in L2 between the phases.
-            let block = max(1, 128 * 1024 / (points * (c + m) * GEMM.panelWidth))
+            // Each worker takes whole panels of tiles through all three phases: one hand-off per convolution.
             compute.parallel(panels) { range in
-                for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
-                    let part = first..<min(first + block, range.upperBound)
-                    input(channels: 0..<c, panels: part)
-                    product(points: 0..<points, panels: part)
-                    output(channels: 0..<m, panels: part)
-                }
+                input(channels: 0..<c, panels: range)
+                product(points: 0..<points, panels: range)
+                output(channels: 0..<m, panels: range)
             }
         } else {
             compute.parallel(c) { input(channels: $0, panels: 0..<panels) }

@@ -33,23 +33,47 @@ AVX512 static inline __m512 exp16(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/* exp16 for 8 lanes. 2^n is built from its exponent bits: n is clamped to [-127, 128], so e^x
+/* 2^n for 8 lanes of whole n, from its exponent bits, n clamped to [-127, 128]. */
+AVX2 static inline __m256 pow2_8(__m256 n) {
+    __m256i e = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(128)), _mm256_set1_epi32(-127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+}
+
+/* exp16 for 8 lanes. With 2^n from pow2_8, e^x
  * flushes to 0 below about -88 (where the AVX-512 version gives a denormal) and saturates to +inf. */
 AVX2 static inline __m256 exp8(__m256 x) {
     __m256 n, r, p;
     EXP_REDUCED(_mm256, ROUND8)
-    __m256i e = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(128)), _mm256_set1_epi32(-127));
-    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(p, scale);
+    return _mm256_mul_ps(p, pow2_8(n));
 }
 
-/* x · sigmoid(x) = x / (1 + e^-x), 16 and 8 lanes. */
+/* SiLU's e^-v, cheaper than exp of −v: v clamped, n = round(−v / ln2), t = v + n·ln2 = −r, and
+ * e^r by a degree-5 minimax polynomial (relative error 1.7e-7 in float, against 1e-8 for exp16's
+ * Taylor one; SiLU runs after every YOLO conv, where two fewer FMAs are 15% of its time),
+ * evaluated in t, so its odd coefficients change sign, as `p`. */
+#define NEG_EXP_REDUCED(W, ROUND)                                                                              \
+    x = W##_max_ps(W##_min_ps(v, W##_set1_ps(104.0f)), W##_set1_ps(-88.8f));                                   \
+    n = ROUND(W##_mul_ps(x, W##_set1_ps(-1.44269504f)));                                                       \
+    t = W##_fmadd_ps(n, W##_set1_ps(0.693145752f), x);                                                         \
+    t = W##_fmadd_ps(n, W##_set1_ps(1.42860677e-6f), t);                                                       \
+    p = W##_set1_ps(-0.00829030946f);                                                                          \
+    p = W##_fmadd_ps(p, t, W##_set1_ps(0.0418979339f));                                                        \
+    p = W##_fmadd_ps(p, t, W##_set1_ps(-0.166676357f));                                                        \
+    p = W##_fmadd_ps(p, t, W##_set1_ps(0.499991506f));                                                         \
+    p = W##_fmadd_ps(p, t, W##_set1_ps(-0.999999702f));                                                        \
+    p = W##_fmadd_ps(p, t, W##_set1_ps(1.0f));
+
+/* x · sigmoid(x) = x / (1 + e^-x), 16 and 8 lanes (2^n as in exp16 and exp8). */
 AVX512 static inline __m512 silu16(__m512 v) {
-    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+    __m512 x, n, t, p;
+    NEG_EXP_REDUCED(_mm512, ROUND16)
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(p, n)));
 }
 
 AVX2 static inline __m256 silu8(__m256 v) {
-    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+    __m256 x, n, t, p;
+    NEG_EXP_REDUCED(_mm256, ROUND8)
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(p, pow2_8(n))));
 }
 
 /* sigmoid(x) = 1 / (1 + e^-x), 16 and 8 lanes. */

@@ -146,7 +146,9 @@ import Vision
 }
 
 /// The detector's input against the `nudenet` package's (`cv2.dnn.blobFromImage` after padding),
-/// bit for bit: pictures smaller and larger than 320, portrait and landscape, and already square.
+/// bit for bit: pictures smaller and larger than 320, portrait and landscape, and already square,
+/// on every kernel path (the vector passes gather pixels where they can and fall back to single
+/// columns at a row's last bytes; the portable ones never gather), on 1 and 3 workers.
 @Suite struct NudeNetInputTests {
     struct Golden: Decodable {
         struct Case: Decodable {
@@ -169,13 +171,16 @@ import Vision
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 
-    @Test func matchesBlobFromImage() throws {
+    @Test(arguments: ComputeConfiguration.availableKernels, [1, 3])
+    func matchesBlobFromImage(kernel: ComputeConfiguration.Kernel, threads: Int) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/detector/input.json")))
         let golden = try JSONDecoder().decode(Golden.self, from: data)
         #expect(golden.cases.count == 7)
         for (key, expected) in golden.cases {
             let size = key.split(separator: "x").map { Int($0)! }
-            let input = NudeNetInput(Self.picture(width: size[0], height: size[1]))
+            let input = NudeNetInput(
+                Self.picture(width: size[0], height: size[1]),
+                compute: ComputeConfiguration(threads: threads, kernel: kernel))
             guard case .float(let values) = input.tensor.data else { return #expect(Bool(false)) }
             #expect([0, 1000, 150_000, 307_199].map { Double(values[$0]) } == expected.samples, "\(key)")
             let bytes = values.withUnsafeBytes { Array($0) }

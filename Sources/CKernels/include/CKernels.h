@@ -89,6 +89,20 @@ void gr_winograd_input(const float *x, long channels, long h, long w, long pad_t
 void gr_winograd_output(const float *products, long point_stride, long m, int tile, long tiles_y, long tiles_x,
                         const float *bias, int silu, float *y, long oh, long ow, long m_begin, long m_end,
                         long panel_begin, long panel_end);
+/* OpenCV's 8-bit INTER_LINEAR resize of 3-channel pixels, split in its two passes (AVX2 unless
+ * isa is GR_ISA_PORTABLE; integer arithmetic, so every path gives the same values).
+ * gr_linear_horizontal_c3 sums each output column d of one source row: taps holds four arrays of
+ * count ints, the byte offsets of the column's two source pixels in `row` and their weights
+ * (offsets[0], weights[0], offsets[1], weights[1]); sums gets three planes of count ints, one per
+ * channel, p0[c] · w0 + p1[c] · w1. `readable` is how many bytes from `row` may be read (a
+ * pixel's channels are gathered four bytes at a time). gr_linear_vertical_c3 blends two such
+ * sums with weights b0, b1 as OpenCV does, ((b0 · (s0 >> 4)) >> 16) + ((b1 · (s1 >> 4)) >> 16)
+ * + 2) >> 2 saturated to a byte, and writes that byte times scale to planes[c][i]. */
+void gr_linear_horizontal_c3(const unsigned char *row, long readable, const int *taps, long count, int *sums,
+                             int isa);
+void gr_linear_vertical_c3(const int *first, const int *second, int b0, int b1, long count, float scale,
+                           float *const planes[3], int isa);
+
 /* Row-wise and element-wise kernels of the encoders, on the instruction set `isa` where they have a
  * version for it (GELU, softmax and LayerNorm: AVX-512 only). Results agree with PyTorch's to float
  * rounding. */

@@ -55,18 +55,18 @@ AVX2 void gr_im2col_panels(const float *image, long channels, long h, long w, lo
     enum { GROUPS = NR / LANES };
     long k = channels * kh * kw, pixels = oh * ow, plane = h * w;
     int top[NR], left[NR];
+    /* The output row and column of the panel's first pixel, stepped along (no division per lane). */
+    long oy = panel_begin * NR / ow, ox = panel_begin * NR % ow;
     for (long p = panel_begin; p < panel_end; p++) {
+        int row_group[GROUPS]; /* whether the group's 8 pixels are consecutive on one output row */
         for (long lane = 0; lane < NR; lane++) {
             long pixel = p * NR + lane;
+            if (lane % LANES == 0)
+                row_group[lane / LANES] = (sx == 1 || sx == 2) && pixel + LANES <= pixels && ox + LANES <= ow;
             /* A lane past the pixels starts so far outside that no tap reaches the image. */
-            top[lane] = pixel < pixels ? (int)((pixel / ow) * sy - py) : -(int)(h + kh * dy + 1);
-            left[lane] = pixel < pixels ? (int)((pixel % ow) * sx - px) : 0;
-        }
-        /* Groups whose 8 pixels are consecutive on one output row. */
-        int row_group[GROUPS];
-        for (long g = 0; g < GROUPS; g++) {
-            long first = p * NR + g * LANES;
-            row_group[g] = (sx == 1 || sx == 2) && first + LANES <= pixels && first / ow == (first + LANES - 1) / ow;
+            top[lane] = pixel < pixels ? (int)(oy * sy - py) : -(int)(h + kh * dy + 1);
+            left[lane] = pixel < pixels ? (int)(ox * sx - px) : 0;
+            if (++ox == ow) ox = 0, oy++;
         }
         float *panel = cols + (p - panel_begin) * k * NR;
         for (long ky = 0; ky < kh; ky++) {

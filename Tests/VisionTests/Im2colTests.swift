@@ -68,3 +68,64 @@ import Vision
         }
     }
 }
+
+/// The direct stride-2 convolution against im2col and the packed product, which it must equal to
+/// the bit (the same sums in the same order), and against the convolution in Float64: 1, 3 and 16
+/// channels, output channels that fill a group of 16 or leave part of one, maps narrower than a
+/// vector, odd and even sizes (a last column whose right tap is the padding), with and without
+/// bias and SiLU, on 1 and 3 workers.
+@Suite(.enabled(if: DirectConvolution.isAvailable(ComputeConfiguration()), "needs AVX-512"))
+struct DirectConvolutionTests {
+    @Test(arguments: [
+        (1, 5, 1, 1, 1), (3, 16, 9, 37, 1), (3, 16, 10, 40, 3), (16, 20, 7, 18, 3), (3, 33, 13, 70, 1),
+    ])
+    func matchesIm2colToTheBit(channels c: Int, outputs m: Int, height h: Int, width w: Int, threads: Int) {
+        var rng = SeededGenerator(seed: UInt64(c * 1000 + m * 100 + w))
+        let x = (0..<c * h * w).map { _ in Float.random(in: -2...2, using: &rng) }
+        let weight = (0..<m * c * 9).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
+        let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1)
+        let compute = ComputeConfiguration(threads: threads)
+        for (withBias, silu) in [(false, false), (true, true), (true, false)] {
+            var direct = [Float](repeating: .nan, count: m * oh * ow)
+            var packed = [Float](repeating: .nan, count: m * oh * ow)
+            bias.withUnsafeBufferPointer { b in
+                let rowBias = withBias ? b.baseAddress : nil
+                DirectConvolution.stride2(
+                    x, channels: c, height: h, width: w, weight: weight, outputs: m, bias: rowBias, silu: silu,
+                    into: &direct, outputHeight: oh, outputWidth: ow, compute: compute)
+                GEMM.multiplyProduced(
+                    weight, into: &packed, m: m, n: oh * ow, k: c * 9, rowBias: rowBias, silu: silu, compute: compute
+                ) { panels, buffer in
+                    Im2col.fill(
+                        x, channels: c, height: h, width: w, kernel: (3, 3), strides: (2, 2), dilations: (1, 1),
+                        pads: (1, 1), output: (oh, ow), into: buffer, .panels(panels))
+                }
+            }
+            let differing = zip(direct, packed).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(c)→\(m) \(h)x\(w) bias \(withBias) silu \(silu): \(differing) differ")
+            var worst = 0.0
+            for o in 0..<m {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var sum = withBias ? Double(bias[o]) : 0
+                        for ch in 0..<c {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let (iy, ix) = (2 * oy - 1 + ky, 2 * ox - 1 + kx)
+                                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                    sum +=
+                                        Double(x[(ch * h + iy) * w + ix])
+                                        * Double(weight[(o * c + ch) * 9 + ky * 3 + kx])
+                                }
+                            }
+                        }
+                        let want = silu ? sum / (1 + exp(-sum)) : sum
+                        worst = max(worst, abs(Double(direct[(o * oh + oy) * ow + ox]) - want) / max(1, abs(want)))
+                    }
+                }
+            }
+            #expect(worst < 1e-5, "\(c)→\(m) \(h)x\(w) bias \(withBias) silu \(silu): error \(worst)")
+        }
+    }
+}

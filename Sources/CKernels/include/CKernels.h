@@ -72,6 +72,13 @@ void gr_im2col(const float *image, long channels, long h, long w, long kh, long 
                long dx, long py, long px, long oh, long ow, float *cols, long row_begin, long row_end);
 void gr_im2col_panels(const float *image, long channels, long h, long w, long kh, long kw, long sy, long sx, long dy,
                       long dx, long py, long px, long oh, long ow, float *cols, long panel_begin, long panel_end);
+/* y [m, oh, ow] = the 3×3, stride-2 convolution of x [channels, h, w] with one zero of padding on
+ * every side (weight [m, channels, 3, 3]), + bias[i] on channel i when bias is not NULL, then SiLU
+ * when silu is nonzero, for output rows [row_begin, row_end) per call. Direct (no column matrix),
+ * 16 output channels × 16 pixels at a time, summed in the order of the packed product over the
+ * column matrix, so the bits are those of im2col and gr_packed_product. AVX-512 only. */
+void gr_conv3x3s2(const float *x, long channels, long h, long w, const float *weight, long m, const float *bias,
+                  int silu, float *y, long oh, long ow, long row_begin, long row_end);
 /* Winograd F(t×t, 3×3), t = 4 or 2, for stride-1, undilated 3×3 convolutions (AVX2 and FMA; see
  * gr_wide_kernel_enabled); P = (t + 2)² points. The weight [m, c, 3, 3] becomes u [P][m][c] (P·m·c
  * floats, once). The input [c, h, w] with pad_top, pad_left zeros before it (and zeros past it)

@@ -45,9 +45,21 @@ public final class ONNXGraph: @unchecked Sendable {
     private var slots: [String: Int] = [:]
     /// The initializers in their slots: where every run's values start.
     private var initialValues: [Value?] = []
-    /// Each Conv's weight as `[M, C·kH·kW]`, its bias, and whether it may run by Winograd (a
-    /// stride-1 3×3 Conv on the packed kernel).
-    private var convolutions: [Int: (weight: [Float], bias: [Float]?, winograd: Bool)] = [:]
+    /// A Conv as read and checked at load.
+    private struct Convolution {
+        /// The weight as `[M, C·kH·kW]`, its shape `[M, C, kH, kW]`, and the bias.
+        var weight: [Float]
+        var shape: [Int]
+        var bias: [Float]?
+        var strides: [Int]
+        var dilations: [Int]
+        /// Top, left, bottom, right.
+        var pads: [Int]
+        /// A stride-1 3×3 Conv on the packed kernel, which may run by Winograd.
+        var winograd: Bool
+    }
+    /// Each Conv node's ``Convolution`` by node index (nil for other nodes).
+    private var convolutions: [Convolution?] = []
     /// Winograd weight transforms by Conv index and tile side, made on first use (the tile
     /// depends on the map size).
     private var winogradWeights: [[Int]: [Float]] = [:]
@@ -141,6 +153,7 @@ public final class ONNXGraph: @unchecked Sendable {
         where !name.isEmpty && !graphOutputs.contains(name) && model.initializers[name] == nil {
             steps[index].releases.append(slots[name]!)
         }
+        convolutions = Array(repeating: nil, count: model.nodes.count)
         for (index, node) in model.nodes.enumerated() where node.opType == "Conv" {
             guard node.inputs.count >= 2, let w = model.initializers[node.inputs[1]], w.shape.count == 4,
                 case .float(let weights) = w.data
@@ -161,9 +174,17 @@ public final class ONNXGraph: @unchecked Sendable {
             guard group == 1 else {
                 throw ONNXError(file: model.path, node: node.name, reason: "grouped convolution (group \(group))")
             }
-            convolutions[index] = (
-                weights, bias, compute.packed && node.unitSteps && w.shape[2] == 3 && w.shape[3] == 3
-            )
+            let strides = node.ints("strides")?.map(Int.init) ?? [1, 1]
+            let dilations = node.ints("dilations")?.map(Int.init) ?? [1, 1]
+            let pads = node.ints("pads")?.map(Int.init) ?? [0, 0, 0, 0]
+            guard strides.count == 2, dilations.count == 2, pads.count == 4, strides.allSatisfy({ $0 > 0 }),
+                dilations.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 })
+            else {
+                throw ONNXError(file: model.path, node: node.name, reason: "Conv strides, dilations or pads malformed")
+            }
+            convolutions[index] = Convolution(
+                weight: weights, shape: w.shape, bias: bias, strides: strides, dilations: dilations, pads: pads,
+                winograd: compute.packed && node.unitSteps && w.shape[2] == 3 && w.shape[3] == 3)
         }
     }
 
@@ -413,19 +434,12 @@ public final class ONNXGraph: @unchecked Sendable {
             else { throw fail("Conv needs 4-D float inputs of one batch and size") }
             floats.append(f)
         }
-        guard let (weight, bias, winograd) = convolutions[index], let x = parts.first else {
-            throw fail("Conv needs a 4-D float input")
-        }
-        let w = model.initializers[node.inputs[1]]!.shape
+        guard let conv = convolutions[index], let x = parts.first else { throw fail("Conv needs a 4-D float input") }
+        let (weight, bias, w) = (conv.weight, conv.bias, conv.shape)
+        let (strides, dilations, pads) = (conv.strides, conv.dilations, conv.pads)
         let (n, c, h, wd) = (x.shape[0], parts.reduce(0) { $0 + $1.shape[1] }, x.shape[2], x.shape[3])
         guard c == w[1] else { throw fail("input has \(c) channels, the weight \(w[1])") }
         let (kh, kw) = (w[2], w[3])
-        let strides = node.ints("strides")?.map(Int.init) ?? [1, 1]
-        let dilations = node.ints("dilations")?.map(Int.init) ?? [1, 1]
-        let pads = node.ints("pads")?.map(Int.init) ?? [0, 0, 0, 0]
-        guard strides.count == 2, dilations.count == 2, pads.count == 4, strides.allSatisfy({ $0 > 0 }),
-            dilations.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 })
-        else { throw fail("Conv strides, dilations or pads malformed") }
         let oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1
         let ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1
         guard oh > 0, ow > 0 else { throw fail("Conv output would be empty") }
@@ -482,7 +496,7 @@ public final class ONNXGraph: @unchecked Sendable {
             }
             return Value(shape: [n, m, oh, ow], floats: out)
         }
-        if winograd, let tile = Winograd.tile(outputHeight: oh, outputWidth: ow) {
+        if conv.winograd, let tile = Winograd.tile(outputHeight: oh, outputWidth: ow) {
             let transformed = lock.withLock {
                 if let known = winogradWeights[[index, tile]] { return known }
                 let made = Winograd.transform(weight: weight, outputs: m, channels: c, tile: tile)
@@ -572,39 +586,14 @@ public final class ONNXGraph: @unchecked Sendable {
         let oh = size(h, kernel[0], strides[0], pads[0], pads[2])
         let ow = size(w, kernel[1], strides[1], pads[1], pads[3])
         guard oh > 0, ow > 0 else { throw fail("MaxPool output would be empty") }
-        let (kh, kw, sy, sx, py, px) = (kernel[0], kernel[1], strides[0], strides[1], pads[0], pads[1])
-        // Each output column's window of input columns, clipped to the image (padding never wins).
-        let windows = (0..<ow).map { ox in max(0, ox * sx - px)..<max(0, min(w, ox * sx - px + kw)) }
-        // The loops below write every output, so no zero pass first.
+        // The kernel writes every output, so no zero pass first.
         var out = [Float](unsafeUninitializedCapacity: n * c * oh * ow) { $1 = n * c * oh * ow }
         input.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                // Planes are independent: the workers take disjoint ones.
-                compute.parallel(n * c) { planes in
-                    // Separable: each input row's maxima over the column windows, then those over
-                    // the row windows (the same maxima, kh + kw comparisons per output, not kh · kw).
-                    let across = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)
-                    defer { across.deallocate() }
-                    for plane in planes {
-                        let image = src.baseAddress! + plane * h * w
-                        for iy in 0..<h {
-                            let row = image + iy * w
-                            for (ox, window) in windows.enumerated() {
-                                var best = -Float.infinity
-                                for ix in window { best = max(best, row[ix]) }
-                                across[iy * ow + ox] = best
-                            }
-                        }
-                        for oy in 0..<oh {
-                            let target = dst.baseAddress! + (plane * oh + oy) * ow
-                            target.initialize(repeating: -Float.infinity, count: ow)
-                            for iy in max(0, oy * sy - py)..<max(0, min(h, oy * sy - py + kh)) {
-                                let line = across + iy * ow
-                                for ox in 0..<ow { target[ox] = max(target[ox], line[ox]) }
-                            }
-                        }
-                    }
-                }
+                MaxPool.apply(
+                    src.baseAddress!, planes: n * c, height: h, width: w, kernel: (kernel[0], kernel[1]),
+                    strides: (strides[0], strides[1]), pads: (pads[0], pads[1]), into: dst.baseAddress!,
+                    outputHeight: oh, outputWidth: ow, compute: compute)
             }
         }
         return Value(shape: [n, c, oh, ow], floats: out)
@@ -662,6 +651,11 @@ public final class ONNXGraph: @unchecked Sendable {
                     for plane in planes {
                         for (oy, iy) in rows.enumerated() {
                             let outputRow = dst.baseAddress! + (plane * oh + oy) * ow
+                            // An input row upsampled again (every other one at 2×) is the last one copied.
+                            if oy > 0, rows[oy - 1] == iy {
+                                outputRow.update(from: outputRow - ow, count: ow)
+                                continue
+                            }
                             let inputRow = src.baseAddress! + (plane * h + iy) * w
                             for (ox, ix) in columns.enumerated() { outputRow[ox] = inputRow[ix] }
                         }

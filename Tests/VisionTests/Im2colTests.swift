@@ -129,3 +129,39 @@ struct DirectConvolutionTests {
         }
     }
 }
+
+/// Max pooling against its definition (the maximum over each window's taps inside the picture,
+/// -inf where none is) on every kernel path: SPPF's 5×5 stride-1 windows on maps narrower and
+/// wider than a vector, strides 2 and 3, uneven kernels, windows wholly in the padding.
+@Test(arguments: kernels)
+func maxPoolMatchesTheDefinition(kernel: ComputeConfiguration.Kernel) {
+    let cases: [(h: Int, w: Int, k: (Int, Int), s: (Int, Int), p: (Int, Int), oh: Int, ow: Int)] = [
+        (10, 10, (5, 5), (1, 1), (2, 2), 10, 10), (7, 37, (5, 5), (1, 1), (2, 2), 7, 37),
+        (9, 20, (3, 2), (2, 3), (1, 1), 5, 7), (4, 5, (2, 3), (1, 1), (3, 4), 9, 11),
+    ]
+    let compute = ComputeConfiguration(threads: 2, kernel: kernel)
+    for (h, w, k, s, p, oh, ow) in cases {
+        let planes = 3
+        var rng = SeededGenerator(seed: UInt64(h * 100 + w))
+        let x = (0..<planes * h * w).map { _ in Float.random(in: -5...5, using: &rng) }
+        var y = [Float](repeating: .nan, count: planes * oh * ow)
+        MaxPool.apply(
+            x, planes: planes, height: h, width: w, kernel: k, strides: s, pads: p, into: &y, outputHeight: oh,
+            outputWidth: ow, compute: compute)
+        var wrong = 0
+        for plane in 0..<planes {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var best = -Float.infinity
+                    for iy in oy * s.0 - p.0..<oy * s.0 - p.0 + k.0 where iy >= 0 && iy < h {
+                        for ix in ox * s.1 - p.1..<ox * s.1 - p.1 + k.1 where ix >= 0 && ix < w {
+                            best = max(best, x[(plane * h + iy) * w + ix])
+                        }
+                    }
+                    if y[(plane * oh + oy) * ow + ox] != best { wrong += 1 }
+                }
+            }
+        }
+        #expect(wrong == 0, "\(kernel) \(h)x\(w) kernel \(k) strides \(s) pads \(p): \(wrong) wrong")
+    }
+}

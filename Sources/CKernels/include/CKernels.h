@@ -110,6 +110,12 @@ void gr_linear_horizontal_c3(const unsigned char *row, long readable, const int 
 void gr_linear_vertical_c3(const int *first, const int *second, int b0, int b1, long count, float scale,
                            float *const planes[3], int isa);
 
+/* MaxPool of planes × [h, w] into planes × [oh, ow]: kernel kh × kw, strides sy, sx, padding py
+ * above and px left (padding never wins; a window wholly in it gives -inf), for the planes given
+ * (workers take disjoint ones). AVX-512 vectors where isa is GR_ISA_AVX512, the same values. */
+void gr_max_pool(const float *x, long planes, long h, long w, long kh, long kw, long sy, long sx, long py, long px,
+                 long oh, long ow, float *y, int isa);
+
 /* Row-wise and element-wise kernels of the encoders, on the instruction set `isa` where they have a
  * version for it (GELU, softmax and LayerNorm: AVX-512 only). Results agree with PyTorch's to float
  * rounding. */

@@ -187,12 +187,19 @@ extension GEMM {
             }
             return
         }
+        // With several parts, each adds into `out`: a block of panels small enough for its rows of
+        // `out` (64 KB) to stay in cache goes through every part before the next block.
+        let block = parts.count == 1 ? Int.max : max(1, 16384 / (m * panelWidth))
         compute.parallel((n + panelWidth - 1) / panelWidth) { range in
-            for (index, (part, offset)) in zip(parts, offsets).enumerated() {
-                let last = index == parts.count - 1
-                gr_strided_product(
-                    m, n, part.k, a + offset, k, part.b, n, last ? rowBias : nil, last && silu ? 1 : 0, out, n,
-                    offset == 0 ? 0 : 1, range.lowerBound, range.upperBound, compute.isa)
+            let step = max(1, min(block, range.count))
+            for start in stride(from: range.lowerBound, to: range.upperBound, by: step) {
+                let end = min(start + step, range.upperBound)
+                for (index, (part, offset)) in zip(parts, offsets).enumerated() {
+                    let last = index == parts.count - 1
+                    gr_strided_product(
+                        m, n, part.k, a + offset, k, part.b, n, last ? rowBias : nil, last && silu ? 1 : 0, out, n,
+                        offset == 0 ? 0 : 1, start, end, compute.isa)
+                }
             }
         }
     }

@@ -183,6 +183,55 @@ void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, l
     }
 }
 
+/* The column softmax, `lanes` positions at a time: peak, e^(x − peak) summed in order, then each
+ * divided by the sum (the same steps on every path). */
+#define SOFTMAX_COLUMNS(W, V, LOAD, STORE, EXP)                                                                \
+    for (long p = 0; p < count; p += lanes) {                                                              \
+        float *column = x + p;                                                                                 \
+        V peak = W##_set1_ps(-INFINITY), total = W##_setzero_ps();                                             \
+        for (long j = 0; j < length; j++) peak = W##_max_ps(LOAD(column + j * stride), peak);                  \
+        for (long j = 0; j < length; j++) {                                                                    \
+            V e = EXP(W##_sub_ps(LOAD(column + j * stride), peak));                                            \
+            STORE(column + j * stride, e);                                                                     \
+            total = W##_add_ps(total, e);                                                                      \
+        }                                                                                                      \
+        for (long j = 0; j < length; j++) STORE(column + j * stride, W##_div_ps(LOAD(column + j * stride), total)); \
+    }
+
+#if defined(__x86_64__)
+AVX512 static void softmax_columns_avx512(float *x, long length, long stride, long count) {
+    const long lanes = 16;
+#define LOAD16(q) _mm512_maskz_loadu_ps(tail_mask(count - p), q)
+#define STORE16(q, v) _mm512_mask_storeu_ps(q, tail_mask(count - p), v)
+    SOFTMAX_COLUMNS(_mm512, __m512, LOAD16, STORE16, exp16)
+}
+
+AVX2 static void softmax_columns_avx2(float *x, long length, long stride, long count) {
+    const long lanes = 8;
+    /* Masked moves are slow on AMD cores: only a partial vector uses them. */
+#define LOAD8(q) (count - p >= 8 ? _mm256_loadu_ps(q) : _mm256_maskload_ps(q, lanes8(count - p)))
+#define STORE8(q, v)                                                                                           \
+    (count - p >= 8 ? _mm256_storeu_ps(q, v) : _mm256_maskstore_ps(q, lanes8(count - p), v))
+    SOFTMAX_COLUMNS(_mm256, __m256, LOAD8, STORE8, exp8)
+}
+#endif
+
+void gr_softmax_columns(float *x, long length, long stride, long count, int isa) {
+#if defined(__x86_64__)
+    if (isa == GR_ISA_AVX512) return softmax_columns_avx512(x, length, stride, count);
+    if (isa == GR_ISA_AVX2) return softmax_columns_avx2(x, length, stride, count);
+#endif
+    for (long p = 0; p < count; p++) {
+        float *column = x + p, peak = -INFINITY, total = 0;
+        for (long j = 0; j < length; j++) peak = column[j * stride] > peak ? column[j * stride] : peak;
+        for (long j = 0; j < length; j++) {
+            column[j * stride] = expf(column[j * stride] - peak);
+            total += column[j * stride];
+        }
+        for (long j = 0; j < length; j++) column[j * stride] /= total;
+    }
+}
+
 #if defined(__x86_64__)
 AVX512 static void layer_norm_avx512(const float *x, long rows, long width, const float *weight, const float *bias,
                                      float eps, float *out) {

@@ -133,35 +133,17 @@ enum Elementwise {
         let length = x.shape[a]
         let inner = x.shape[(a + 1)...].reduce(1, *)
         let outer = x.shape[..<a].reduce(1, *)
-        // Over the axis a row at a time: the `inner` positions of one axis step are contiguous
-        // (YOLO's DFL softmax runs over axis 1 of [1, 16, 4, anchors]), so each pass is a vector
-        // loop. The workers take disjoint runs of inner positions (or of outer blocks when the axis
-        // is the last), each with one scratch buffer: its positions' running maxima, then sums.
+        // The `inner` positions of one axis step are contiguous (YOLO's DFL softmax runs over axis
+        // 1 of [1, 16, 4, anchors]), so the kernel takes a vector of positions at a time. The
+        // workers take disjoint runs of inner positions (or of outer blocks when the axis is last).
         let byInner = inner >= compute.threads
         values.withUnsafeMutableBufferPointer { v in
             compute.parallel(byInner ? inner : outer) { part in
                 let (blocks, positions) = byInner ? (0..<outer, part) : (part, 0..<inner)
-                let width = positions.count
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
-                defer { scratch.deallocate() }
-                let (peak, total) = (scratch, scratch + width)
                 for o in blocks {
-                    let block = v.baseAddress! + o * length * inner + positions.lowerBound
-                    for i in 0..<width { (peak[i], total[i]) = (-Float.infinity, 0) }
-                    for j in 0..<length {
-                        let row = block + j * inner
-                        for i in 0..<width { peak[i] = max(peak[i], row[i]) }
-                    }
-                    for j in 0..<length {
-                        let row = block + j * inner
-                        for i in 0..<width { row[i] -= peak[i] }
-                        exponentiate(row, count: width, compute: compute)
-                        for i in 0..<width { total[i] += row[i] }
-                    }
-                    for j in 0..<length {
-                        let row = block + j * inner
-                        for i in 0..<width { row[i] /= total[i] }
-                    }
+                    softmaxColumns(
+                        v.baseAddress! + o * length * inner + positions.lowerBound, length: length, stride: inner,
+                        count: positions.count, compute: compute)
                 }
             }
         }

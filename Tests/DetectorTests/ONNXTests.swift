@@ -20,9 +20,11 @@ import Vision
     }
 
     /// Boxes (pixels) and class probabilities within 1e-4 of onnxruntime's, at two input sizes,
-    /// twice each (the second run uses the shape arithmetic folded by the first), on both kernels.
-    @Test(arguments: [ComputeConfiguration(threads: 2), ComputeConfiguration(threads: 1, kernel: .openblas)])
-    func matchesONNXRuntime(compute: ComputeConfiguration) throws {
+    /// twice each (the second run uses the shape arithmetic folded by the first), on every kernel
+    /// path this CPU has, on 1 and 2 workers.
+    @Test(arguments: ComputeConfiguration.availableKernels, [1, 2])
+    func matchesONNXRuntime(kernel: ComputeConfiguration.Kernel, threads: Int) throws {
+        let compute = ComputeConfiguration(threads: threads, kernel: kernel)
         let graph = try ONNXGraph(try ONNXModel(contentsOf: Self.model), compute: compute)
         for (h, w, anchors) in [(128, 128, 336), (96, 160, 315)] {
             let input = try Self.floats("goldens/detector/input-\(h)x\(w).bin")

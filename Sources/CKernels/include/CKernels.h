@@ -139,6 +139,10 @@ void gr_gelu(float *x, long count, int isa);
  * row i sees columns 0 ... offset + i only and the rest become 0. */
 void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, long offset, int isa);
 
+/* Softmax over `length` values `stride` apart (an axis of a tensor), for each of `count`
+ * consecutive positions from x: max-subtracted, exponentiated, divided by the sum. */
+void gr_softmax_columns(float *x, long length, long stride, long count, int isa);
+
 /* Floats of scratch gr_attention needs. */
 size_t gr_attention_scratch(long queries, long keys, long head_width);
 

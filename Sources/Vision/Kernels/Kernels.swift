@@ -70,6 +70,15 @@ public func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int, compute: 
     gr_exp(x, count, compute.isa)
 }
 
+/// Softmax over an axis of a tensor in place: `length` values `stride` floats apart, for each of
+/// `count` consecutive positions from `x` (max-subtracted, exponentiated, divided by the sum), on
+/// `compute`'s kernel path.
+public func softmaxColumns(
+    _ x: UnsafeMutablePointer<Float>, length: Int, stride: Int, count: Int, compute: ComputeConfiguration
+) {
+    gr_softmax_columns(x, length, stride, count, compute.isa)
+}
+
 /// Softmax of `scale · x` over each row of `rows × width`, max-subtracted; with `causal`, row `i`
 /// only attends to columns `0...offset + i` (the rest become 0), `offset` being the number of
 /// cached keys before the rows' own; with the C kernel for instruction set `isa` (`GR_ISA_…`).

@@ -36,6 +36,12 @@ public final class ONNXGraph: @unchecked Sendable {
         /// For a 1×1 Conv of a channel Concat used by nothing else: the Concat's input slots, which
         /// it reads in place (the Concat is skipped, its copy never made).
         var concatenated: [Int]?
+        /// For such a Conv whose first part is a nearest upsampling used by nothing else: the
+        /// Resize's node index. The Resize is skipped; when it replicates pixels by whole factors,
+        /// the Conv multiplies that part at the low resolution and upsamples the product (a 1×1
+        /// Conv commutes with replication: the same sums, a quarter of them at 2×), else it
+        /// resizes first.
+        var upsampled: Int?
         /// The values this node reads last, dropped after it runs so that their memory is reused
         /// (and still in cache) for the next ones instead of all staying alive until the end.
         var releases: [Int] = []
@@ -98,6 +104,7 @@ public final class ONNXGraph: @unchecked Sendable {
         var fusedSiLU: [Int: String] = [:]
         var skipped = Set<Int>()
         var concatenated: [Int: [String]] = [:]
+        var upsampled: [Int: Int] = [:]
         // SiLU fusion: y = Conv(x), s = Sigmoid(y), z = Mul(y, s), y and s used nowhere else.
         var uses: [String: [Int]] = [:]
         for (index, node) in model.nodes.enumerated() {
@@ -129,10 +136,20 @@ public final class ONNXGraph: @unchecked Sendable {
             else { continue }
             concatenated[index] = model.nodes[concat].inputs
             skipped.insert(concat)
+            // A nearest upsampling as the first part (YOLO's neck): the 1×1 Conv may take its share
+            // at the low resolution and upsample that instead (see `Step.upsampled`).
+            let first = model.nodes[concat].inputs[0]
+            if let resize = producer[first], model.nodes[resize].opType == "Resize", uses[first] == [concat],
+                !graphOutputs.contains(first), !shapeOnly.contains(resize)
+            {
+                upsampled[index] = resize
+                skipped.insert(resize)
+            }
         }
         var lastReader: [String: Int] = [:]
         for (index, node) in model.nodes.enumerated() {
-            for name in (concatenated[index] ?? []) + (skipped.contains(index) ? [] : node.inputs) {
+            let deferred = upsampled[index].map { model.nodes[$0].inputs } ?? []
+            for name in (concatenated[index] ?? []) + deferred + (skipped.contains(index) ? [] : node.inputs) {
                 lastReader[name] = index
             }
         }
@@ -147,7 +164,7 @@ public final class ONNXGraph: @unchecked Sendable {
                 inputs: node.inputs.map { slots[$0] }, outputs: node.outputs.map { slots[$0] },
                 required: node.outputs.filter { !$0.isEmpty }.count, shapeOnly: shapeOnly.contains(index),
                 skipped: skipped.contains(index), fused: fusedSiLU[index].map { slots[$0]! },
-                concatenated: concatenated[index].map { $0.map { slots[$0]! } })
+                concatenated: concatenated[index].map { $0.map { slots[$0]! } }, upsampled: upsampled[index])
         }
         for (name, index) in lastReader
         where !name.isEmpty && !graphOutputs.contains(name) && model.initializers[name] == nil {
@@ -247,14 +264,30 @@ public final class ONNXGraph: @unchecked Sendable {
             let start = observe == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let results: [Value]
             if let parts = step.concatenated {
-                let inputs = parts.compactMap { values[$0] }
-                guard inputs.count == parts.count else {
-                    throw ONNXError(file: model.path, node: node.name, reason: "a concatenated input is missing")
+                func fail(_ reason: String) -> ONNXError {
+                    ONNXError(file: model.path, node: node.name, reason: reason)
                 }
-                results = [
-                    try convolution(
-                        node, index: index, inputs, fail: { ONNXError(file: model.path, node: node.name, reason: $0) })
-                ]
+                var inputs = parts.compactMap { values[$0] }
+                var factors: (Int, Int)?
+                if let upsampler = step.upsampled {
+                    let upsampling = model.nodes[upsampler]
+                    func failed(_ reason: String) -> ONNXError {
+                        ONNXError(file: model.path, node: upsampling.name, reason: reason)
+                    }
+                    let args = steps[upsampler].inputs.map { $0.flatMap { values[$0] } }
+                    let (x, shape, rows, columns) = try nearestMaps(upsampling, args, fail: failed)
+                    let (sy, sx) = (shape[2] / x.shape[2], shape[3] / x.shape[3])
+                    if sy >= 1, sx >= 1, shape[2] == sy * x.shape[2], shape[3] == sx * x.shape[3],
+                        (0..<shape[2]).allSatisfy({ rows[$0] == $0 / sy }),
+                        (0..<shape[3]).allSatisfy({ columns[$0] == $0 / sx })
+                    {
+                        (inputs, factors) = ([x] + inputs, (sy, sx))
+                    } else {
+                        inputs = [try resize(upsampling, args, fail: failed)] + inputs
+                    }
+                }
+                guard inputs.count == parts.count else { throw fail("a concatenated input is missing") }
+                results = [try convolution(node, index: index, inputs, upsampled: factors, fail: fail)]
             } else {
                 results = try evaluate(node, index: index, step.inputs.map { $0.flatMap { values[$0] } })
             }
@@ -424,17 +457,22 @@ public final class ONNXGraph: @unchecked Sendable {
     /// stride-1 3×3 one runs by Winograd where that needs fewer products; the others by im2col:
     /// row `(c, ky, kx)` of the column matrix holds that tap's input for every output pixel, so
     /// `out[M, pixels] = W · cols` comes out channels first, as ONNX lays it out.
-    private func convolution(_ node: Node, index: Int, _ parts: [Value], fail: (String) -> ONNXError)
-        throws(ONNXError) -> Value
-    {
+    private func convolution(
+        _ node: Node, index: Int, _ parts: [Value], upsampled factors: (Int, Int)? = nil,
+        fail: (String) -> ONNXError
+    ) throws(ONNXError) -> Value {
+        // With `factors`, the first part is at 1/factors of the others' size (see `Step.upsampled`).
+        guard let x = parts.last, x.shape.count == 4, let conv = convolutions[index] else {
+            throw fail("Conv needs a 4-D float input")
+        }
         var floats: [[Float]] = []
-        for part in parts {
-            guard case .float(let f) = part.data, part.shape.count == 4, part.count > 0,
-                part.shape[0] == parts[0].shape[0], part.shape[2...] == parts[0].shape[2...]
+        for (i, part) in parts.enumerated() {
+            let (sy, sx) = i == 0 ? factors ?? (1, 1) : (1, 1)
+            guard case .float(let f) = part.data, part.shape.count == 4, part.count > 0, part.shape[0] == x.shape[0],
+                part.shape[2] * sy == x.shape[2], part.shape[3] * sx == x.shape[3]
             else { throw fail("Conv needs 4-D float inputs of one batch and size") }
             floats.append(f)
         }
-        guard let conv = convolutions[index], let x = parts.first else { throw fail("Conv needs a 4-D float input") }
         let (weight, bias, w) = (conv.weight, conv.bias, conv.shape)
         let (strides, dilations, pads) = (conv.strides, conv.dilations, conv.pads)
         let (n, c, h, wd) = (x.shape[0], parts.reduce(0) { $0 + $1.shape[1] }, x.shape[2], x.shape[3])
@@ -458,13 +496,29 @@ public final class ONNXGraph: @unchecked Sendable {
                     (bias ?? []).withUnsafeBufferPointer { values in
                         out.withUnsafeMutableBufferPointer { dst in
                             for b in 0..<n {
-                                let inputs = zip(bases, parts).map { base, part in
-                                    (b: base + b * part.shape[1] * pixels, k: part.shape[1])
+                                var inputs = zip(bases, parts).map { base, part in
+                                    (b: base + b * part.count / n, k: part.shape[1])
+                                }
+                                let result = dst.baseAddress! + b * m * pixels
+                                if let (sy, sx) = factors {
+                                    // The first part's product at its own size, replicated into
+                                    // `out`, which the other parts' products then add to.
+                                    let low = parts[0].shape
+                                    let lowPixels = low[2] * low[3]
+                                    let product = UnsafeMutablePointer<Float>.allocate(capacity: m * lowPixels)
+                                    defer { product.deallocate() }
+                                    GEMM.multiplyWide(
+                                        wt.baseAddress!, lda: k, parts: [inputs[0]], into: product, m: m,
+                                        n: lowPixels, compute: compute)
+                                    replicate(
+                                        product, planes: m, height: low[2], width: low[3],
+                                        rows: (0..<oh).map { $0 / sy }, columns: (0..<ow).map { $0 / sx }, into: result)
+                                    inputs.removeFirst()
                                 }
                                 GEMM.multiplyWide(
-                                    wt.baseAddress!, parts: inputs, into: dst.baseAddress! + b * m * pixels, m: m,
-                                    n: pixels, rowBias: bias == nil ? nil : values.baseAddress, silu: silu,
-                                    compute: compute)
+                                    wt.baseAddress! + (c - inputs.reduce(0) { $0 + $1.k }), lda: k, parts: inputs,
+                                    into: result, m: m, n: pixels, rowBias: bias == nil ? nil : values.baseAddress,
+                                    silu: silu, accumulate: factors != nil, compute: compute)
                             }
                         }
                     }
@@ -602,7 +656,26 @@ public final class ONNXGraph: @unchecked Sendable {
     /// Resize, nearest neighbour (YOLO's upsampling): from `scales` or `sizes`, with the node's
     /// coordinate transformation and rounding.
     private func resize(_ node: Node, _ args: [Value?], fail: (String) -> ONNXError) throws(ONNXError) -> Value {
-        guard let x = args.first ?? nil, case .float(let input) = x.data, x.shape.count == 4 else {
+        let (x, outShape, rows, columns) = try nearestMaps(node, args, fail: fail)
+        guard case .float(let input) = x.data else { throw fail("Resize needs a 4-D float input") }
+        let count = outShape.reduce(1, *)
+        let out = [Float](unsafeUninitializedCapacity: count) { dst, initialized in
+            input.withUnsafeBufferPointer { src in
+                replicate(
+                    src.baseAddress!, planes: x.shape[0] * x.shape[1], height: x.shape[2], width: x.shape[3],
+                    rows: rows, columns: columns, into: dst.baseAddress!)
+            }
+            initialized = count
+        }
+        return Value(shape: outShape, floats: out)
+    }
+
+    /// A nearest Resize's input and output shape, and the input row and column each output row
+    /// and column takes.
+    private func nearestMaps(_ node: Node, _ args: [Value?], fail: (String) -> ONNXError) throws(ONNXError) -> (
+        x: Value, shape: [Int], rows: [Int], columns: [Int]
+    ) {
+        guard let x = args.first ?? nil, case .float = x.data, x.shape.count == 4 else {
             throw fail("Resize needs a 4-D float input")
         }
         var outShape: [Int]
@@ -643,28 +716,30 @@ public final class ONNXGraph: @unchecked Sendable {
         let (h, w, oh, ow) = (x.shape[2], x.shape[3], outShape[2], outShape[3])
         let rows = try (0..<oh).map { (o) throws(ONNXError) in try source(o, h, oh) }
         let columns = try (0..<ow).map { (o) throws(ONNXError) in try source(o, w, ow) }
-        let count = outShape.reduce(1, *)
-        let out = [Float](unsafeUninitializedCapacity: count) { dst, initialized in
-            input.withUnsafeBufferPointer { src in
-                // Planes are independent: the workers take disjoint ones.
-                compute.parallel(x.shape[0] * x.shape[1]) { planes in
-                    for plane in planes {
-                        for (oy, iy) in rows.enumerated() {
-                            let outputRow = dst.baseAddress! + (plane * oh + oy) * ow
-                            // An input row upsampled again (every other one at 2×) is the last one copied.
-                            if oy > 0, rows[oy - 1] == iy {
-                                outputRow.update(from: outputRow - ow, count: ow)
-                                continue
-                            }
-                            let inputRow = src.baseAddress! + (plane * h + iy) * w
-                            for (ox, ix) in columns.enumerated() { outputRow[ox] = inputRow[ix] }
-                        }
+        return (x, outShape, rows, columns)
+    }
+
+    /// `planes` planes of `height × width` resampled by `rows` and `columns` (the input row and
+    /// column of each output row and column) into `dst`; the workers take disjoint planes.
+    private func replicate(
+        _ src: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, rows: [Int], columns: [Int],
+        into dst: UnsafeMutablePointer<Float>
+    ) {
+        let (oh, ow) = (rows.count, columns.count)
+        compute.parallel(planes) { planes in
+            for plane in planes {
+                for (oy, iy) in rows.enumerated() {
+                    let outputRow = dst + (plane * oh + oy) * ow
+                    // An input row upsampled again (every other one at 2×) is the last one copied.
+                    if oy > 0, rows[oy - 1] == iy {
+                        outputRow.update(from: outputRow - ow, count: ow)
+                        continue
                     }
+                    let inputRow = src + (plane * h + iy) * w
+                    for (ox, ix) in columns.enumerated() { outputRow[ox] = inputRow[ix] }
                 }
             }
-            initialized = count
         }
-        return Value(shape: outShape, floats: out)
     }
 }
 

@@ -40,6 +40,40 @@ import Vision
         }
     }
 
+    /// The fusions change no bit: the neck's upsampling taken at the low resolution inside the 1×1
+    /// convolution (and, for a Resize that does not replicate pixels, resized first) against the
+    /// same graph with the Resize outputs declared as graph outputs, which keeps them unfused.
+    @Test(arguments: ComputeConfiguration.availableKernels)
+    func upsamplingFusionKeepsTheBits(kernel: ComputeConfiguration.Kernel) throws {
+        let input = try Self.floats("goldens/detector/input-128x128.bin")
+        let compute = ComputeConfiguration(threads: 2, kernel: kernel)
+        for mode in ["asymmetric", "align_corners"] {
+            var fused = try ONNXModel(contentsOf: Self.model)
+            let resizes = fused.nodes.indices.filter { fused.nodes[$0].opType == "Resize" }
+            #expect(!resizes.isEmpty)
+            for r in resizes { fused.nodes[r].attributes["coordinate_transformation_mode"] = .string(mode) }
+            var unfused = fused
+            for r in resizes {
+                var declared = fused.outputs[0]
+                declared.name = fused.nodes[r].outputs[0]
+                unfused.outputs.append(declared)
+            }
+            var outputs: [[Float]] = []
+            for (model, separate) in [(fused, false), (unfused, true)] {
+                var ran = Set<Int>()
+                let result = try ONNXGraph(model, compute: compute).run(
+                    ["images": Value(shape: [1, 3, 128, 128], floats: input)]
+                ) { node, _ in ran.insert(node) }
+                // Fused, the Resize never runs as a node of its own.
+                #expect(resizes.allSatisfy { ran.contains($0) == separate }, "\(kernel) \(mode)")
+                guard case .float(let values)? = result["output0"]?.data else { return #expect(Bool(false)) }
+                outputs.append(values)
+            }
+            let differing = zip(outputs[0], outputs[1]).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(outputs[0].count == 22 * 336 && differing == 0, "\(kernel) \(mode): \(differing) differ")
+        }
+    }
+
     /// Damaged files are errors naming what is wrong, never crashes: every truncation of the model
     /// and single-byte changes in its header fail cleanly or load.
     @Test func malformedModelsFailCleanly() throws {

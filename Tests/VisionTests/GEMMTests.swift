@@ -67,6 +67,25 @@ import Vision
                     a, parts: inputs, into: &out, m: m, n: n, rowBias: rowBias, silu: true, compute: compute)
             }
             check(out, "parts, \(threads) workers:")
+            // The first part's product on its own (the rows of `a` a whole weight apart), then the
+            // others added to it: the same bits as the single call (the detector's neck takes
+            // its upsampled part's share so, at the low resolution).
+            var split = [Float](repeating: .nan, count: m * n)
+            b.withUnsafeBufferPointer { b in
+                let starts = parts.indices.map { parts[..<$0].reduce(0, +) }
+                let inputs = zip(starts, parts).map { (b: b.baseAddress! + $0 * n, k: $1) }
+                GEMM.multiplyWide(a, lda: k, parts: [inputs[0]], into: &split, m: m, n: n, compute: compute)
+                guard inputs.count > 1 else { return }
+                a.withUnsafeBufferPointer { a in
+                    GEMM.multiplyWide(
+                        a.baseAddress! + parts[0], lda: k, parts: Array(inputs.dropFirst()), into: &split, m: m,
+                        n: n, rowBias: rowBias, silu: true, accumulate: true, compute: compute)
+                }
+            }
+            if parts.count > 1 {
+                let differing = zip(split, out).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "\(kernel) \(m)x\(n)x\(parts), \(threads) workers: \(differing) differ")
+            }
             guard compute.packed else { continue }
             var produced = [Float](repeating: .nan, count: m * n)
             let lanes = GEMM.panelWidth

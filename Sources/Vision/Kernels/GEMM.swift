@@ -160,12 +160,16 @@ extension GEMM {
 
     /// ``multiplyWide(_:_:into:m:n:k:rowBias:silu:compute:)`` for a `b` that is its `parts` one
     /// above the other (`k` rows each, `n` wide: a 1×1 convolution of a channel concatenation,
-    /// read where each part is instead of copied together); `a` is `m × Σk`.
+    /// read where each part is instead of copied together); `a` is `m × Σk`, its rows `lda` apart
+    /// (`Σk` when nil: a product of some of a convolution's parts passes the whole weight's). With
+    /// `accumulate` the product is added to `out` (the parts' sums before, in order, give the same
+    /// bits as one call with them all).
     public static func multiplyWide(
-        _ a: UnsafePointer<Float>, parts: [(b: UnsafePointer<Float>, k: Int)], into out: UnsafeMutablePointer<Float>,
-        m: Int, n: Int, rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration
+        _ a: UnsafePointer<Float>, lda: Int? = nil, parts: [(b: UnsafePointer<Float>, k: Int)],
+        into out: UnsafeMutablePointer<Float>, m: Int, n: Int, rowBias: UnsafePointer<Float>? = nil,
+        silu: Bool = false, accumulate: Bool = false, compute: ComputeConfiguration
     ) {
-        let k = parts.reduce(0) { $0 + $1.k }
+        let k = lda ?? parts.reduce(0) { $0 + $1.k }
         precondition(m > 0 && n > 0 && parts.allSatisfy { $0.k > 0 }, "GEMM dimensions must be positive")
         // Each part's columns of `a` start where the earlier parts' rows end.
         let offsets = parts.indices.map { i in parts[..<i].reduce(0) { $0 + $1.k } }
@@ -174,7 +178,8 @@ extension GEMM {
                 for (part, offset) in zip(parts, offsets) {
                     strided(
                         a + rows.lowerBound * k + offset, lda: k, part.b, ldb: n, into: out + rows.lowerBound * n,
-                        ldc: n, m: rows.count, n: n, k: part.k, transposeB: false, beta: offset == 0 ? 0 : 1)
+                        ldc: n, m: rows.count, n: n, k: part.k, transposeB: false,
+                        beta: offset == 0 && !accumulate ? 0 : 1)
                 }
                 for row in rows {
                     let line = out + row * n
@@ -189,7 +194,7 @@ extension GEMM {
         }
         // With several parts, each adds into `out`: a block of panels small enough for its rows of
         // `out` (64 KB) to stay in cache goes through every part before the next block.
-        let block = parts.count == 1 ? Int.max : max(1, 16384 / (m * panelWidth))
+        let block = parts.count == 1 && !accumulate ? Int.max : max(1, 16384 / (m * panelWidth))
         compute.parallel((n + panelWidth - 1) / panelWidth) { range in
             let step = max(1, min(block, range.count))
             for start in stride(from: range.lowerBound, to: range.upperBound, by: step) {
@@ -198,7 +203,7 @@ extension GEMM {
                     let last = index == parts.count - 1
                     gr_strided_product(
                         m, n, part.k, a + offset, k, part.b, n, last ? rowBias : nil, last && silu ? 1 : 0, out, n,
-                        offset == 0 ? 0 : 1, start, end, compute.isa)
+                        offset == 0 && !accumulate ? 0 : 1, start, end, compute.isa)
                 }
             }
         }

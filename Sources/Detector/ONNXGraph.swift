@@ -5,9 +5,11 @@ import Vision
 /// An ONNX graph ready to run: its operators checked at load (an unknown operator, an unsupported
 /// attribute, a missing input or a cycle is an ``ONNXError`` naming the node), convolutions on the
 /// engine's GEMM kernel (1×1 ones reading their input in place, 3×3 stride-1 ones by Winograd, 3×3
-/// stride-2 ones on few channels directly, the rest by im2col a cache-sized block at a time), Conv → Sigmoid → Mul and Concat → 1×1 Conv fused,
-/// each value dropped after its last reader, and the shape arithmetic (`Shape` and what depends
-/// only on shapes and constants) evaluated once per input size and reused.
+/// stride-2 ones on few channels directly, the rest by im2col a cache-sized block at a time).
+/// Fused without changing a bit: Conv → Sigmoid → Mul (SiLU), Concat → 1×1 Conv (with a nearest
+/// upsampling as its first part taken at the low resolution), and sibling Winograd Convs of one
+/// input. Each value is dropped after its last reader, and the shape arithmetic (`Shape` and what
+/// depends only on shapes and constants) is evaluated once per input size and reused.
 public final class ONNXGraph: @unchecked Sendable {
     public let model: ONNXModel
     public let compute: ComputeConfiguration
@@ -42,6 +44,11 @@ public final class ONNXGraph: @unchecked Sendable {
         /// Conv commutes with replication: the same sums, a quarter of them at 2×), else it
         /// resizes first.
         var upsampled: Int?
+        /// For the first of several stride-1 3×3 Convs of one input with the same padding and
+        /// activation (YOLO's box and class branches): the others' output slots and channel
+        /// counts. It runs them all as one, their weights stacked after its own (one Winograd
+        /// input transform instead of one each, the same bits), and they are skipped.
+        var siblings: [(slot: Int, channels: Int)] = []
         /// The values this node reads last, dropped after it runs so that their memory is reused
         /// (and still in cache) for the next ones instead of all staying alive until the end.
         var releases: [Int] = []
@@ -203,6 +210,24 @@ public final class ONNXGraph: @unchecked Sendable {
                 weight: weights, shape: w.shape, bias: bias, strides: strides, dilations: dilations, pads: pads,
                 winograd: compute.packed && node.unitSteps && w.shape[2] == 3 && w.shape[3] == 3)
         }
+        var siblings: [String: [Int]] = [:]
+        for (index, conv) in convolutions.enumerated() {
+            guard let conv, conv.winograd, steps[index].concatenated == nil, !steps[index].skipped,
+                let x = model.nodes[index].inputs.first
+            else { continue }
+            siblings["\(x) \(conv.pads) \(steps[index].fused != nil) \(conv.bias != nil)", default: []].append(index)
+        }
+        for members in siblings.values where members.count > 1 {
+            let (first, others) = (members[0], members.dropFirst())
+            let stacked = members.map { convolutions[$0]! }
+            convolutions[first]!.weight = stacked.flatMap(\.weight)
+            convolutions[first]!.shape[0] = stacked.reduce(0) { $0 + $1.shape[0] }
+            convolutions[first]!.bias = stacked[0].bias == nil ? nil : stacked.flatMap { $0.bias! }
+            steps[first].siblings = others.map {
+                (steps[$0].fused ?? steps[$0].outputs[0]!, convolutions[$0]!.shape[0])
+            }
+            for other in others { steps[other].skipped = true }
+        }
     }
 
     private static func checkAttributes(_ node: Node, fail: (String) -> ONNXError) throws(ONNXError) {
@@ -287,11 +312,12 @@ public final class ONNXGraph: @unchecked Sendable {
                     }
                 }
                 guard inputs.count == parts.count else { throw fail("a concatenated input is missing") }
-                results = [try convolution(node, index: index, inputs, upsampled: factors, fail: fail)]
+                results = try convolution(node, index: index, inputs, upsampled: factors, fail: fail)
             } else {
                 results = try evaluate(node, index: index, step.inputs.map { $0.flatMap { values[$0] } })
             }
             if let observe { observe(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            for (sibling, value) in zip(step.siblings, results.dropFirst()) { values[sibling.slot] = value }
             if let fused = step.fused {
                 values[fused] = results[0]
                 continue
@@ -328,7 +354,7 @@ public final class ONNXGraph: @unchecked Sendable {
             }
         }
         switch node.opType {
-        case "Conv": return [try convolution(node, index: index, [try arg(0)], fail: fail)]
+        case "Conv": return try convolution(node, index: index, [try arg(0)], fail: fail)
         case "Sigmoid":
             let x = try arg(0)
             var values = try floats(x)
@@ -460,7 +486,7 @@ public final class ONNXGraph: @unchecked Sendable {
     private func convolution(
         _ node: Node, index: Int, _ parts: [Value], upsampled factors: (Int, Int)? = nil,
         fail: (String) -> ONNXError
-    ) throws(ONNXError) -> Value {
+    ) throws(ONNXError) -> [Value] {
         // With `factors`, the first part is at 1/factors of the others' size (see `Step.upsampled`).
         guard let x = parts.last, x.shape.count == 4, let conv = convolutions[index] else {
             throw fail("Conv needs a 4-D float input")
@@ -490,6 +516,22 @@ public final class ONNXGraph: @unchecked Sendable {
         // Every path writes every output and every column (allocating zeros would cost a pass).
         var out = [Float](unsafeUninitializedCapacity: n * m * pixels) { $1 = n * m * pixels }
         let silu = steps[index].fused != nil
+        // This Conv's channels, then its siblings' (see `Step.siblings`), each a Value of its own.
+        let siblings = steps[index].siblings.map(\.channels)
+        let groups = [m - siblings.reduce(0, +)] + siblings
+        func finished(_ out: [Float]) -> [Value] {
+            guard groups.count > 1 else { return [Value(shape: [n, m, oh, ow], floats: out)] }
+            var first = 0
+            return groups.map { channels in
+                defer { first += channels }
+                var floats: [Float] = []
+                for b in 0..<n {
+                    let start = (b * m + first) * pixels
+                    floats += out[start..<start + channels * pixels]
+                }
+                return Value(shape: [n, channels, oh, ow], floats: floats)
+            }
+        }
         if kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
             withBasePointers(floats) { bases in
                 weight.withUnsafeBufferPointer { wt in
@@ -524,7 +566,7 @@ public final class ONNXGraph: @unchecked Sendable {
                     }
                 }
             }
-            return Value(shape: [n, m, oh, ow], floats: out)
+            return finished(out)
         }
         guard parts.count == 1 else { throw fail("a concatenation feeds a Conv that is not 1×1") }
         let input = floats[0]
@@ -548,7 +590,7 @@ public final class ONNXGraph: @unchecked Sendable {
                     }
                 }
             }
-            return Value(shape: [n, m, oh, ow], floats: out)
+            return finished(out)
         }
         if conv.winograd, let tile = Winograd.tile(outputHeight: oh, outputWidth: ow) {
             let transformed = lock.withLock {
@@ -556,6 +598,24 @@ public final class ONNXGraph: @unchecked Sendable {
                 let made = Winograd.transform(weight: weight, outputs: m, channels: c, tile: tile)
                 winogradWeights[[index, tile]] = made
                 return made
+            }
+            if groups.count > 1, n == 1 {
+                // Each sibling's channels straight into its own output.
+                let outputs = writtenArrays(groups.map { $0 * pixels }) { bases in
+                    input.withUnsafeBufferPointer { src in
+                        transformed.withUnsafeBufferPointer { u in
+                            (bias ?? []).withUnsafeBufferPointer { b in
+                                Winograd.convolve(
+                                    src.baseAddress!, channels: c, height: h, width: wd, padTop: pads[0],
+                                    padLeft: pads[1], tile: tile, transformed: u.baseAddress!,
+                                    bias: bias == nil ? nil : b.baseAddress, silu: silu,
+                                    into: Array(zip(bases, groups)), outputHeight: oh, outputWidth: ow,
+                                    compute: compute)
+                            }
+                        }
+                    }
+                }
+                return zip(outputs, groups).map { Value(shape: [1, $1, oh, ow], floats: $0) }
             }
             input.withUnsafeBufferPointer { src in
                 transformed.withUnsafeBufferPointer { u in
@@ -573,7 +633,7 @@ public final class ONNXGraph: @unchecked Sendable {
                     }
                 }
             }
-            return Value(shape: [n, m, oh, ow], floats: out)
+            return finished(out)
         }
         // On the packed kernel (AVX2 or AVX-512) each worker writes the column matrix in its panel
         // layout a cache-sized block at a time; otherwise it is written whole, row-major.
@@ -617,7 +677,7 @@ public final class ONNXGraph: @unchecked Sendable {
                 }
             }
         }
-        return Value(shape: [n, m, oh, ow], floats: out)
+        return finished(out)
     }
 
     private func maxPool(_ node: Node, _ x: Value, fail: (String) -> ONNXError) throws(ONNXError) -> Value {
@@ -766,4 +826,19 @@ private func withBasePointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Fl
         return arrays[i].withUnsafeBufferPointer { step(i + 1, bases + [$0.baseAddress!]) }
     }
     return step(0, [])
+}
+
+/// Arrays of `counts` floats that `body` writes in full through their base addresses.
+private func writtenArrays(_ counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
+    var arrays: [[Float]] = []
+    func step(_ i: Int, _ bases: [UnsafeMutablePointer<Float>]) {
+        guard i < counts.count else { return body(bases) }
+        let array = [Float](unsafeUninitializedCapacity: counts[i]) { buffer, initialized in
+            step(i + 1, bases + [buffer.baseAddress!])
+            initialized = counts[i]
+        }
+        arrays.insert(array, at: 0)
+    }
+    step(0, [])
+    return arrays
 }

@@ -66,3 +66,47 @@ struct WinogradTests {
         }
     }
 }
+
+/// Convolutions of one input by several weights run as one (the weights stacked, the channels
+/// into one destination each) give each convolution's bits, F(4) and F(2), with bias and SiLU,
+/// on 1 and 3 workers (whole panels, and split phases).
+@Test(.enabled(if: ComputeConfiguration().packed, "needs AVX2 or AVX-512"), arguments: [1, 3])
+func stackedWinogradConvolutionsKeepTheirBits(threads: Int) {
+    let (c, h, w, counts) = (5, 13, 11, [3, 6, 2])
+    var rng = SeededGenerator(seed: UInt64(threads))
+    let x = (0..<c * h * w).map { _ in Float.random(in: -2...2, using: &rng) }
+    let weights = counts.map { m in (0..<m * c * 9).map { _ in Float.random(in: -1...1, using: &rng) } }
+    let biases = counts.map { m in (0..<m).map { _ in Float.random(in: -1...1, using: &rng) } }
+    let compute = ComputeConfiguration(threads: threads)
+    for tile in [4, 2] {
+        let alone = zip(weights, biases).map { weight, bias in
+            var y = [Float](repeating: .nan, count: weight.count / (c * 9) * h * w)
+            Winograd.convolve(
+                x, channels: c, height: h, width: w, padTop: 1, padLeft: 1, tile: tile,
+                transformed: Winograd.transform(weight: weight, outputs: bias.count, channels: c, tile: tile),
+                outputs: bias.count, bias: bias, silu: true, into: &y, outputHeight: h, outputWidth: w,
+                compute: compute)
+            return y
+        }
+        let u = Winograd.transform(
+            weight: weights.flatMap { $0 }, outputs: counts.reduce(0, +), channels: c, tile: tile)
+        var (y0, y1, y2) = ([Float](repeating: .nan, count: 3 * h * w), [Float](), [Float]())
+        (y1, y2) = ([Float](repeating: .nan, count: 6 * h * w), [Float](repeating: .nan, count: 2 * h * w))
+        y0.withUnsafeMutableBufferPointer { p0 in
+            y1.withUnsafeMutableBufferPointer { p1 in
+                y2.withUnsafeMutableBufferPointer { p2 in
+                    Winograd.convolve(
+                        x, channels: c, height: h, width: w, padTop: 1, padLeft: 1, tile: tile, transformed: u,
+                        bias: biases.flatMap { $0 }, silu: true,
+                        into: [(p0.baseAddress!, 3), (p1.baseAddress!, 6), (p2.baseAddress!, 2)], outputHeight: h,
+                        outputWidth: w, compute: compute)
+                }
+            }
+        }
+        let together = [y0, y1, y2]
+        for (one, stacked) in zip(alone, together) {
+            let differing = zip(one, stacked).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "F(\(tile)), \(threads) workers: \(differing) of \(one.count) differ")
+        }
+    }
+}

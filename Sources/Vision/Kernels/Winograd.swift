@@ -40,6 +40,22 @@ public enum Winograd {
         transformed u: UnsafePointer<Float>, outputs m: Int, bias: UnsafePointer<Float>?, silu: Bool,
         into y: UnsafeMutablePointer<Float>, outputHeight oh: Int, outputWidth ow: Int, compute: ComputeConfiguration
     ) {
+        convolve(
+            x, channels: c, height: h, width: w, padTop: padTop, padLeft: padLeft, tile: tile, transformed: u,
+            bias: bias, silu: silu, into: [(y, m)], outputHeight: oh, outputWidth: ow, compute: compute)
+    }
+
+    /// ``convolve(_:channels:height:width:padTop:padLeft:tile:transformed:outputs:bias:silu:into:outputHeight:outputWidth:compute:)``
+    /// with the output channels in several destinations, each `[channels, oh, ow]`, in order (the
+    /// convolutions of one input by several weights, made one by stacking the weights: one input
+    /// transform for all of them, the same bits as each on its own).
+    public static func convolve(
+        _ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, padTop: Int, padLeft: Int, tile: Int,
+        transformed u: UnsafePointer<Float>, bias: UnsafePointer<Float>?, silu: Bool,
+        into outputs: [(y: UnsafeMutablePointer<Float>, channels: Int)], outputHeight oh: Int, outputWidth ow: Int,
+        compute: ComputeConfiguration
+    ) {
+        let m = outputs.reduce(0) { $0 + $1.channels }
         precondition(compute.packed, "Winograd convolutions need the packed kernel (AVX2 or AVX-512)")
         precondition(tile == 4 || tile == 2, "Winograd tiles are 4×4 or 2×2")
         let (tilesY, tilesX) = ((oh + tile - 1) / tile, (ow + tile - 1) / tile)
@@ -71,10 +87,21 @@ public enum Winograd {
                     tiles, panels.lowerBound, panels.upperBound, compute.isa)
             }
         }
+        // Each destination's channels, from its first: the products and bias from there on.
+        var first = 0
+        let destinations = outputs.map { destination in
+            defer { first += destination.channels }
+            return (y: destination.y, channels: first..<first + destination.channels)
+        }
         func output(channels: Range<Int>, panels: Range<Int>) {
-            gr_winograd_output(
-                products, productFloats, m, Int32(tile), tilesY, tilesX, bias, silu ? 1 : 0, y, oh, ow,
-                channels.lowerBound, channels.upperBound, panels.lowerBound, panels.upperBound)
+            for (y, owned) in destinations {
+                let part = channels.clamped(to: owned)
+                guard !part.isEmpty else { continue }
+                gr_winograd_output(
+                    products + owned.lowerBound * tiles, productFloats, owned.count, Int32(tile), tilesY, tilesX,
+                    bias.map { $0 + owned.lowerBound }, silu ? 1 : 0, y, oh, ow, part.lowerBound - owned.lowerBound,
+                    part.upperBound - owned.lowerBound, panels.lowerBound, panels.upperBound)
+            }
         }
         if panels >= compute.threads {
             // Each worker takes whole panels of tiles through all three phases: one hand-off per convolution.

@@ -575,19 +575,11 @@ public final class ONNXGraph: @unchecked Sendable {
         if c <= 16, kh == 3, kw == 3, strides == [2, 2], pads == [1, 1, 1, 1], dilations == [1, 1],
             DirectConvolution.isAvailable(compute)
         {
-            input.withUnsafeBufferPointer { src in
-                weight.withUnsafeBufferPointer { wt in
-                    (bias ?? []).withUnsafeBufferPointer { b in
-                        out.withUnsafeMutableBufferPointer { dst in
-                            for image in 0..<n {
-                                DirectConvolution.stride2(
-                                    src.baseAddress! + image * c * h * wd, channels: c, height: h, width: wd,
-                                    weight: wt.baseAddress!, outputs: m, bias: bias == nil ? nil : b.baseAddress,
-                                    silu: silu, into: dst.baseAddress! + image * m * pixels, outputHeight: oh,
-                                    outputWidth: ow, compute: compute)
-                            }
-                        }
-                    }
+            withPointers(input, weight, bias, &out) { src, wt, b, dst in
+                for image in 0..<n {
+                    DirectConvolution.stride2(
+                        src + image * c * h * wd, channels: c, height: h, width: wd, weight: wt, outputs: m, bias: b,
+                        silu: silu, into: dst + image * m * pixels, outputHeight: oh, outputWidth: ow, compute: compute)
                 }
             }
             return finished(out)
@@ -617,20 +609,12 @@ public final class ONNXGraph: @unchecked Sendable {
                 }
                 return zip(outputs, groups).map { Value(shape: [1, $1, oh, ow], floats: $0) }
             }
-            input.withUnsafeBufferPointer { src in
-                transformed.withUnsafeBufferPointer { u in
-                    (bias ?? []).withUnsafeBufferPointer { b in
-                        out.withUnsafeMutableBufferPointer { dst in
-                            for image in 0..<n {
-                                Winograd.convolve(
-                                    src.baseAddress! + image * c * h * wd, channels: c, height: h, width: wd,
-                                    padTop: pads[0], padLeft: pads[1], tile: tile, transformed: u.baseAddress!,
-                                    outputs: m, bias: bias == nil ? nil : b.baseAddress, silu: silu,
-                                    into: dst.baseAddress! + image * m * pixels, outputHeight: oh, outputWidth: ow,
-                                    compute: compute)
-                            }
-                        }
-                    }
+            withPointers(input, transformed, bias, &out) { src, u, b, dst in
+                for image in 0..<n {
+                    Winograd.convolve(
+                        src + image * c * h * wd, channels: c, height: h, width: wd, padTop: pads[0],
+                        padLeft: pads[1], tile: tile, transformed: u, outputs: m, bias: b, silu: silu,
+                        into: dst + image * m * pixels, outputHeight: oh, outputWidth: ow, compute: compute)
                 }
             }
             return finished(out)
@@ -826,6 +810,23 @@ private func withBasePointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Fl
         return arrays[i].withUnsafeBufferPointer { step(i + 1, bases + [$0.baseAddress!]) }
     }
     return step(0, [])
+}
+
+/// `body` with the base addresses of a convolution's input, its weight (or the weight's
+/// transform), its bias (nil without one) and its output.
+private func withPointers(
+    _ input: [Float], _ weight: [Float], _ bias: [Float]?, _ out: inout [Float],
+    _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>) -> Void
+) {
+    input.withUnsafeBufferPointer { src in
+        weight.withUnsafeBufferPointer { wt in
+            (bias ?? []).withUnsafeBufferPointer { b in
+                out.withUnsafeMutableBufferPointer { dst in
+                    body(src.baseAddress!, wt.baseAddress!, bias == nil ? nil : b.baseAddress, dst.baseAddress!)
+                }
+            }
+        }
+    }
 }
 
 /// Arrays of `counts` floats that `body` writes in full through their base addresses.

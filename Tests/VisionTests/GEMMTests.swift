@@ -35,9 +35,9 @@ import Vision
 
     /// The wide products a convolution makes, against a Float64 triple loop with the row bias and
     /// SiLU: `b` read in place as several parts (a fused Concat; a part past the 768-row k block),
-    /// and `b` written panel block by panel block (an im2col), on every kernel, 1 and 2 workers;
-    /// `n` leaves a partial panel.
-    @Test(arguments: [(5, 33, [7]), (13, 100, [16, 5, 40]), (24, 70, [800, 30])], kernels)
+    /// and `b` written panel block by panel block (an im2col), on every kernel, 1 and 2 workers
+    /// (the same bits: 70 rows of 100 columns are shared out by rows); `n` leaves a partial panel.
+    @Test(arguments: [(5, 33, [7]), (13, 100, [16, 5, 40]), (24, 70, [800, 30]), (70, 100, [16, 50])], kernels)
     func wideProductsMatchTheNaiveProduct(shape: (Int, Int, [Int]), kernel: ComputeConfiguration.Kernel) {
         let (m, n, parts) = shape
         let k = parts.reduce(0, +)
@@ -57,6 +57,7 @@ import Vision
             let worst = zip(out, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
             #expect(worst <= 1e-5 * Double(k), "\(what) \(kernel) \(m)x\(n)x\(parts): worst \(worst)")
         }
+        var oneWorker: [Float] = []
         for threads in [1, 2] {
             let compute = ComputeConfiguration(threads: threads, kernel: kernel)
             var out = [Float](repeating: .nan, count: m * n)
@@ -67,6 +68,11 @@ import Vision
                     a, parts: inputs, into: &out, m: m, n: n, rowBias: rowBias, silu: true, compute: compute)
             }
             check(out, "parts, \(threads) workers:")
+            if threads == 1 { oneWorker = out }
+            if compute.packed {
+                let differing = zip(out, oneWorker).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "\(kernel) \(m)x\(n)x\(parts): \(differing) differ on \(threads) workers")
+            }
             // The first part's product on its own (the rows of `a` a whole weight apart), then the
             // others added to it: the same bits as the single call (the detector's neck takes
             // its upsampled part's share so, at the low resolution).

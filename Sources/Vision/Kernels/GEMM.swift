@@ -195,17 +195,26 @@ extension GEMM {
         // With several parts, each adds into `out`: a block of panels small enough for its rows of
         // `out` (64 KB) to stay in cache goes through every part before the next block.
         let block = parts.count == 1 && !accumulate ? Int.max : max(1, 16384 / (m * panelWidth))
-        compute.parallel((n + panelWidth - 1) / panelWidth) { range in
+        let panels = (n + panelWidth - 1) / panelWidth
+        func multiply(rows: Range<Int>, panels range: Range<Int>) {
             let step = max(1, min(block, range.count))
             for start in stride(from: range.lowerBound, to: range.upperBound, by: step) {
                 let end = min(start + step, range.upperBound)
                 for (index, (part, offset)) in zip(parts, offsets).enumerated() {
                     let last = index == parts.count - 1
                     gr_strided_product(
-                        m, n, part.k, a + offset, k, part.b, n, last ? rowBias : nil, last && silu ? 1 : 0, out, n,
-                        offset == 0 && !accumulate ? 0 : 1, start, end, compute.isa)
+                        rows.count, n, part.k, a + rows.lowerBound * k + offset, k, part.b, n,
+                        last ? rowBias.map { $0 + rows.lowerBound } : nil, last && silu ? 1 : 0,
+                        out + rows.lowerBound * n, n, offset == 0 && !accumulate ? 0 : 1, start, end, compute.isa)
                 }
             }
+        }
+        // A small map has a few panels, which several workers cannot share evenly (a 10×10 map:
+        // 32 + 32 columns against 32 + 4); then they share the rows (each row's sums are the same).
+        if compute.threads > 1, panels < 4 * compute.threads, m >= 32 * compute.threads {
+            compute.parallel(m) { rows in multiply(rows: rows, panels: 0..<panels) }
+        } else {
+            compute.parallel(panels) { range in multiply(rows: 0..<m, panels: range) }
         }
     }
 

@@ -57,7 +57,7 @@ import Vision
             let worst = zip(out, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
             #expect(worst <= 1e-5 * Double(k), "\(what) \(kernel) \(m)x\(n)x\(parts): worst \(worst)")
         }
-        var oneWorker: [Float] = []
+        var (oneWorker, oneWorkerProduced): ([Float], [Float]) = ([], [])
         for threads in [1, 2] {
             let compute = ComputeConfiguration(threads: threads, kernel: kernel)
             var out = [Float](repeating: .nan, count: m * n)
@@ -108,6 +108,9 @@ import Vision
                 }
             }
             check(produced, "produced, \(threads) workers:")
+            if threads == 1 { oneWorkerProduced = produced }
+            let differing = zip(produced, oneWorkerProduced).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(kernel) \(m)x\(n)x\(parts): \(differing) produced differ on \(threads) workers")
         }
     }
 

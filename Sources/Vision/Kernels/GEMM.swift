@@ -226,7 +226,9 @@ extension GEMM {
     /// ``multiplyWide(_:_:into:m:n:k:rowBias:silu:compute:)`` for a `b` in the packed layout
     /// (``panelWidth``) that `produce` writes (an im2col): each worker has `produce` fill a block of its panels into its own buffer,
     /// panel `panels.lowerBound` first, and multiplies it while it is still in cache, so `b` is
-    /// never whole in memory. `produce` runs on several workers at once, on disjoint panels.
+    /// never whole in memory. `produce` runs on several workers at once, on disjoint panels or,
+    /// when the workers share the rows of a product of few panels, on the same panels into
+    /// buffers of their own.
     public static func multiplyProduced(
         _ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int,
         rowBias: UnsafePointer<Float>? = nil, silu: Bool = false, compute: ComputeConfiguration,
@@ -236,16 +238,25 @@ extension GEMM {
         let width = panelWidth
         // A block of about 192 KB sits in L2 beside the tile's rows of `a`.
         let block = max(1, 48 * 1024 / (k * width))
-        compute.parallel((n + width - 1) / width) { range in
+        let panels = (n + width - 1) / width
+        func multiply(rows: Range<Int>, panels range: Range<Int>) {
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: min(block, range.count) * k * width)
             defer { buffer.deallocate() }
             for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
                 let panels = first..<min(first + block, range.upperBound)
                 produce(panels, buffer)
                 gr_packed_product(
-                    m, n - first * width, k, a, buffer, rowBias, silu ? 1 : 0, out + first * width, n, 0, panels.count,
-                    compute.isa)
+                    rows.count, n - first * width, k, a + rows.lowerBound * k, buffer,
+                    rowBias.map { $0 + rows.lowerBound }, silu ? 1 : 0, out + rows.lowerBound * n + first * width, n,
+                    0, panels.count, compute.isa)
             }
+        }
+        // As in `multiplyWide`: few panels, and the workers share the rows, each producing every
+        // panel (a small map's, cheap beside its product).
+        if compute.threads > 1, panels < 4 * compute.threads, m >= 32 * compute.threads {
+            compute.parallel(m) { rows in multiply(rows: rows, panels: 0..<panels) }
+        } else {
+            compute.parallel(panels) { range in multiply(rows: 0..<m, panels: range) }
         }
     }
 }

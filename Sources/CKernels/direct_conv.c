@@ -28,11 +28,12 @@ AVX512 static void split_row(const float *row, long w, long ow, float *even, flo
     }
 }
 
-/* 16 output channels × 16 pixels of one output row, from the split rows of every (channel, ky):
- * summed from zero over (c, ky, kx) in that order, then + bias (0 without), then SiLU, as the
- * packed product sums the column matrix, so the bits are the same as by im2col. */
-AVX512 static void row_group(const float *split, long stride, long taps, const float *weights, const float *bias,
-                             long outputs, int silu, float *y, long plane, long ow) {
+/* 16 output channels × 16 pixels of one output row, from the split rows of every (channel, ky)
+ * (rows[c · 3 + ky]: even columns, then the odd ones `stride` after): summed from zero over
+ * (c, ky, kx) in that order, then + bias (0 without), then SiLU, as the packed product sums the
+ * column matrix, so the bits are the same as by im2col. */
+AVX512 static void row_group(const float *const *rows, long stride, long taps, const float *weights,
+                             const float *bias, long outputs, int silu, float *y, long plane, long ow) {
     for (long ox = 0; ox < ow; ox += GROUP) {
         __mmask16 mask = ow - ox >= 16 ? 0xFFFF : (__mmask16)((1u << (ow - ox)) - 1);
         __m512 acc[GROUP];
@@ -40,7 +41,7 @@ AVX512 static void row_group(const float *split, long stride, long taps, const f
         for (long t = 0; t < taps; t++) {
             /* Tap (c, ky, kx) reads row (c, ky) of the split: odd[ox], even[ox] or odd[ox + 1]. */
             long kx = t % 3;
-            const float *source = split + (t / 3) * 2 * stride + (kx == 1 ? 0 : stride) + ox + (kx == 2);
+            const float *source = rows[t / 3] + (kx == 1 ? 0 : stride) + ox + (kx == 2);
             __m512 v = _mm512_loadu_ps(source);
             const float *w = weights + t * GROUP;
             for (int o = 0; o < GROUP; o++) acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(w[o]), v, acc[o]);
@@ -57,7 +58,13 @@ void gr_conv3x3s2(const float *x, long channels, long h, long w, const float *we
                   int silu, float *y, long oh, long ow, long row_begin, long row_end) {
     long taps = channels * 9, groups = (m + GROUP - 1) / GROUP;
     long stride = ow + 3 * GROUP; /* a split row: ow + 1 floats used, then split_row's zero vectors */
-    float *split = aligned_alloc(64, sizeof(float) * (size_t)(channels * 3 * 2 * stride));
+    /* Four slots of split rows per channel, input row iy in slot iy mod 4: the row an output row
+     * reads last (2·oy + 1) is the next one's first, and is split once for both. */
+    enum { SLOTS = 4 };
+    float *split = aligned_alloc(64, sizeof(float) * (size_t)(channels * SLOTS * 2 * stride));
+    long *held = malloc(sizeof(long) * (size_t)(channels * SLOTS));
+    const float **rows = malloc(sizeof(float *) * (size_t)(channels * 3));
+    for (long i = 0; i < channels * SLOTS; i++) held[i] = -h - 8; /* no input row */
     /* The weight as [group][c·9 taps][16 outputs], zero past m: one broadcast per tap and output. */
     float *weights = aligned_alloc(64, sizeof(float) * (size_t)(groups * taps * GROUP));
     for (long g = 0; g < groups; g++) {
@@ -71,8 +78,11 @@ void gr_conv3x3s2(const float *x, long channels, long h, long w, const float *we
     for (long oy = row_begin; oy < row_end; oy++) {
         for (long c = 0; c < channels; c++) {
             for (long ky = 0; ky < 3; ky++) {
-                float *even = split + (c * 3 + ky) * 2 * stride, *odd = even + stride;
-                long iy = 2 * oy - 1 + ky;
+                long iy = 2 * oy - 1 + ky, slot = c * SLOTS + (iy + SLOTS) % SLOTS;
+                float *even = split + slot * 2 * stride, *odd = even + stride;
+                rows[c * 3 + ky] = even;
+                if (held[slot] == iy) continue;
+                held[slot] = iy;
                 if (iy < 0 || iy >= h) {
                     memset(even, 0, sizeof(float) * (size_t)(2 * stride));
                     continue;
@@ -81,11 +91,13 @@ void gr_conv3x3s2(const float *x, long channels, long h, long w, const float *we
             }
         }
         for (long g = 0; g < groups; g++) {
-            row_group(split, stride, taps, weights + g * taps * GROUP, bias ? bias + g * GROUP : NULL,
-                      m - g * GROUP, silu, y + g * GROUP * oh * ow + oy * ow, oh * ow, ow);
+            row_group(rows, stride, taps, weights + g * taps * GROUP, bias ? bias + g * GROUP : NULL, m - g * GROUP,
+                      silu, y + g * GROUP * oh * ow + oy * ow, oh * ow, ow);
         }
     }
     free(split);
+    free(held);
+    free(rows);
     free(weights);
 }
 #else

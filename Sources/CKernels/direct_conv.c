@@ -20,9 +20,8 @@ AVX512 static void split_row(const float *row, long w, long ow, float *even, flo
     odd[0] = 0;
     for (long j = 0; j < ow + GROUP; j += GROUP) {
         long first = 2 * j, left = w - first;
-        __mmask16 low = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        __mmask16 high = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
-        __m512 a = _mm512_maskz_loadu_ps(low, row + first), b = _mm512_maskz_loadu_ps(high, row + first + 16);
+        __m512 a = _mm512_maskz_loadu_ps(lanes16(left), row + first);
+        __m512 b = _mm512_maskz_loadu_ps(lanes16(left - 16), row + first + 16);
         _mm512_storeu_ps(even + j, _mm512_permutex2var_ps(a, evens, b));
         _mm512_storeu_ps(odd + j + 1, _mm512_permutex2var_ps(a, odds, b));
     }
@@ -35,7 +34,7 @@ AVX512 static void split_row(const float *row, long w, long ow, float *even, flo
 AVX512 static void row_group(const float *const *rows, long stride, long taps, const float *weights,
                              const float *bias, long outputs, int silu, float *y, long plane, long ow) {
     for (long ox = 0; ox < ow; ox += GROUP) {
-        __mmask16 mask = ow - ox >= 16 ? 0xFFFF : (__mmask16)((1u << (ow - ox)) - 1);
+        __mmask16 mask = lanes16(ow - ox);
         __m512 acc[GROUP];
         for (int o = 0; o < GROUP; o++) acc[o] = _mm512_setzero_ps();
         for (long t = 0; t < taps; t++) {

@@ -12,11 +12,7 @@ static inline float larger(float a, float b) { return a > b ? a : b; }
 
 #if defined(__x86_64__)
 /* Lanes [low, high) of 16 set (none when high ≤ low). */
-static inline __mmask16 lanes_between(long low, long high) {
-    low = low < 0 ? 0 : low;
-    high = high > 16 ? 16 : high;
-    return high <= low ? 0 : (__mmask16)(((1u << high) - 1) & ~((1u << low) - 1));
-}
+static inline __mmask16 lanes_between(long low, long high) { return lanes16(high) & (__mmask16)~lanes16(low); }
 
 /* One input row's maxima over the column windows at stride 1, 16 outputs at a time; a tap
  * outside the row reads -inf (masked lanes load nothing), so padding never wins. Each output
@@ -30,14 +26,14 @@ AVX512 static void across16(const float *row, long w, long kw, long px, long ow,
             long s = ox - px + j; /* lane l reads row[s + l] */
             best = _mm512_max_ps(_mm512_mask_loadu_ps(none, lanes_between(-s, w - s), row + s), best);
         }
-        _mm512_mask_storeu_ps(out + ox, lanes_between(0, ow - ox), best);
+        _mm512_mask_storeu_ps(out + ox, lanes16(ow - ox), best);
     }
 }
 
 /* target = the maxima of rows [first, end) of across (ow floats each), 16 at a time. */
 AVX512 static void down16(const float *across, long first, long end, long ow, float *target) {
     for (long ox = 0; ox < ow; ox += 16) {
-        __mmask16 mask = lanes_between(0, ow - ox);
+        __mmask16 mask = lanes16(ow - ox);
         __m512 best = _mm512_set1_ps(-INFINITY);
         for (long iy = first; iy < end; iy++)
             best = _mm512_max_ps(_mm512_maskz_loadu_ps(mask, across + iy * ow + ox), best);

@@ -122,8 +122,7 @@ AVX512 static inline __attribute__((always_inline)) void tile(const int height, 
                                                               const float *bp, long ldb, int padded,
                                                               const float *bias, float *c, long ldc, int load,
                                                               long columns, const float *row_bias, int silu) {
-    __mmask16 mask_a = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
-    __mmask16 mask_b = columns >= 32 ? 0xFFFF : columns <= 16 ? 0 : (__mmask16)((1u << (columns - 16)) - 1);
+    __mmask16 mask_a = lanes16(columns), mask_b = lanes16(columns - 16);
     ROWS(ZERO)
     /* A strided b's last panel ends inside its rows: masked loads stay in them, and the lanes they
      * clear give outputs that are never stored. */
@@ -172,7 +171,7 @@ AVX512 static inline __attribute__((always_inline)) void narrow_tile(const int h
                                                                      const float *bias, float *c, long ldc,
                                                                      int load, long columns, const float *row_bias,
                                                                      int silu) {
-    __mmask16 mask = (__mmask16)((1u << columns) - 1);
+    __mmask16 mask = lanes16(columns);
     ROWSN(ZERON)
     for (long kk = 0; kk < kc; kk++) {
         __m512 b0 = _mm512_maskz_loadu_ps(mask, bp);

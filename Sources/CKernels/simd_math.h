@@ -85,6 +85,11 @@ AVX2 static inline __m256 sigmoid8(__m256 v) {
     return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
 }
 
+/* Lanes [0, count) of 16 set, for count in any range. */
+static inline __mmask16 lanes16(long count) {
+    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
+}
+
 /* Lanes [0, count) of 8 set, for count in any range. */
 AVX2 static inline __m256i lanes8(long count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count < 0 ? 0 : count > 8 ? 8 : count)),

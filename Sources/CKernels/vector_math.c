@@ -9,15 +9,11 @@
 
 #if defined(__x86_64__)
 
-static inline __mmask16 tail_mask(long remaining) {
-    return remaining >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << remaining) - 1);
-}
-
 /* An element-wise kernel over 16 lanes, the tail masked. */
 #define AVX512_ELEMENTWISE(name, f)                                                                            \
     AVX512 static void name(float *x, long count) {                                                            \
         for (long i = 0; i < count; i += 16) {                                                                 \
-            __mmask16 mask = tail_mask(count - i);                                                             \
+            __mmask16 mask = lanes16(count - i);                                                             \
             _mm512_mask_storeu_ps(x + i, mask, f(_mm512_maskz_loadu_ps(mask, x + i)));                         \
         }                                                                                                      \
     }
@@ -36,7 +32,7 @@ VECTOR_KERNELS(AVX512_KERNEL)
  * 1.5e-7, odd symmetry), so the result is within 1e-7 · |x| of the exact one. */
 AVX512 static void gelu_avx512(float *x, long count) {
     for (long i = 0; i < count; i += 16) {
-        __mmask16 mask = tail_mask(count - i);
+        __mmask16 mask = lanes16(count - i);
         __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
         __m512 z = _mm512_mul_ps(v, _mm512_set1_ps(0.70710678f));
         __m512 a = _mm512_abs_ps(z);
@@ -140,11 +136,11 @@ void gr_exp(float *x, long count, int isa) {
 AVX512 static void softmax_row_avx512(float *row, long visible, float scale) {
     __m512 top = _mm512_set1_ps(-INFINITY);
     for (long i = 0; i < visible; i += 16)
-        top = _mm512_max_ps(top, _mm512_mask_loadu_ps(top, tail_mask(visible - i), row + i));
+        top = _mm512_max_ps(top, _mm512_mask_loadu_ps(top, lanes16(visible - i), row + i));
     __m512 maximum = _mm512_set1_ps(_mm512_reduce_max_ps(top)), factor = _mm512_set1_ps(scale);
     __m512 sum = _mm512_setzero_ps();
     for (long i = 0; i < visible; i += 16) {
-        __mmask16 mask = tail_mask(visible - i);
+        __mmask16 mask = lanes16(visible - i);
         __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + i), maximum), factor));
         e = _mm512_maskz_mov_ps(mask, e);
         sum = _mm512_add_ps(sum, e);
@@ -152,7 +148,7 @@ AVX512 static void softmax_row_avx512(float *row, long visible, float scale) {
     }
     __m512 inverse = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
     for (long i = 0; i < visible; i += 16) {
-        __mmask16 mask = tail_mask(visible - i);
+        __mmask16 mask = lanes16(visible - i);
         _mm512_mask_storeu_ps(row + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, row + i), inverse));
     }
 }
@@ -201,8 +197,8 @@ void gr_softmax_rows(float *x, long rows, long width, float scale, int causal, l
 #if defined(__x86_64__)
 AVX512 static void softmax_columns_avx512(float *x, long length, long stride, long count) {
     const long lanes = 16;
-#define LOAD16(q) _mm512_maskz_loadu_ps(tail_mask(count - p), q)
-#define STORE16(q, v) _mm512_mask_storeu_ps(q, tail_mask(count - p), v)
+#define LOAD16(q) _mm512_maskz_loadu_ps(lanes16(count - p), q)
+#define STORE16(q, v) _mm512_mask_storeu_ps(q, lanes16(count - p), v)
     SOFTMAX_COLUMNS(_mm512, __m512, LOAD16, STORE16, exp16)
 }
 
@@ -239,17 +235,17 @@ AVX512 static void layer_norm_avx512(const float *x, long rows, long width, cons
         const float *row = x + r * width;
         float *dst = out + r * width;
         __m512 sum = _mm512_setzero_ps();
-        for (long i = 0; i < width; i += 16) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(tail_mask(width - i), row + i));
+        for (long i = 0; i < width; i += 16) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(lanes16(width - i), row + i));
         float mean = _mm512_reduce_add_ps(sum) / (float)width;
         __m512 m = _mm512_set1_ps(mean), squares = _mm512_setzero_ps();
         for (long i = 0; i < width; i += 16) {
-            __mmask16 mask = tail_mask(width - i);
+            __mmask16 mask = lanes16(width - i);
             __m512 d = _mm512_maskz_sub_ps(mask, _mm512_maskz_loadu_ps(mask, row + i), m);
             squares = _mm512_fmadd_ps(d, d, squares);
         }
         __m512 inverse = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(squares) / (float)width + eps));
         for (long i = 0; i < width; i += 16) {
-            __mmask16 mask = tail_mask(width - i);
+            __mmask16 mask = lanes16(width - i);
             __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + i), m), inverse);
             v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mask, weight + i), _mm512_maskz_loadu_ps(mask, bias + i));
             _mm512_mask_storeu_ps(dst + i, mask, v);

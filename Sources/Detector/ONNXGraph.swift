@@ -226,7 +226,10 @@ public final class ONNXGraph: @unchecked Sendable {
             steps[first].siblings = others.map {
                 (steps[$0].fused ?? steps[$0].outputs[0]!, convolutions[$0]!.shape[0])
             }
-            for other in others { steps[other].skipped = true }
+            for other in others {
+                steps[other].skipped = true
+                convolutions[other] = nil
+            }
         }
     }
 
@@ -289,30 +292,10 @@ public final class ONNXGraph: @unchecked Sendable {
             let start = observe == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let results: [Value]
             if let parts = step.concatenated {
-                func fail(_ reason: String) -> ONNXError {
-                    ONNXError(file: model.path, node: node.name, reason: reason)
+                let (inputs, factors) = try concatenatedParts(of: node, parts, upsampler: step.upsampled, values)
+                results = try convolution(node, index: index, inputs, upsampled: factors) {
+                    ONNXError(file: model.path, node: node.name, reason: $0)
                 }
-                var inputs = parts.compactMap { values[$0] }
-                var factors: (Int, Int)?
-                if let upsampler = step.upsampled {
-                    let upsampling = model.nodes[upsampler]
-                    func failed(_ reason: String) -> ONNXError {
-                        ONNXError(file: model.path, node: upsampling.name, reason: reason)
-                    }
-                    let args = steps[upsampler].inputs.map { $0.flatMap { values[$0] } }
-                    let (x, shape, rows, columns) = try nearestMaps(upsampling, args, fail: failed)
-                    let (sy, sx) = (shape[2] / x.shape[2], shape[3] / x.shape[3])
-                    if sy >= 1, sx >= 1, shape[2] == sy * x.shape[2], shape[3] == sx * x.shape[3],
-                        (0..<shape[2]).allSatisfy({ rows[$0] == $0 / sy }),
-                        (0..<shape[3]).allSatisfy({ columns[$0] == $0 / sx })
-                    {
-                        (inputs, factors) = ([x] + inputs, (sy, sx))
-                    } else {
-                        inputs = [try resize(upsampling, args, fail: failed)] + inputs
-                    }
-                }
-                guard inputs.count == parts.count else { throw fail("a concatenated input is missing") }
-                results = try convolution(node, index: index, inputs, upsampled: factors, fail: fail)
             } else {
                 results = try evaluate(node, index: index, step.inputs.map { $0.flatMap { values[$0] } })
             }
@@ -335,6 +318,35 @@ public final class ONNXGraph: @unchecked Sendable {
         var out: [String: Value] = [:]
         for output in model.outputs { out[output.name] = values[slots[output.name]!] }
         return out
+    }
+
+    /// A fused Concat's inputs for its 1×1 Conv (see `Step.concatenated`); for an upsampled first
+    /// part (`Step.upsampled`), the Resize's input and its whole factors when it replicates pixels,
+    /// else the Resize's output.
+    private func concatenatedParts(of conv: Node, _ parts: [Int], upsampler: Int?, _ values: [Value?])
+        throws(ONNXError) -> ([Value], (Int, Int)?)
+    {
+        var inputs = parts.compactMap { values[$0] }
+        var factors: (Int, Int)?
+        if let upsampler {
+            let node = model.nodes[upsampler]
+            func fail(_ reason: String) -> ONNXError { ONNXError(file: model.path, node: node.name, reason: reason) }
+            let args = steps[upsampler].inputs.map { $0.flatMap { values[$0] } }
+            let (x, shape, rows, columns) = try nearestMaps(node, args, fail: fail)
+            let (sy, sx) = (shape[2] / x.shape[2], shape[3] / x.shape[3])
+            if sy >= 1, sx >= 1, shape[2] == sy * x.shape[2], shape[3] == sx * x.shape[3],
+                (0..<shape[2]).allSatisfy({ rows[$0] == $0 / sy }),
+                (0..<shape[3]).allSatisfy({ columns[$0] == $0 / sx })
+            {
+                (inputs, factors) = ([x] + inputs, (sy, sx))
+            } else {
+                inputs = [try resize(node, args, fail: fail)] + inputs
+            }
+        }
+        guard inputs.count == parts.count else {
+            throw ONNXError(file: model.path, node: conv.name, reason: "a concatenated input is missing")
+        }
+        return (inputs, factors)
     }
 
     private func evaluate(_ node: Node, index: Int, _ args: [Value?]) throws(ONNXError) -> [Value] {
@@ -514,7 +526,7 @@ public final class ONNXGraph: @unchecked Sendable {
             throw fail("Conv output too large")
         }
         // Every path writes every output and every column (allocating zeros would cost a pass).
-        var out = [Float](unsafeUninitializedCapacity: n * m * pixels) { $1 = n * m * pixels }
+        func uninitialized(_ count: Int) -> [Float] { [Float](unsafeUninitializedCapacity: count) { $1 = count } }
         let silu = steps[index].fused != nil
         // This Conv's channels, then its siblings' (see `Step.siblings`), each a Value of its own.
         let siblings = steps[index].siblings.map(\.channels)
@@ -533,6 +545,7 @@ public final class ONNXGraph: @unchecked Sendable {
             }
         }
         if kh == 1 && kw == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
+            var out = uninitialized(n * m * pixels)
             withBasePointers(floats) { bases in
                 weight.withUnsafeBufferPointer { wt in
                     (bias ?? []).withUnsafeBufferPointer { values in
@@ -575,14 +588,15 @@ public final class ONNXGraph: @unchecked Sendable {
         if c <= 16, kh == 3, kw == 3, strides == [2, 2], pads == [1, 1, 1, 1], dilations == [1, 1],
             DirectConvolution.isAvailable(compute)
         {
-            withPointers(input, weight, bias, &out) { src, wt, b, dst in
+            let out = withPointers(input, weight, bias, writing: [n * m * pixels]) { src, wt, b, outputs in
                 for image in 0..<n {
                     DirectConvolution.stride2(
                         src + image * c * h * wd, channels: c, height: h, width: wd, weight: wt, outputs: m, bias: b,
-                        silu: silu, into: dst + image * m * pixels, outputHeight: oh, outputWidth: ow, compute: compute)
+                        silu: silu, into: outputs[0] + image * m * pixels, outputHeight: oh, outputWidth: ow,
+                        compute: compute)
                 }
             }
-            return finished(out)
+            return finished(out[0])
         }
         if conv.winograd, let tile = Winograd.tile(outputHeight: oh, outputWidth: ow) {
             let transformed = lock.withLock {
@@ -591,38 +605,22 @@ public final class ONNXGraph: @unchecked Sendable {
                 winogradWeights[[index, tile]] = made
                 return made
             }
-            if groups.count > 1, n == 1 {
-                // Each sibling's channels straight into its own output.
-                let outputs = writtenArrays(groups.map { $0 * pixels }) { bases in
-                    input.withUnsafeBufferPointer { src in
-                        transformed.withUnsafeBufferPointer { u in
-                            (bias ?? []).withUnsafeBufferPointer { b in
-                                Winograd.convolve(
-                                    src.baseAddress!, channels: c, height: h, width: wd, padTop: pads[0],
-                                    padLeft: pads[1], tile: tile, transformed: u.baseAddress!,
-                                    bias: bias == nil ? nil : b.baseAddress, silu: silu,
-                                    into: Array(zip(bases, groups)), outputHeight: oh, outputWidth: ow,
-                                    compute: compute)
-                            }
-                        }
-                    }
-                }
-                return zip(outputs, groups).map { Value(shape: [1, $1, oh, ow], floats: $0) }
-            }
-            withPointers(input, transformed, bias, &out) { src, u, b, dst in
+            // Each sibling's channels (or the one group's) straight into its own output.
+            let outputs = withPointers(input, transformed, bias, writing: groups.map { n * $0 * pixels }) {
+                src, u, b, bases in
                 for image in 0..<n {
                     Winograd.convolve(
                         src + image * c * h * wd, channels: c, height: h, width: wd, padTop: pads[0],
-                        padLeft: pads[1], tile: tile, transformed: u, outputs: m, bias: b, silu: silu,
-                        into: dst + image * m * pixels, outputHeight: oh, outputWidth: ow, compute: compute)
+                        padLeft: pads[1], tile: tile, transformed: u, bias: b, silu: silu,
+                        into: zip(bases, groups).map { ($0 + image * $1 * pixels, $1) }, outputHeight: oh,
+                        outputWidth: ow, compute: compute)
                 }
             }
-            return finished(out)
+            return zip(outputs, groups).map { Value(shape: [n, $1, oh, ow], floats: $0) }
         }
         // On the packed kernel (AVX2 or AVX-512) each worker writes the column matrix in its panel
         // layout a cache-sized block at a time; otherwise it is written whole, row-major.
-        let columnCount = compute.packed ? 0 : k * pixels
-        var cols = [Float](unsafeUninitializedCapacity: columnCount) { $1 = columnCount }
+        var (out, cols) = (uninitialized(n * m * pixels), uninitialized(compute.packed ? 0 : k * pixels))
         let (sy, sx, dy, dx, py, px) = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1])
         input.withUnsafeBufferPointer { src in
             weight.withUnsafeBufferPointer { wt in
@@ -812,17 +810,18 @@ private func withBasePointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Fl
     return step(0, [])
 }
 
-/// `body` with the base addresses of a convolution's input, its weight (or the weight's
-/// transform), its bias (nil without one) and its output.
+/// A convolution's outputs of `counts` floats, which `body` writes in full given the base
+/// addresses of the input, the weight (or its transform), the bias (nil without one) and the
+/// outputs.
 private func withPointers(
-    _ input: [Float], _ weight: [Float], _ bias: [Float]?, _ out: inout [Float],
-    _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>) -> Void
-) {
-    input.withUnsafeBufferPointer { src in
-        weight.withUnsafeBufferPointer { wt in
-            (bias ?? []).withUnsafeBufferPointer { b in
-                out.withUnsafeMutableBufferPointer { dst in
-                    body(src.baseAddress!, wt.baseAddress!, bias == nil ? nil : b.baseAddress, dst.baseAddress!)
+    _ input: [Float], _ weight: [Float], _ bias: [Float]?, writing counts: [Int],
+    _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, [UnsafeMutablePointer<Float>]) -> Void
+) -> [[Float]] {
+    writtenArrays(counts) { outputs in
+        input.withUnsafeBufferPointer { src in
+            weight.withUnsafeBufferPointer { wt in
+                (bias ?? []).withUnsafeBufferPointer { b in
+                    body(src.baseAddress!, wt.baseAddress!, bias == nil ? nil : b.baseAddress, outputs)
                 }
             }
         }

@@ -209,12 +209,27 @@ extension GEMM {
                 }
             }
         }
-        // A small map has a few panels, which several workers cannot share evenly (a 10×10 map:
-        // 32 + 32 columns against 32 + 4); then they share the rows (each row's sums are the same).
-        if compute.threads > 1, panels < 4 * compute.threads, m >= 32 * compute.threads {
-            compute.parallel(m) { rows in multiply(rows: rows, panels: 0..<panels) }
+        shareOut(rows: m, panels: panels, compute: compute, multiply)
+    }
+
+    /// Whether `panels` are too few for `compute`'s workers to share evenly (a 10×10 map: 32 + 32
+    /// columns against 32 + 4 on two workers): the packed products and Winograd then share other
+    /// work instead.
+    public static func fewPanels(_ panels: Int, compute: ComputeConfiguration) -> Bool {
+        compute.threads > 1 && panels < 4 * compute.threads
+    }
+
+    /// `body` on the workers over disjoint parts of an `m`-row product of `panels` panels: ranges of
+    /// panels with every row or, on few panels (``fewPanels(_:compute:)``) and enough rows, ranges
+    /// of rows with every panel. Each row's sums are the same either way.
+    private static func shareOut(
+        rows m: Int, panels: Int, compute: ComputeConfiguration,
+        _ body: (_ rows: Range<Int>, _ panels: Range<Int>) -> Void
+    ) {
+        if fewPanels(panels, compute: compute), m >= 32 * compute.threads {
+            compute.parallel(m) { rows in body(rows, 0..<panels) }
         } else {
-            compute.parallel(panels) { range in multiply(rows: 0..<m, panels: range) }
+            compute.parallel(panels) { range in body(0..<m, range) }
         }
     }
 
@@ -251,12 +266,7 @@ extension GEMM {
                     0, panels.count, compute.isa)
             }
         }
-        // As in `multiplyWide`: few panels, and the workers share the rows, each producing every
-        // panel (a small map's, cheap beside its product).
-        if compute.threads > 1, panels < 4 * compute.threads, m >= 32 * compute.threads {
-            compute.parallel(m) { rows in multiply(rows: rows, panels: 0..<panels) }
-        } else {
-            compute.parallel(panels) { range in multiply(rows: 0..<m, panels: range) }
-        }
+        // Sharing rows, each worker produces every panel (a small map's, cheap beside its product).
+        shareOut(rows: m, panels: panels, compute: compute, multiply)
     }
 }

@@ -33,8 +33,9 @@ public enum Winograd {
     /// `y[m, oh, ow]` = the 3×3 convolution of `x[c, h, w]` (zeros `padTop` rows above and
     /// `padLeft` columns left of it, and past its end), `+ bias[i]` on channel `i`, then SiLU when
     /// `silu`; `u` from ``transform(weight:outputs:channels:tile:)`` with the same `tile`. Workers
-    /// take whole panels of 32 tiles, or, with fewer panels than workers or panels that cannot be
-    /// shared evenly, split each phase (input transform, the products, output transform).
+    /// take whole panels of 32 tiles, or, with panels too few to share evenly
+    /// (``GEMM/fewPanels(_:compute:)``), split each phase (input transform, the products, output
+    /// transform).
     public static func convolve(
         _ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, padTop: Int, padLeft: Int, tile: Int,
         transformed u: UnsafePointer<Float>, outputs m: Int, bias: UnsafePointer<Float>?, silu: Bool,
@@ -103,14 +104,8 @@ public enum Winograd {
                     part.upperBound - owned.lowerBound, panels.lowerBound, panels.upperBound)
             }
         }
-        // The most tiles one worker's whole panels hold (a 40×40 map's 100 tiles make panels of
-        // 32, 32, 32 and 4: 64 against 36 on two workers).
-        let workers = min(compute.threads, panels)
-        let busiest =
-            (0..<workers).map { part in
-                min(panels * (part + 1) / workers * GEMM.panelWidth, tiles) - panels * part / workers * GEMM.panelWidth
-            }.max() ?? tiles
-        if panels >= compute.threads, Double(busiest * compute.threads) <= 1.15 * Double(tiles) {
+        // (A 40×40 map's 100 tiles make panels of 32, 32, 32 and 4: 64 against 36 on two workers.)
+        if !GEMM.fewPanels(panels, compute: compute) {
             // Each worker takes whole panels of tiles through all three phases: one hand-off per convolution.
             compute.parallel(panels) { range in
                 input(channels: 0..<c, panels: range)

@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "GuardrailCore", targets: ["GuardrailCore"]),
         .library(name: "Media", targets: ["Media"]),
+        .library(name: "Compute", targets: ["Compute"]),
         .library(name: "Vision", targets: ["Vision"]),
         .library(name: "Policy", targets: ["Policy"]),
         .library(name: "GuardrailEngine", targets: ["GuardrailEngine"]),
@@ -70,8 +71,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Compute",
+            dependencies: ["GuardrailCore", "COpenBLAS", "CKernels"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Vision",
-            dependencies: ["GuardrailCore", "COpenBLAS", "CKernels", "CZlib"],
+            dependencies: ["GuardrailCore", "Compute", "CZlib"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -81,23 +87,24 @@ let package = Package(
         ),
         .target(
             name: "Sanitizer",
-            dependencies: ["GuardrailCore", "Vision", "COpenBLAS"],
+            dependencies: ["GuardrailCore", "Compute", "Vision"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "GuardrailEngine",
-            dependencies: ["GuardrailCore", "Media", "Vision", "Policy", "Detector"],
+            dependencies: ["GuardrailCore", "Media", "Compute", "Vision", "Detector", "Policy"],
+            resources: [.copy("policies")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Detector",
-            dependencies: ["GuardrailCore", "Vision"],
+            dependencies: ["GuardrailCore", "Compute", "CKernels"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Evaluation",
             dependencies: [
-                "GuardrailCore", "Media", "Vision", "Policy", "GuardrailEngine", "COpenBLAS",
+                "GuardrailCore", "Media", "Compute", "Vision", "Policy", "GuardrailEngine",
                 .product(name: "CSV", package: "CSV.swift"),
             ],
             swiftSettings: swiftSettings
@@ -146,7 +153,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "GuardrailCore", "Media", "Vision", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GuardrailCore", "Media", "Compute", "Vision", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -175,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DetectorTests",
-            dependencies: ["GuardrailCore", "Detector", "TestSupport"],
+            dependencies: ["Compute", "GuardrailCore", "Detector", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -206,8 +213,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ComputeTests",
+            dependencies: ["CKernels", "Compute", "GuardrailCore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "VisionTests",
-            dependencies: ["CKernels", "GuardrailCore", "Vision", "TestSupport"],
+            dependencies: ["Compute", "GuardrailCore", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,6 @@
+import Compute
 import Foundation
 import GuardrailCore
-import Vision
 
 /// NudeNet's detector run as the `nudenet` package runs it (its input, its graph on the engine's
 /// ONNX runtime, its decoding and suppression), from its `320n.onnx` or another export of it.
@@ -20,19 +20,8 @@ public final class NudeNetDetector: @unchecked Sendable {
         return models + "/nudenet-3.4.2/320n.onnx"
     }
 
-    /// The SHA-256 of the model file, computed when first asked for (reports and caches that key
-    /// on the detector; a scan does not need it).
-    public var sha256: String {
-        lock.withLock {
-            if let known = hash { return known }
-            var content = ContentHash()
-            try? content.update(contentsOf: path)
-            hash = content.hexDigest()
-            return hash!
-        }
-    }
-    private var hash: String?
-    private let lock = NSLock()
+    /// The SHA-256 of the model file (of the bytes that were loaded).
+    public var sha256: String { graph.model.sha256 }
 
     public init(model path: String, inputSize: Int = 320, compute: ComputeConfiguration = .default) throws(ONNXError) {
         let model = try ONNXModel(contentsOf: path)

@@ -1,6 +1,6 @@
+import Compute
 import Foundation
 import GuardrailCore
-import Vision
 
 /// The detector's input as the `nudenet` package makes it from a picture: padded with black at
 /// the right and bottom to a square, resized to `size × size` by `cv2.dnn.blobFromImage` (OpenCV's

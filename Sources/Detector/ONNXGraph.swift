@@ -1,6 +1,6 @@
+import Compute
 import Foundation
 import GuardrailCore
-import Vision
 
 /// An ONNX graph ready to run: its operators checked at load (an unknown operator, an unsupported
 /// attribute, a missing input or a cycle is an ``ONNXError`` naming the node), convolutions on the
@@ -99,6 +99,7 @@ public final class ONNXGraph: @unchecked Sendable {
                 throw fail("input \(input) is neither an initializer, a graph input nor an earlier node's output")
             }
             try Self.checkAttributes(node, fail: fail)
+            try Self.checkOutputs(node, known: known, fail: fail)
             if node.opType == "Shape" || node.opType == "Constant" || node.inputs.allSatisfy(constant.contains) {
                 shapeOnly.insert(index)
                 for output in node.outputs { constant.insert(output) }
@@ -145,8 +146,11 @@ public final class ONNXGraph: @unchecked Sendable {
             skipped.insert(concat)
             // A nearest upsampling as the first part (YOLO's neck): the 1×1 Conv may take its share
             // at the low resolution and upsample that instead (see `Step.upsampled`).
+            // Packed kernels only: their sums run in an order the engine fixes, whatever the product's
+            // width, while OpenBLAS's may differ between the low- and full-resolution widths.
             let first = model.nodes[concat].inputs[0]
-            if let resize = producer[first], model.nodes[resize].opType == "Resize", uses[first] == [concat],
+            if compute.packed, let resize = producer[first], model.nodes[resize].opType == "Resize",
+                uses[first] == [concat],
                 !graphOutputs.contains(first), !shapeOnly.contains(resize)
             {
                 upsampled[index] = resize
@@ -231,6 +235,19 @@ public final class ONNXGraph: @unchecked Sendable {
                 convolutions[other] = nil
             }
         }
+    }
+
+    /// Split has one output per part, every other operator exactly one; each names a new value, so
+    /// everything later read by output name exists and is written once.
+    private static func checkOutputs(_ node: Node, known: Set<String>, fail: (String) -> ONNXError) throws(ONNXError) {
+        guard node.opType == "Split" ? !node.outputs.isEmpty : node.outputs.count == 1 else {
+            throw fail("\(node.opType) has \(node.outputs.count) outputs")
+        }
+        for output in node.outputs {
+            guard !output.isEmpty else { throw fail("an output of \(node.opType) has no name") }
+            guard !known.contains(output) else { throw fail("output \(output) is already a value of the graph") }
+        }
+        guard Set(node.outputs).count == node.outputs.count else { throw fail("an output is named twice") }
     }
 
     private static func checkAttributes(_ node: Node, fail: (String) -> ONNXError) throws(ONNXError) {

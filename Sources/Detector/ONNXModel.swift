@@ -82,6 +82,8 @@ public struct ONNXModel: Sendable {
     public var initializers: [String: Value]
     public var inputs: [ValueInfo]
     public var outputs: [ValueInfo]
+    /// The SHA-256 of the file's bytes, for reports and caches that key on the model.
+    public var sha256: String
 
     /// At most this many elements in one tensor (2^31: far above any detector's weights).
     public static let maxElements = 1 << 31
@@ -95,6 +97,7 @@ public struct ONNXModel: Sendable {
 
     public init(bytes: [UInt8], path: String) throws(ONNXError) {
         self.path = path
+        sha256 = ContentHash.hex(bytes)
         var reader = WireReader(bytes[...], file: path, part: "model")
         var opset: Int?
         var producer = ""

@@ -1,5 +1,5 @@
+import Compute
 import Foundation
-import Vision
 
 /// For every element of `shape` in row-major order, `Σ position[d] · steps[d]`: the source offset
 /// of a broadcast (steps 0 on broadcast axes) or a transposition (permuted strides).

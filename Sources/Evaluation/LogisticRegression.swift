@@ -1,4 +1,4 @@
-import COpenBLAS
+import Compute
 import Foundation
 import GuardrailCore
 
@@ -63,18 +63,12 @@ public struct LogisticRegression: Sendable {
             }
             if gradient.map(abs).max()! < 1e-11 * max(1, c * Double(n)) { break }
             // H = diag(1…1, 0) + Σ curvature² x̃x̃ᵀ, lower triangle, column-major = row-major upper.
-            var hessian = [Double](repeating: 0, count: p * p)
-            cblas_dsyrk(
-                CblasRowMajor, CblasUpper, CblasTrans, Int32(p), Int32(n), 1, scaled, Int32(p), 0, &hessian, Int32(p))
+            var hessian = LAPACK.gramUpper(rowMajor: scaled, rows: n, columns: p)
             for j in 0..<dimension { hessian[j * p + j] += 1 }
             // A tiny ridge keeps the intercept's pivot positive when every probability saturates.
             hessian[p * p - 1] += 1e-12
             var step = gradient
-            var (uplo, order, rhs, info) = (Int8(UInt8(ascii: "L")), Int32(p), Int32(1), Int32(0))
-            var lda = order
-            var ldb = order
-            dposv_(&uplo, &order, &rhs, &hessian, &lda, &step, &ldb, &info)
-            guard info == 0 else { break }
+            guard LAPACK.choleskySolve(&hessian, &step, order: p) else { break }
             var length = 1.0
             var accepted = false
             while length > 1e-10 {

@@ -1,3 +1,4 @@
+import Compute
 import Detector
 import Dispatch
 import Foundation

@@ -12,6 +12,7 @@ public struct MediaLimits: Sendable, Hashable {
     /// Creates limits; the defaults suit an upload platform.
     public init(maxPixels: Int = 100_000_000, maxFileBytes: Int64 = 4 << 30, decodeTimeoutSeconds: Double = 600) {
         precondition(maxPixels > 0 && maxFileBytes > 0 && decodeTimeoutSeconds > 0, "limits must be positive")
+        precondition(!decodeTimeoutSeconds.isNaN, "the decode timeout must be a number")
         self.maxPixels = maxPixels
         self.maxFileBytes = maxFileBytes
         self.decodeTimeoutSeconds = decodeTimeoutSeconds
@@ -19,6 +20,16 @@ public struct MediaLimits: Sendable, Hashable {
 
     /// The defaults.
     public static let `default` = MediaLimits()
+
+    /// Longest accepted ``decodeTimeoutSeconds``: a week; front ends refuse longer (or non-finite)
+    /// values with a clear error before they get here.
+    public static let longestDecodeTimeoutSeconds: Double = 7 * 24 * 3600
+
+    /// The decode budget in microseconds, for FFmpeg's interrupt callback; capped at
+    /// ``longestDecodeTimeoutSeconds`` so no value can overflow the clock.
+    var decodeTimeoutMicroseconds: Int64 {
+        Int64(min(decodeTimeoutSeconds, Self.longestDecodeTimeoutSeconds) * 1_000_000)
+    }
 
     func checkPixels(width: Int, height: Int, path: String, function: String) throws(MediaError) {
         guard width > 0, height > 0 else {

@@ -19,11 +19,14 @@ public final class MediaSource {
     /// An ICO's sizes (nil for other formats); the largest is the image.
     private let ico: ICODirectory?
 
-    /// How many times this process has asked FFmpeg to open `path` (`avformat_open_input`), for
+    /// How many times FFmpeg was asked to open `path` (`avformat_open_input`) while `body` ran, for
     /// diagnostics and for tests that hold the one-open rule: a scan opens a file at most once,
-    /// whatever its sampling mode.
-    public static func ffmpegOpens(of path: String) -> Int {
-        InputContext.opens.withLock { $0[path] ?? 0 }
+    /// whatever its sampling mode. Only paths being counted are recorded.
+    public static func countingFFmpegOpens(of path: String, _ body: () throws -> Void) rethrows -> Int {
+        InputContext.countedOpens.withLock { $0[path] = 0 }
+        defer { InputContext.countedOpens.withLock { $0[path] = nil } }
+        try body()
+        return InputContext.countedOpens.withLock { $0[path] ?? 0 }
     }
 
     private enum Content {

@@ -118,9 +118,17 @@ public struct PolicySet: Sendable, Hashable {
                 guard let value = t.object["value"] as? NSNumber, value.doubleValue.isFinite else {
                     throw PolicyError(path: path, keyPath: t.keyPath + ".value", reason: "a finite number is required")
                 }
+                var settings: [String: String]?
+                if let raw = t.object["settings"], !(raw is NSNull) {
+                    guard let strings = raw as? [String: String] else {
+                        throw PolicyError(
+                            path: path, keyPath: t.key("settings"),
+                            reason: "settings must be an object of strings (as calibrate writes them)")
+                    }
+                    settings = strings
+                }
                 threshold = PolicyThreshold(
-                    value: value.floatValue, modelSHA256: try t.optionalString("model_sha256"),
-                    settings: t.object["settings"] as? [String: String])
+                    value: value.floatValue, modelSHA256: try t.optionalString("model_sha256"), settings: settings)
             }
             var detect: DetectorRule?
             if let raw = node.object["detect"], !(raw is NSNull) {

@@ -1,4 +1,4 @@
-import COpenBLAS
+import Compute
 
 /// An orthonormal basis `U` (`dimension × rank`, column-major, Float64) of the span of some
 /// vectors, found by a thin SVD (LAPACK `dgesdd`) keeping singular values above
@@ -22,27 +22,7 @@ public struct Subspace: Sendable, Hashable {
             singularValues = []
             return
         }
-        var m = Int32(dimension)
-        var n = Int32(vectors.count)
-        var a = vectors.flatMap { $0 }
-        let k = Int(min(m, n))
-        var s = [Double](repeating: 0, count: k)
-        var u = [Double](repeating: 0, count: Int(m) * k)
-        var vt = [Double](repeating: 0, count: k * Int(n))
-        var lda = m
-        var ldu = m
-        var ldvt = Int32(k)
-        var iwork = [Int32](repeating: 0, count: 8 * k)
-        var info: Int32 = 0
-        var job = CChar(UInt8(ascii: "S"))
-        // Workspace query, then the decomposition.
-        var query = 0.0
-        var lwork: Int32 = -1
-        dgesdd_(&job, &m, &n, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &query, &lwork, &iwork, &info)
-        lwork = Int32(query)
-        var work = [Double](repeating: 0, count: max(1, Int(lwork)))
-        dgesdd_(&job, &m, &n, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &work, &lwork, &iwork, &info)
-        precondition(info == 0, "dgesdd failed with info \(info)")
+        let (u, s) = LAPACK.thinSVD(columnMajor: vectors.flatMap { $0 }, rows: dimension, columns: vectors.count)
         let tolerance = Double(max(dimension, vectors.count)) * Double.ulpOfOne * (s.first ?? 0)
         let rank = s.prefix { $0 > tolerance }.count
         basis = (0..<rank).map { Array(u[($0 * dimension)..<(($0 + 1) * dimension)]) }

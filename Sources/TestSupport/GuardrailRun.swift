@@ -13,15 +13,22 @@ public struct GuardrailRun: Sendable {
         }
     }
 
-    /// Runs `guardrail ARGUMENTS` to its end with a private cache folder.
-    public static func run(_ arguments: [String]) throws -> GuardrailRun {
+    /// Runs `guardrail ARGUMENTS` to its end with a private cache folder: the built executable, or
+    /// `executable` (a copy of it elsewhere), in `directory` when given, with `environment` added
+    /// to (nil values removed from) this process's.
+    public static func run(
+        _ arguments: [String], executable: String = Fixtures.guardrailExecutable, directory: String? = nil,
+        environment changes: [String: String?] = [:]
+    ) throws -> GuardrailRun {
         let cache = NSTemporaryDirectory() + "guardrail-cli-cache-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Fixtures.guardrailExecutable)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var environment = ProcessInfo.processInfo.environment
         environment["GUARDRAIL_CACHE"] = cache
+        for (name, value) in changes { environment[name] = value }
         process.environment = environment
         let out = Pipe()
         let err = Pipe()

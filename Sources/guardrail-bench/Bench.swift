@@ -1,10 +1,19 @@
 import ArgumentParser
+import Compute
 import Foundation
 import Media
 import TestSupport
 import Vision
 
+/// Makes the process-wide compute settings, then runs the command line.
 @main
+enum Main {
+    static func main() async {
+        ComputeProcess.start()
+        await Bench.main()
+    }
+}
+
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guardrail-bench",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 import Sanitizer
 import TestSupport

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Compute
 import Foundation
 import GuardrailEngine
 import Media

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Evaluation
 import Foundation
 import GuardrailCore

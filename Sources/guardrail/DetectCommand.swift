@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Detector
 import Foundation
 import GuardrailCore

@@ -1,6 +1,15 @@
 import ArgumentParser
+import Compute
 
+/// Makes the process-wide compute settings, then runs the command line.
 @main
+enum Main {
+    static func main() async {
+        ComputeProcess.start()
+        await Guardrail.main()
+    }
+}
+
 struct Guardrail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guardrail",

@@ -49,6 +49,31 @@ import Testing
         #expect(parallel.stdout == serial.stdout)
     }
 
+    /// A copy of the binary run from another folder finds the shipped packs (the engine module's
+    /// resources), and `$GUARDRAIL_POLICIES` still overrides them.
+    @Test func copiedBinaryFindsTheShippedPacks() throws {
+        let folder = try temporaryFolder("cli-installed")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let copy = folder + "/guardrail"
+        try FileManager.default.copyItem(atPath: Fixtures.guardrailExecutable, toPath: copy)
+        let image = Fixtures.path("images/rgb8.png")
+        let shipped = try GuardrailRun.run(
+            ["scan", "--model", Self.model, image], executable: copy, directory: folder,
+            environment: ["GUARDRAIL_POLICIES": nil])
+        #expect(shipped.status == 0, "\(shipped.stderr)")
+        let categories = (shipped.objects.first?["categories"] as? [String: Any]).map { Set($0.keys) }
+        #expect(categories?.count == 11 && categories?.contains("Hate") == true, "\(shipped.stdout)")
+        let packs = folder + "/packs"
+        try FileManager.default.createDirectory(atPath: packs, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.policies, toPath: packs + "/unsafebench.json")
+        let overridden = try GuardrailRun.run(
+            ["scan", "--model", Self.model, image], executable: copy, directory: folder,
+            environment: ["GUARDRAIL_POLICIES": packs])
+        #expect(overridden.status == 0, "\(overridden.stderr)")
+        let names = (overridden.objects.first?["categories"] as? [String: Any]).map { Set($0.keys) }
+        #expect(names != nil && names != categories, "\(overridden.stdout)")
+    }
+
     @Test func emptyFolderScansNothing() throws {
         let folder = try temporaryFolder("cli-empty")
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 import GuardrailCore
 import GuardrailEngine
@@ -47,9 +48,12 @@ func temporaryFolder(_ label: String) throws -> String {
         ] {
             let copy = folder + "/\(label)-" + (file as NSString).lastPathComponent
             try FileManager.default.copyItem(atPath: Fixtures.path(file), toPath: copy)
-            let report = try Self.engine(strategy).scan(path: copy).get()
-            #expect(!report.media.framesSampled.isEmpty)
-            #expect(MediaSource.ffmpegOpens(of: copy) == (viaFFmpeg ? 1 : 0), "\(file) \(label)")
+            let engine = try Self.engine(strategy)
+            let opens = try MediaSource.countingFFmpegOpens(of: copy) {
+                let report = try engine.scan(path: copy).get()
+                #expect(!report.media.framesSampled.isEmpty)
+            }
+            #expect(opens == (viaFFmpeg ? 1 : 0), "\(file) \(label)")
         }
     }
 

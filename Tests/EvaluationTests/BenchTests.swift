@@ -1,3 +1,4 @@
+import Compute
 import Evaluation
 import Foundation
 import GuardrailCore

@@ -31,6 +31,10 @@ import Testing
             "policies[0].threshold.value"
         ),
         (
+            #"{"name":"x","version":"1","policies":[{"id":"a","name":"A","blocked":["r"],"threshold":{"value":0.2,"settings":{"prompt_batch":8}}}]}"#,
+            "policies[0].threshold.settings"
+        ),
+        (
             #"{"name":"x","version":"1","policies":[{"id":"a","name":"A","blocked":[{"id":"k","text":"r"}],"allowed":[{"id":"k","text":"s"}]}]}"#,
             "policies[0]"
         ),

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Compute
 import Crypto
 import Foundation
 import GuardrailCore

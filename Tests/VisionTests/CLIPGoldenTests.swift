@@ -1,3 +1,4 @@
+import Compute
 import TestSupport
 import Testing
 import Vision
@@ -97,7 +98,7 @@ import Vision
         let length = try #require(golden["input_ids"]).shape[1]
         let sequences = stride(from: 0, to: ids.count, by: length).map { Array(ids[$0..<($0 + length)]) }
         var configurations: [ComputeConfiguration] = []
-        for kernel in kernels {
+        for kernel in ComputeConfiguration.availableKernels {
             for threads in [1, 2, 3] { configurations.append(ComputeConfiguration(threads: threads, kernel: kernel)) }
         }
         let models = try configurations.map {

@@ -165,8 +165,12 @@ void gr_keep_heap(long largest_heap_block, long kept_free);
 /* Runs fn(context, part) for every part in [0, parts): part 0 on the calling thread, the others on
  * pool threads started on first use, and returns when all are done. Pool threads spin briefly
  * between calls (an encoder makes a hundred calls per forward pass, and waking a sleeping thread
- * costs ~50 µs) and then sleep. One caller at a time uses the pool; a concurrent or nested caller
- * runs all its parts itself. */
+ * costs ~50 µs) and then sleep. Concurrent callers each get a team of threads of their own (up to
+ * 16 teams); a nested caller (inside a part) runs all its parts itself. */
 void gr_parallel(long parts, void (*fn)(void *context, long part), void *context);
+
+/* How many calls of gr_parallel ran every part on the caller's thread because all 16 teams were
+ * busy (a diagnostic for tests: concurrent callers should never be narrowed). */
+long gr_parallel_narrowed(void);
 
 #endif

@@ -14,10 +14,10 @@ final class InputContext {
     /// does not recognise damaged data.
     init(path: String, limits: MediaLimits, head: [UInt8]) throws(MediaError) {
         FFmpegLog.configure()
-        Self.opens.withLock { $0[path, default: 0] += 1 }
+        Self.countedOpens.withLock { counts in counts[path] = counts[path].map { $0 + 1 } }
         self.path = path
         let deadline = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
-        deadline.initialize(to: gr_time_relative_us() + Int64(limits.decodeTimeoutSeconds * 1_000_000))
+        deadline.initialize(to: gr_time_relative_us() + limits.decodeTimeoutMicroseconds)
         guard let allocated = avformat_alloc_context() else {
             deadline.deallocate()
             throw MediaError(.tooLarge, path: path, function: "avformat_alloc_context", message: "out of memory")
@@ -75,8 +75,9 @@ final class InputContext {
         deadline.deallocate()
     }
 
-    /// `avformat_open_input` calls per path, for ``MediaSource/ffmpegOpens(of:)``.
-    static let opens = Mutex<[String: Int]>([:])
+    /// `avformat_open_input` calls of the paths being counted, for
+    /// ``MediaSource/countingFFmpegOpens(of:_:)``; other paths leave no trace.
+    static let countedOpens = Mutex<[String: Int]>([:])
 
     /// Goes back to the first packet, for another pass over the same input (FFmpeg's seek to the
     /// start, or to byte 0 for demuxers that cannot seek by time).

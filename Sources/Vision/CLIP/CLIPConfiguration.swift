@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 
 /// `vision_config` of a Hugging Face CLIP `config.json` (or a bare `CLIPVisionConfig`).

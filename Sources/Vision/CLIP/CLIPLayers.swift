@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 
 /// A PyTorch `nn.Linear`: `weight` `[out, in]` (packed for the kernel at load), optional `bias` `[out]`.

@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 
 /// Image features from ``CLIPModel/encodeImages(_:patches:)``.

@@ -1,3 +1,5 @@
+import Compute
+
 /// Keys and values of the first positions of a sequence, per layer, `[positions, hidden]` each.
 struct KeyValueCache {
     var positions: Int

@@ -1,3 +1,5 @@
+import Compute
+
 /// `text_model`: token and position embeddings, the causal encoder, `final_layer_norm`, and
 /// pooling at the end-of-text position.
 public final class CLIPTextTransformer: @unchecked Sendable {

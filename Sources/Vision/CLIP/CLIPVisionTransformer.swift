@@ -1,3 +1,5 @@
+import Compute
+
 /// Which per-patch features to compute (SafeWatch §5.1).
 public enum PatchEmbeddingVariant: String, Sendable, CaseIterable {
     /// MaskCLIP: the last block's value path only, better localised. The default.

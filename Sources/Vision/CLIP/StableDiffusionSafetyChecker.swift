@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 
 /// One image's verdict from ``StableDiffusionSafetyChecker``, with the numbers behind it.

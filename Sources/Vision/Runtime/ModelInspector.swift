@@ -1,3 +1,4 @@
+import Compute
 import GuardrailCore
 
 /// What a checkpoint holds and whether it loads strictly (`guardrail model inspect`).

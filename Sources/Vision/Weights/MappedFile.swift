@@ -1,7 +1,8 @@
+import Compute
 import Glibc
 
 /// A file mapped read-only into memory; `munmap` and `close` in `deinit`.
-final class MappedFile: @unchecked Sendable {
+final class MappedFile: PageReleasing, @unchecked Sendable {
     let path: String
     let bytes: UnsafeRawBufferPointer
     private let descriptor: Int32
@@ -32,7 +33,7 @@ final class MappedFile: @unchecked Sendable {
     /// Lets the kernel drop the resident pages wholly inside `region` (a part of `bytes`), for
     /// tensors copied elsewhere at load. The mapping is private and never written, so a later read
     /// faults the bytes back in from the file: nothing is lost, only memory freed.
-    func dropPages(of region: UnsafeRawBufferPointer) {
+    package func dropPages(of region: UnsafeRawBufferPointer) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (Int(bitPattern: region.baseAddress) + page - 1) / page * page
         let end = (Int(bitPattern: region.baseAddress) + region.count) / page * page

@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 
 /// One `.safetensors` file: an 8-byte little-endian header length, a JSON header naming each

@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 
 /// The tensors of a checkpoint (one file or a sharded set), handed out by key with strict

@@ -23,11 +23,12 @@ public enum GEMM {
 
     /// The same product over sub-matrices whose rows are `lda`, `ldb`, `ldc` elements apart (for
     /// example one attention head's columns inside a `[tokens, hidden]` activation).
-    static func strided(
+    package static func strided(
         _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, into c: UnsafeMutablePointer<Float>,
         ldc: Int, m: Int, n: Int, k: Int, transposeB: Bool, alpha: Float = 1, beta: Float = 0
     ) {
         precondition(lda >= k && ldb >= (transposeB ? k : n) && ldc >= n, "GEMM leading dimensions too small")
+        ComputeProcess.singleThreadedBLAS
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -37,7 +38,7 @@ public enum GEMM {
     /// measure `cblas_sgemm` itself next to the engine's kernel. Changes a process-wide setting:
     /// never call it while a model may be computing.
     public static func withBLASThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
-        _ = ComputeConfiguration.default
+        ComputeProcess.singleThreadedBLAS
         openblas_set_num_threads(Int32(threads))
         defer { openblas_set_num_threads(1) }
         return try body()
@@ -107,7 +108,7 @@ public final class LinearWeight: @unchecked Sendable {
 
     /// `out[i, j] = Σ x[i, k] · W[j, k] + bias[j]` (`+ out[i, j]` when `accumulate`), then
     /// `activation` if given, for `rows` rows; rows of `x` and `out` are `lda` and `ldc` apart.
-    func apply(
+    package func apply(
         _ x: UnsafePointer<Float>, lda: Int, rows: Int, bias: UnsafePointer<Float>?,
         into out: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, activation: Activation? = nil
     ) {

@@ -1,10 +1,11 @@
 import CKernels
 import Foundation
 import Glibc
+import Synchronization
 import TestSupport
 import Testing
 
-@testable import Vision
+@testable import Compute
 
 /// The kernel paths this CPU runs: all three where it has AVX-512F.
 let kernels = ComputeConfiguration.availableKernels
@@ -100,31 +101,6 @@ struct TileAgreementTests {
     }
 }
 
-/// Packing a weight borrowed from a memory-mapped checkpoint drops the mapping's pages; they read
-/// back from the file unchanged, and the packed product matches the values.
-@Suite(.enabled(if: kernels.first != .openblas, "needs AVX2 or AVX-512F"))
-struct MappedPackingTests {
-    @Test func droppedPagesReadBackFromTheFile() throws {
-        let (n, k) = (256, 300)
-        let values = (0..<n * k).map { Float($0 % 977) / 977 - 0.5 }
-        let path = NSTemporaryDirectory() + "guardrail-pages-\(UInt32.random(in: 0...UInt32.max)).safetensors"
-        try Data(SafeTensorsWriter.encode(["w": .init(Tensor(shape: [n, k], scalars: values))]))
-            .write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let tensor = try #require(try SafeTensors.read(path: path)["w"])
-        let weight = LinearWeight(tensor, compute: ComputeConfiguration(kernel: kernels.first))
-        let x = [Float](repeating: 1, count: k)
-        var out = [Float](repeating: 0, count: n)
-        // The first product packs the weight and drops the pages.
-        x.withUnsafeBufferPointer { x in out.withUnsafeMutableBufferPointer { weight.multiply(x, rows: 1, into: $0) } }
-        #expect(tensor.scalars == values)
-        for j in 0..<n {
-            let expected = values[(j * k)..<((j + 1) * k)].reduce(0.0) { $0 + Double($1) }
-            #expect(abs(Double(out[j]) - expected) < 1e-3, "column \(j)")
-        }
-    }
-}
-
 /// The engine's thread pool: every index exactly once, for any split, also when called from
 /// inside a parallel part (which runs inline).
 @Suite struct ParallelTests {
@@ -144,6 +120,44 @@ struct MappedPackingTests {
             }
             #expect((0..<count * count).allSatisfy { hits[$0] == 1 }, "count \(count), threads \(threads)")
         }
+    }
+
+    /// Concurrent callers each get the threads they ask for: four two-part calls at once, every
+    /// part waiting until all eight have started. A caller narrowed to its own thread would run its
+    /// second part only after its first returned, so the parts would never all meet (the wait then
+    /// gives up after 20 s and the test fails).
+    @Test func concurrentCallersEachGetTheirThreads() {
+        let callers = 4
+        let compute = ComputeConfiguration(threads: 2)
+        let shared = Meeting()
+        let narrowedBefore = gr_parallel_narrowed()
+        let done = DispatchGroup()
+        for _ in 0..<callers {
+            done.enter()
+            Thread {
+                compute.parallel(2) { _ in
+                    shared.started.add(1, ordering: .sequentiallyConsistent)
+                    let deadline = Date().addingTimeInterval(20)
+                    while shared.started.load(ordering: .sequentiallyConsistent) < 2 * callers {
+                        if Date() > deadline {
+                            shared.gaveUp.store(true, ordering: .sequentiallyConsistent)
+                            return
+                        }
+                        sched_yield()
+                    }
+                }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        let gaveUp = shared.gaveUp.load(ordering: .sequentiallyConsistent)
+        #expect(!gaveUp)
+        #expect(gr_parallel_narrowed() == narrowedBefore)
+    }
+
+    private final class Meeting: Sendable {
+        let started = Atomic<Int>(0)
+        let gaveUp = Atomic<Bool>(false)
     }
 }
 
@@ -237,7 +251,7 @@ struct MappedPackingTests {
             weight.withUnsafeBufferPointer { w in
                 bias.withUnsafeBufferPointer { b in
                     out.withUnsafeMutableBufferPointer {
-                        Vision.layerNorm(
+                        Compute.layerNorm(
                             x.baseAddress!, rows: rows, width: width, weight: w.baseAddress!, bias: b.baseAddress!,
                             eps: 1e-5, out: $0.baseAddress!, compute: ComputeConfiguration(threads: 2, kernel: kernel))
                     }

@@ -6,12 +6,12 @@
 public struct Tensor: @unchecked Sendable {
     /// The dimensions, outermost first.
     public let shape: [Int]
-    let storage: TensorStorage
+    package let storage: TensorStorage
 
     /// The number of elements (product of the shape).
     public var count: Int { storage.count }
 
-    init(shape: [Int], storage: TensorStorage) {
+    package init(shape: [Int], storage: TensorStorage) {
         precondition(
             shape.reduce(1, *) == storage.count, "tensor shape \(shape) does not match \(storage.count) elements")
         self.shape = shape
@@ -39,7 +39,7 @@ public struct Tensor: @unchecked Sendable {
     public var scalars: [Float] { withUnsafeBufferPointer { Array($0) } }
 
     /// The pointer to the first element, for kernels; valid while this tensor is alive.
-    var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+    package var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
 
     /// The elements split along the last dimension: one array per row, in order (a copy).
     public var rows: [[Float]] {
@@ -55,13 +55,13 @@ public struct Tensor: @unchecked Sendable {
 
 /// Memory behind a ``Tensor``: 64-byte aligned and owned, or borrowed from an owner (a mapped file)
 /// that this object keeps alive.
-final class TensorStorage: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    let count: Int
+package final class TensorStorage: @unchecked Sendable {
+    package let pointer: UnsafeMutablePointer<Float>
+    package let count: Int
     private let owner: AnyObject?
 
     /// Allocates `count` zeroed floats.
-    init(count: Int) {
+    package init(count: Int) {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
         pointer = raw.assumingMemoryBound(to: Float.self)
@@ -70,7 +70,7 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     /// Borrows `count` floats at `pointer`, which `owner` keeps valid.
-    init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+    package init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
         self.pointer = UnsafeMutablePointer(mutating: pointer)
         self.count = count
         self.owner = owner
@@ -78,11 +78,17 @@ final class TensorStorage: @unchecked Sendable {
 
     /// For storage borrowed from a mapped checkpoint: lets the kernel drop its resident pages once
     /// the values have been copied elsewhere (they fault back in if read again).
-    func dropMappedPages() {
-        (owner as? MappedFile)?.dropPages(of: UnsafeRawBufferPointer(start: pointer, count: count * 4))
+    package func dropMappedPages() {
+        (owner as? PageReleasing)?.dropPages(of: UnsafeRawBufferPointer(start: pointer, count: count * 4))
     }
 
     deinit {
         if owner == nil { UnsafeMutableRawPointer(pointer).deallocate() }
     }
+}
+
+/// An owner of borrowed tensor memory whose resident pages can be handed back to the kernel (a
+/// mapped checkpoint: the pages fault back in from the file if read again).
+package protocol PageReleasing: AnyObject {
+    func dropPages(of region: UnsafeRawBufferPointer)
 }

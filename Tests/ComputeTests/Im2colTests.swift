@@ -1,7 +1,7 @@
+import Compute
 import Foundation
 import TestSupport
 import Testing
-import Vision
 
 /// The column matrix against its definition, in both layouts.
 @Suite struct Im2colTests {

@@ -1,7 +1,7 @@
+import Compute
 import Foundation
 import TestSupport
 import Testing
-import Vision
 
 @Suite struct GEMMTests {
     /// Against a naive triple loop in Float64, both weight layouts, odd sizes.

@@ -3,11 +3,14 @@ import COpenBLAS
 import Foundation
 
 /// How a model computes: its thread count and kernel path, fixed when the model is created.
-/// Neither is process-wide: two models with different configurations can run side by side, and
-/// both settings are printed in reports (the two kernel paths differ in the last float bits).
-/// Making the first configuration sets two things for the whole process, once: OpenBLAS on one
-/// thread, and glibc's heap kept for the activations' memory (see `heapKeptMapped`).
-public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringConvertible {
+/// Neither is process-wide: two models with different configurations can run side by side, each
+/// pass gets the threads its configuration names even while other passes run, and both settings
+/// are printed in reports (the kernel paths differ in the last float bits). The two settings that
+/// are process-wide are made once by ``ComputeProcess/start()``.
+///
+/// Not `Codable` on purpose: a value exists only through ``init(threads:kernel:)``, which checks
+/// that the CPU runs the kernel.
+public struct ComputeConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// Which code multiplies.
     public enum Kernel: String, Sendable, Hashable, Codable {
         /// The engine's AVX-512 kernels: weights packed on first use, vectorised softmax,
@@ -37,8 +40,6 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
         if chosen == .avx512Packed, gr_avx512_supported() == 0 { chosen = .avx2Packed }
         if chosen == .avx2Packed, gr_avx2_supported() == 0 { chosen = .openblas }
         self.kernel = chosen
-        Self.singleThreadedBLAS
-        Self.heapKeptMapped
     }
 
     /// The cores, on the preferred kernel.
@@ -65,7 +66,7 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
     public var packed: Bool { kernel != .openblas }
 
     /// The instruction set handed to the C kernels (`GR_ISA_…`).
-    var isa: Int32 {
+    package var isa: Int32 {
         switch kernel {
         case .avx512Packed: GR_ISA_AVX512
         case .avx2Packed: GR_ISA_AVX2
@@ -76,21 +77,9 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
     /// `avx512-packed × 2 threads`.
     public var description: String { "\(kernel.rawValue) × \(threads) thread\(threads == 1 ? "" : "s")" }
 
-    /// OpenBLAS runs on one thread for the whole process, set once before any product: the
-    /// engine's workers own the parallelism, so nothing ever changes BLAS's thread count while
-    /// another model may be inside `cblas_sgemm`.
-    private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
-
-    /// Forward passes allocate and free megabytes of activations each time. glibc's defaults map
-    /// blocks above 128 KB afresh and hand freed memory at the heap's top back to the kernel, so
-    /// every pass faults its pages in again (zeroed by the kernel, under a lock both workers wait
-    /// on): a fifth of a detector pass on two threads. Blocks up to 32 MB (glibc's most) come from
-    /// the heap, and up to 256 MB of freed memory stays there for the next pass. Set once.
-    private static let heapKeptMapped: Void = gr_keep_heap(32 << 20, 256 << 20)
-
     /// Calls `body(part, range)` on up to `threads` contiguous, disjoint parts of `0..<count` at once
     /// (inline when there is one part), on the engine's thread pool.
-    func parallel(_ count: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+    package func parallel(_ count: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
         let parts = min(threads, count)
         guard parts > 1 else {
             if count > 0 { body(0, 0..<count) }
@@ -121,4 +110,26 @@ public struct ComputeConfiguration: Sendable, Hashable, Codable, CustomStringCon
         let parts: Int
         let body: (Int, Range<Int>) -> Void
     }
+}
+
+/// The settings the engine's kernels assume for the whole process. Call ``start()`` once at
+/// start-up, before any model computes: the `guardrail` and `guardrail-bench` executables do, and
+/// a program that embeds the engine should too. Without it results are the same, only slower:
+/// every forward pass faults its activations' pages in again.
+public enum ComputeProcess {
+    /// Sets both process-wide settings (idempotent and thread-safe):
+    /// - OpenBLAS on one thread: the engine's workers own the parallelism, and nothing changes
+    ///   BLAS's thread count later while a model may be inside `cblas_sgemm`. ``GEMM`` also makes
+    ///   this setting before its first product, so BLAS threads never run under the workers.
+    /// - glibc's heap kept for the activations: blocks up to 32 MB (glibc's most) come from the heap
+    ///   instead of fresh mappings, and up to 256 MB of freed memory stays there for the next pass.
+    ///   By default every pass faults megabytes of zeroed pages in again, under a lock both workers
+    ///   wait on: a fifth of a detector pass on two threads.
+    public static func start() {
+        singleThreadedBLAS
+        heapKeptMapped
+    }
+
+    package static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+    private static let heapKeptMapped: Void = gr_keep_heap(32 << 20, 256 << 20)
 }

@@ -1,7 +1,7 @@
+import Compute
 import Foundation
 import TestSupport
 import Testing
-import Vision
 
 /// Winograd F(4×4, 3×3) and F(2×2, 3×3) against a direct 3×3 convolution in Float64. In float
 /// F(4) loses a few bits against a direct sum (the transforms' coefficients reach 8 and 1/24;

@@ -5,18 +5,20 @@ import Foundation
 // in the loops. Rows are contiguous; `rows × width` elements.
 
 /// `x += y`, element-wise over `count` elements.
-func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+package func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
     for i in 0..<count { x[i] += y[i] }
 }
 
 /// `out = a + b`, element-wise over `count` elements (embedding rows: token or patch plus position).
-func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+package func add(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int
+) {
     for i in 0..<count { out[i] = a[i] + b[i] }
 }
 
 /// LayerNorm over the last dimension, as PyTorch computes it (biased variance, eps inside the
 /// square root), written to `out` (which may be `x`); rows are split between `compute`'s workers.
-func layerNorm(
+package func layerNorm(
     _ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     eps: Float, out: UnsafeMutablePointer<Float>, compute: ComputeConfiguration
 ) {
@@ -45,7 +47,7 @@ public enum Activation: String, Sendable, Codable {
     }
 
     /// Applies the activation in place with the C kernels for instruction set `isa` (`GR_ISA_…`).
-    func apply(_ x: UnsafeMutablePointer<Float>, count: Int, isa: Int32) {
+    package func apply(_ x: UnsafeMutablePointer<Float>, count: Int, isa: Int32) {
         switch self {
         case .quickGELU:
             gr_quick_gelu(x, count, isa)
@@ -82,7 +84,7 @@ public func softmaxColumns(
 /// Softmax of `scale · x` over each row of `rows × width`, max-subtracted; with `causal`, row `i`
 /// only attends to columns `0...offset + i` (the rest become 0), `offset` being the number of
 /// cached keys before the rows' own; with the C kernel for instruction set `isa` (`GR_ISA_…`).
-func softmaxRows(
+package func softmaxRows(
     _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, scale: Float = 1, causal: Bool, offset: Int = 0,
     isa: Int32
 ) {
@@ -93,21 +95,21 @@ func softmaxRows(
 /// on one kernel path, owning its memory and growing when a pass needs more; the head runs on the
 /// path the scratch was made for. A workspace keeps one per worker, so the layer loop allocates
 /// nothing once the first pass has sized them.
-final class AttentionScratch {
+package final class AttentionScratch {
     /// The instruction set of the packed kernel (`GR_ISA_…`), `GR_ISA_PORTABLE` for BLAS.
-    let isa: Int32
-    var packed: Bool { isa != GR_ISA_PORTABLE }
-    private(set) var pointer: UnsafeMutablePointer<Float>
+    package let isa: Int32
+    package var packed: Bool { isa != GR_ISA_PORTABLE }
+    package private(set) var pointer: UnsafeMutablePointer<Float>
     private var capacity: Int
 
-    init(isa: Int32) {
+    package init(isa: Int32) {
         self.isa = isa
         capacity = 0
         pointer = .allocate(capacity: 0)
     }
 
     /// Makes room for one head of `queries` × `keys` with `headWidth`-wide rows.
-    func reserve(queries: Int, keys: Int, headWidth: Int) {
+    package func reserve(queries: Int, keys: Int, headWidth: Int) {
         let needed = packed ? gr_attention_scratch(queries, keys, headWidth) : queries * keys
         guard needed > capacity else { return }
         pointer.deallocate()
@@ -121,7 +123,7 @@ final class AttentionScratch {
 /// One head of scaled dot-product attention, `context = softmax(q kᵀ / √headWidth) v` (causal as
 /// in ``softmaxRows(_:rows:width:scale:causal:offset:)``): `q`, `context` have `queries` rows,
 /// `key`, `value` have `keys` rows, all `ld` apart. The packed kernel or BLAS, as `scratch` was made.
-func attentionHead(
+package func attentionHead(
     queries: Int, keys: Int, headWidth: Int, query: UnsafePointer<Float>, key: UnsafePointer<Float>,
     value: UnsafePointer<Float>, ld: Int, causal: Bool, offset: Int = 0, into context: UnsafeMutablePointer<Float>,
     scratch: AttentionScratch
@@ -144,7 +146,7 @@ func attentionHead(
 }
 
 /// Scales each row to unit L2 norm (PyTorch `F.normalize`, eps 1e-12).
-func normalizeRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+package func normalizeRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
     for r in 0..<rows {
         let row = x + r * width
         var squares: Float = 0

@@ -1,4 +1,5 @@
 import CKernels
+import Compute
 import GuardrailCore
 
 /// OpenCV's `resize(…, INTER_LINEAR)` of 3-channel 8-bit pixels, as its vectorised x86 path

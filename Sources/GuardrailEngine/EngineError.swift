@@ -4,47 +4,117 @@ import Media
 import Policy
 import Vision
 
-/// Why a scan, or loading what it needs, failed: the layer the error came from, the file it is
-/// about and the message, with the media layer's own error kept whole. Nothing is flattened.
+/// Why a scan, or loading what it needs, failed: the layer's own error, kept whole in ``cause``,
+/// and the file it is about. Every engine entry point throws this type and nothing else.
 public struct EngineError: Error, Sendable, CustomStringConvertible {
-    /// The layer that failed.
+    /// The layer that failed, as reports and job documents name it.
     public enum Kind: String, Sendable, Codable {
-        /// Reading or decoding the media (``MediaError`` in ``EngineError/media``).
+        /// Reading or decoding the media (``Cause/media``).
         case media
-        /// Finding or loading a model, or running it.
+        /// Finding or loading a model, or running it (``Cause/model``, ``Cause/detector``).
         case model
         /// Reading or validating a policy file.
         case policy
-        /// Reading or writing the engine's own files (cache, outputs).
+        /// Reading or writing the engine's own files (cache, outputs, folders).
         case io
         /// Arguments or input the engine cannot work with.
         case input
+        /// An error of a type the engine does not know (``Cause/unexpected``): a defect to report.
+        case `internal`
     }
 
-    public var kind: Kind
+    /// The error of the layer below, whole, so callers can match on its own kinds.
+    public enum Cause: Sendable {
+        case media(MediaError)
+        case model(VisionError)
+        case detector(ONNXError)
+        case policy(PolicyError)
+        case io(CoreError)
+        /// The engine's own finding (a model without the tower a command needs, embeddings that
+        /// are not finite numbers, a folder that cannot be listed), of the given kind.
+        case engine(Kind)
+        /// An error of another type, described: never expected, never retried.
+        case unexpected(String)
+    }
+
+    public var cause: Cause
     /// The file the error is about (the scanned file, the model folder, the policy file).
     public var file: String
     public var message: String
-    /// The decoder's error, for ``Kind/media``.
-    public var media: MediaError?
 
-    public init(_ kind: Kind, file: String, message: String, media: MediaError? = nil) {
-        self.kind = kind
-        self.file = file
-        self.message = message
-        self.media = media
+    /// The engine's own error of `kind` about `file`.
+    public init(_ kind: Kind, file: String, message: String) {
+        self.init(cause: .engine(kind), file: file, message: message)
     }
 
-    /// Wraps any error of the layers below; `file` is used where the error names none.
+    public init(cause: Cause, file: String, message: String) {
+        self.cause = cause
+        self.file = file
+        self.message = message
+    }
+
+    public init(_ error: MediaError) { self.init(cause: .media(error), file: error.path, message: error.message) }
+
+    /// A model error about `file` (the model folder, or the scanned file for an inference error).
+    public init(_ error: VisionError, file: String) {
+        self.init(cause: .model(error), file: file, message: error.description)
+    }
+
+    public init(_ error: ONNXError) { self.init(cause: .detector(error), file: error.file, message: error.description) }
+
+    public init(_ error: PolicyError) { self.init(cause: .policy(error), file: error.path, message: error.description) }
+
+    public init(_ error: CoreError) { self.init(cause: .io(error), file: error.path, message: error.message) }
+
+    /// The error of whichever layer `error` comes from; `file` is used where the error names none.
+    /// A type no layer throws becomes ``Cause/unexpected``, of kind ``Kind/internal``.
     public init(wrapping error: any Error, file: String) {
         switch error {
         case let error as EngineError: self = error
-        case let error as MediaError: self.init(.media, file: error.path, message: error.message, media: error)
-        case let error as VisionError: self.init(.model, file: file, message: error.description)
-        case let error as PolicyError: self.init(.policy, file: error.path, message: error.description)
-        case let error as CoreError: self.init(.io, file: error.path, message: error.message)
-        case let error as ONNXError: self.init(.model, file: error.file, message: error.description)
-        default: self.init(.io, file: file, message: "\(error)")
+        case let error as MediaError: self.init(error)
+        case let error as VisionError: self.init(error, file: file)
+        case let error as PolicyError: self.init(error)
+        case let error as CoreError: self.init(error)
+        case let error as ONNXError: self.init(error)
+        default: self.init(cause: .unexpected(String(reflecting: error)), file: file, message: "\(error)")
+        }
+    }
+
+    /// Runs `body`, turning what it throws into an error about `file`.
+    static func catching<T>(file: String, _ body: () throws -> T) throws(EngineError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw EngineError(wrapping: error, file: file)
+        }
+    }
+
+    public var kind: Kind {
+        switch cause {
+        case .media: .media
+        case .model, .detector: .model
+        case .policy: .policy
+        case .io: .io
+        case .engine(let kind): kind
+        case .unexpected: .internal
+        }
+    }
+
+    /// The decoder's error, for ``Kind/media``.
+    public var media: MediaError? {
+        if case .media(let error) = cause { return error }
+        return nil
+    }
+
+    /// Whether the same work may succeed if tried again: the file could not be read (a shared
+    /// volume's hiccup, an upload that vanished, a decode deadline passed under load) or the
+    /// engine's own files could not be. A model, policy or input error, damaged media and
+    /// unexpected errors fail the same way every time.
+    public var isRetryable: Bool {
+        switch cause {
+        case .media(let error): error.kind == .io
+        case .io, .engine(.io): true
+        default: false
         }
     }
 
@@ -79,7 +149,5 @@ public struct ErrorReport: Sendable, Encodable {
 
 extension ErrorReport {
     /// The report of a decoder error.
-    public init(_ error: MediaError) {
-        self.init(EngineError(.media, file: error.path, message: error.message, media: error))
-    }
+    public init(_ error: MediaError) { self.init(EngineError(error)) }
 }

@@ -133,19 +133,23 @@ public struct DecodedMedia: Sendable {
     public var media: MediaSection
 
     /// Decodes `source` as ``walkFrames`` does for a model whose resize targets `shortestSide`.
-    public init(_ source: MediaSource, sampling: SamplingOptions, shortestSide: Int) throws {
-        var frames: [FrameInfo] = []
-        var images: [RGBImage] = []
-        var displayed: [FrameSize?] = []
-        let walk = try walkFrames(source, sampling: sampling, batch: 64, shortestSide: shortestSide) {
-            batch, batchImages, size in
-            frames += batch
-            images += batchImages
-            displayed += Array(repeating: size, count: batch.count)
-            return false
+    public init(_ source: MediaSource, sampling: SamplingOptions, shortestSide: Int) throws(EngineError) {
+        do {
+            var frames: [FrameInfo] = []
+            var images: [RGBImage] = []
+            var displayed: [FrameSize?] = []
+            let walk = try walkFrames(source, sampling: sampling, batch: 64, shortestSide: shortestSide) {
+                batch, batchImages, size in
+                frames += batch
+                images += batchImages
+                displayed += Array(repeating: size, count: batch.count)
+                return false
+            }
+            (self.frames, self.images, self.displayed) = (frames, images, displayed)
+            media = walk.section(path: source.path)
+        } catch {
+            throw EngineError(wrapping: error, file: source.path)
         }
-        (self.frames, self.images, self.displayed) = (frames, images, displayed)
-        media = walk.section(path: source.path)
     }
 
     /// The same frames with every picture replaced by `transform`'s result (a perturbation).

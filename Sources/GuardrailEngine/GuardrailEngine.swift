@@ -66,81 +66,87 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
 
     /// Loads a resolved model and a policy set, encoding the policies unless `cache` already holds
     /// them for this model, tokenizer, policy file, kernel path and engine version.
-    public init(model bundle: ModelBundle, policies: PolicySet, settings: ScanSettings, cache: ArtifactCache?) throws {
-        self.bundle = bundle
-        model = try bundle.loadCLIP(compute: settings.compute)
-        guard let vision = model.vision, model.text != nil else {
-            throw VisionError.invalidInput(
-                "\(bundle.folder): scanning needs a CLIP model with both towers and projections")
-        }
-        preprocessor = try bundle.loadPreprocessor(imageSize: vision.config.imageSize)
-        policySet = policies
-        self.settings = settings
-        let policyCache = cache.map {
-            PolicyEncodingCache(cache: $0, model: bundle, policies: policies, compute: settings.compute)
-        }
-        if let cached = policyCache?.load(policies) {
-            encoded = cached
-            policiesFromCache = true
-        } else {
-            encoded = try PolicyEncoder(model: model, tokenizer: try bundle.loadTokenizer()).encode(policies)
-            policiesFromCache = false
-            try? policyCache?.store(encoded)
-        }
-        // Embeddings from a corrupted cache entry or an overflowing model would score as NaN, which
-        // compares false against every threshold: a pass. Refuse them here instead.
-        let rows =
-            encoded.prototypes + encoded.allowedPrototypes.compactMap { $0 }
-            + (encoded.blocked + encoded.allowed).flatMap { $0.map(\.embedding) }
-        guard rows.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
-            throw EngineError(.model, file: bundle.folder, message: "the policy embeddings are not finite numbers")
-        }
-        let sha = bundle.sha256
-        let current = ThresholdSettings.of(settings)
-        var warnings: [String] = []
-        thresholds = policies.policies.map { policy in
-            if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
-                return value
+    public init(model bundle: ModelBundle, policies: PolicySet, settings: ScanSettings, cache: ArtifactCache?)
+        throws(EngineError)
+    {
+        do {
+            self.bundle = bundle
+            model = try bundle.loadCLIP(compute: settings.compute)
+            guard let vision = model.vision, model.text != nil else {
+                throw VisionError.invalidInput(
+                    "\(bundle.folder): scanning needs a CLIP model with both towers and projections")
             }
-            guard let threshold = policy.threshold else { return nil }
-            if let model = threshold.modelSHA256, model != sha {
-                warnings.append(
-                    "\(policies.path): the threshold of \(policy.id) was calibrated for model \(model.prefix(12)), not \(sha.prefix(12)): not applied"
-                )
-                return nil
+            preprocessor = try bundle.loadPreprocessor(imageSize: vision.config.imageSize)
+            policySet = policies
+            self.settings = settings
+            let policyCache = cache.map {
+                PolicyEncodingCache(cache: $0, model: bundle, policies: policies, compute: settings.compute)
             }
-            let differing = ThresholdSettings.mismatches(recorded: threshold.settings ?? [:], current: current)
-            guard differing.isEmpty else {
-                warnings.append(
-                    "\(policies.path): the threshold of \(policy.id) was calibrated with other settings (\(differing.joined(separator: ", "))): not applied"
-                )
-                return nil
+            if let cached = policyCache?.load(policies) {
+                encoded = cached
+                policiesFromCache = true
+            } else {
+                encoded = try PolicyEncoder(model: model, tokenizer: try bundle.loadTokenizer()).encode(policies)
+                policiesFromCache = false
+                try? policyCache?.store(encoded)
             }
-            return threshold.value
-        }
-        let detecting = policies.policies.filter { $0.detect != nil }
-        // A rule naming a label the detector does not have is a policy error, model or not.
-        for policy in detecting {
-            for label in policy.detect!.labels where !NudeNet.labels.contains(label) {
-                throw EngineError(
-                    .policy, file: policies.path, message: "policy \(policy.id): \(label) is not a NudeNet label")
+            // Embeddings from a corrupted cache entry or an overflowing model would score as NaN, which
+            // compares false against every threshold: a pass. Refuse them here instead.
+            let rows =
+                encoded.prototypes + encoded.allowedPrototypes.compactMap { $0 }
+                + (encoded.blocked + encoded.allowed).flatMap { $0.map(\.embedding) }
+            guard rows.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
+                throw EngineError(.model, file: bundle.folder, message: "the policy embeddings are not finite numbers")
             }
+            let sha = bundle.sha256
+            let current = ThresholdSettings.of(settings)
+            var warnings: [String] = []
+            thresholds = policies.policies.map { policy in
+                if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
+                    return value
+                }
+                guard let threshold = policy.threshold else { return nil }
+                if let model = threshold.modelSHA256, model != sha {
+                    warnings.append(
+                        "\(policies.path): the threshold of \(policy.id) was calibrated for model \(model.prefix(12)), not \(sha.prefix(12)): not applied"
+                    )
+                    return nil
+                }
+                let differing = ThresholdSettings.mismatches(recorded: threshold.settings ?? [:], current: current)
+                guard differing.isEmpty else {
+                    warnings.append(
+                        "\(policies.path): the threshold of \(policy.id) was calibrated with other settings (\(differing.joined(separator: ", "))): not applied"
+                    )
+                    return nil
+                }
+                return threshold.value
+            }
+            let detecting = policies.policies.filter { $0.detect != nil }
+            // A rule naming a label the detector does not have is a policy error, model or not.
+            for policy in detecting {
+                for label in policy.detect!.labels where !NudeNet.labels.contains(label) {
+                    throw EngineError(
+                        .policy, file: policies.path, message: "policy \(policy.id): \(label) is not a NudeNet label")
+                }
+            }
+            if !detecting.isEmpty, let path = settings.detectorModel, FileManager.default.fileExists(atPath: path) {
+                detector = try NudeNetDetector(model: path, compute: settings.compute)
+            } else {
+                detector = nil
+            }
+            if detector == nil, !detecting.isEmpty {
+                let place =
+                    settings.detectorModel.map { "no detector model at \($0) (scripts/setup.sh fetches it)" }
+                    ?? "no detector model given"
+                detectorWarning =
+                    "\(policies.path): \(place): the detector rules of \(detecting.map(\.id).joined(separator: ", ")) are not applied"
+            } else {
+                detectorWarning = nil
+            }
+            thresholdWarnings = warnings
+        } catch {
+            throw EngineError(wrapping: error, file: bundle.folder)
         }
-        if !detecting.isEmpty, let path = settings.detectorModel, FileManager.default.fileExists(atPath: path) {
-            detector = try NudeNetDetector(model: path, compute: settings.compute)
-        } else {
-            detector = nil
-        }
-        if detector == nil, !detecting.isEmpty {
-            let place =
-                settings.detectorModel.map { "no detector model at \($0) (scripts/setup.sh fetches it)" }
-                ?? "no detector model given"
-            detectorWarning =
-                "\(policies.path): \(place): the detector rules of \(detecting.map(\.id).joined(separator: ", ")) are not applied"
-        } else {
-            detectorWarning = nil
-        }
-        thresholdWarnings = warnings
     }
 
     /// Calibrated thresholds left unapplied because they belong to another model or other scoring
@@ -168,12 +174,18 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
     }
 
     /// Moderates one opened image or video; `progress` gets the frames done so far.
-    public func scan(_ source: MediaSource, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
+    public func scan(_ source: MediaSource, progress: (Int) -> Void = { _ in }) throws(EngineError) -> ScanReport {
         try scan(source, progress: progress, timings: nil)
     }
 
     /// ``scan(_:progress:)``, telling `timings` where the time went.
-    public func scan(_ source: MediaSource, progress: (Int) -> Void, timings: ((ScanTimings) -> Void)?) throws
+    public func scan(_ source: MediaSource, progress: (Int) -> Void, timings: ((ScanTimings) -> Void)?)
+        throws(EngineError) -> ScanReport
+    {
+        try EngineError.catching(file: source.path) { try walk(source, progress: progress, timings: timings) }
+    }
+
+    private func walk(_ source: MediaSource, progress: (Int) -> Void, timings: ((ScanTimings) -> Void)?) throws
         -> ScanReport
     {
         let path = source.path
@@ -225,6 +237,15 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
     public func features(
         of images: [RGBImage], frames: [FrameInfo], displayed: [FrameSize?], file: String,
         perturbation: ((Tensor) -> Tensor)? = nil
+    ) throws(EngineError) -> [FrameFeatures] {
+        try EngineError.catching(file: file) {
+            try encode(images, frames: frames, displayed: displayed, file: file, perturbation: perturbation)
+        }
+    }
+
+    private func encode(
+        _ images: [RGBImage], frames: [FrameInfo], displayed: [FrameSize?], file: String,
+        perturbation: ((Tensor) -> Tensor)?
     ) throws -> [FrameFeatures] {
         let vision = model.vision!
         let grid = vision.config.gridSize
@@ -270,14 +291,18 @@ public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
 
     /// The detector's findings in each picture, boxes in the displayed frame's pixels (`displayed`:
     /// the size a frame scaled while decoding is shown at); nil without a detector.
-    public func detections(in images: [RGBImage], displayed: [FrameSize?]) throws -> [[(
+    public func detections(in images: [RGBImage], displayed: [FrameSize?]) throws(EngineError) -> [[(
         label: String, score: Float, box: [Int]
     )]]? {
         guard let detector else { return nil }
-        return try zip(images, displayed).map { image, shown in
-            try detector.detect(image, displayed: shown.map { ($0.width, $0.height) }).detections.map {
-                ($0.label, $0.score, $0.box)
+        do {
+            return try zip(images, displayed).map { (image, shown) throws(ONNXError) in
+                try detector.detect(image, displayed: shown.map { ($0.width, $0.height) }).detections.map {
+                    ($0.label, $0.score, $0.box)
+                }
             }
+        } catch {
+            throw EngineError(error)
         }
     }
 

@@ -85,24 +85,28 @@ public struct LinearHeads: Sendable, Hashable {
     }
 
     /// Writes the heads atomically.
-    public func write(to path: String) throws {
-        let w = weight.flatMap { $0.map(Float.init) }
-        let entries: [String: SafeTensorsWriter.Entry] = [
-            "weight": .init(Tensor(shape: [categories.count, dimension], scalars: w)),
-            "bias": .init(Tensor(shape: [categories.count], scalars: bias.map(Float.init))),
-        ]
-        var metadata = [
-            "format": "guardrail-heads",
-            "features": "image_embeds, L2-normalised (CLIPModel.get_image_features / its norm)",
-            "categories": try JSONText.compact(categories),
-            "model_sha256": modelSHA256,
-            "training_set_sha256": trainingSetSHA256,
-            "embedding_dim": String(dimension),
-            "c": try JSONText.compact(c),
-            "thresholds": try JSONText.compact(thresholds.map { NullEncodable(wrappedValue: $0) }),
-        ]
-        if let calibrationSettings { metadata["calibration_settings"] = try JSONText.compact(calibrationSettings) }
-        try SafeTensorsWriter.write(entries, metadata: metadata, to: path)
+    public func write(to path: String) throws(EngineError) {
+        do {
+            let w = weight.flatMap { $0.map(Float.init) }
+            let entries: [String: SafeTensorsWriter.Entry] = [
+                "weight": .init(Tensor(shape: [categories.count, dimension], scalars: w)),
+                "bias": .init(Tensor(shape: [categories.count], scalars: bias.map(Float.init))),
+            ]
+            var metadata = [
+                "format": "guardrail-heads",
+                "features": "image_embeds, L2-normalised (CLIPModel.get_image_features / its norm)",
+                "categories": try JSONText.compact(categories),
+                "model_sha256": modelSHA256,
+                "training_set_sha256": trainingSetSHA256,
+                "embedding_dim": String(dimension),
+                "c": try JSONText.compact(c),
+                "thresholds": try JSONText.compact(thresholds.map { NullEncodable(wrappedValue: $0) }),
+            ]
+            if let calibrationSettings { metadata["calibration_settings"] = try JSONText.compact(calibrationSettings) }
+            try SafeTensorsWriter.write(entries, metadata: metadata, to: path)
+        } catch {
+            throw EngineError(wrapping: error, file: path)
+        }
     }
 
     /// The probability of unsafe per category for one unit embedding.
@@ -125,24 +129,33 @@ public final class ImageEmbedder: @unchecked Sendable {
     public let model: CLIPModel
     public let preprocessor: ImagePreprocessor
 
-    public init(model bundle: ModelBundle, compute: ComputeConfiguration) throws {
-        self.bundle = bundle
-        model = try bundle.loadCLIP(compute: compute)
-        guard let vision = model.vision, model.hasVisualProjection else {
-            throw VisionError.invalidInput("\(bundle.folder): heads need a CLIP model with a projected vision tower")
+    public init(model bundle: ModelBundle, compute: ComputeConfiguration) throws(EngineError) {
+        do {
+            self.bundle = bundle
+            model = try bundle.loadCLIP(compute: compute)
+            guard let vision = model.vision, model.hasVisualProjection else {
+                throw VisionError.invalidInput(
+                    "\(bundle.folder): heads need a CLIP model with a projected vision tower")
+            }
+            preprocessor = try bundle.loadPreprocessor(imageSize: vision.config.imageSize)
+        } catch {
+            throw EngineError(wrapping: error, file: bundle.folder)
         }
-        preprocessor = try bundle.loadPreprocessor(imageSize: vision.config.imageSize)
     }
 
     /// One unit vector per picture (`perturbation` changes the normalised pixel tensor first).
-    public func embeddings(of images: [RGBImage], file: String, perturbation: ((Tensor) -> Tensor)? = nil) throws
-        -> [[Float]]
+    public func embeddings(of images: [RGBImage], file: String, perturbation: ((Tensor) -> Tensor)? = nil)
+        throws(EngineError) -> [[Float]]
     {
-        var (pixels, _) = preprocessor(images)
-        if let perturbation { pixels = perturbation(pixels) }
-        let rows = try model.encodeImages(pixels, hiddenStates: false).imageEmbeds!.rows
-        try requireFinite(rows.flatMap { $0 }, "image embeddings", frames: [], file: file)
-        return rows.map(Vectors.normalized)
+        do {
+            var (pixels, _) = preprocessor(images)
+            if let perturbation { pixels = perturbation(pixels) }
+            let rows = try model.encodeImages(pixels, hiddenStates: false).imageEmbeds!.rows
+            try requireFinite(rows.flatMap { $0 }, "image embeddings", frames: [], file: file)
+            return rows.map(Vectors.normalized)
+        } catch {
+            throw EngineError(wrapping: error, file: file)
+        }
     }
 }
 
@@ -160,81 +173,91 @@ public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
     public var bundle: ModelBundle { embedder.bundle }
 
     /// Loads the model and the heads; heads trained on another model are refused (their space is another).
-    public init(model bundle: ModelBundle, heads path: String, settings: ScanSettings) throws {
-        var heads = try LinearHeads(contentsOf: path)
-        let differing = ThresholdSettings.mismatches(
-            recorded: heads.calibrationSettings ?? [:], current: ThresholdSettings.of(settings))
-        if !differing.isEmpty {
-            thresholdWarnings = [
-                "\(path): the thresholds were calibrated with other settings (\(differing.joined(separator: ", "))): not applied, 0.5 instead"
-            ]
-            heads.thresholds = heads.thresholds.map { _ in nil }
-        } else {
-            thresholdWarnings = []
+    public init(model bundle: ModelBundle, heads path: String, settings: ScanSettings) throws(EngineError) {
+        do {
+            var heads = try LinearHeads(contentsOf: path)
+            let differing = ThresholdSettings.mismatches(
+                recorded: heads.calibrationSettings ?? [:], current: ThresholdSettings.of(settings))
+            if !differing.isEmpty {
+                thresholdWarnings = [
+                    "\(path): the thresholds were calibrated with other settings (\(differing.joined(separator: ", "))): not applied, 0.5 instead"
+                ]
+                heads.thresholds = heads.thresholds.map { _ in nil }
+            } else {
+                thresholdWarnings = []
+            }
+            self.heads = heads
+            headsPath = path
+            var hash = ContentHash()
+            try hash.update(contentsOf: path)
+            headsSHA256 = hash.hexDigest()
+            guard heads.modelSHA256 == bundle.sha256 else {
+                throw EngineError(
+                    .model, file: path,
+                    message:
+                        "the heads were trained on model \(heads.modelSHA256.prefix(12)), not on \(bundle.folder) (\(bundle.sha256.prefix(12)))"
+                )
+            }
+            embedder = try ImageEmbedder(model: bundle, compute: settings.compute)
+            guard embedder.model.configuration.projectionDim == heads.dimension else {
+                throw EngineError(
+                    .model, file: path,
+                    message:
+                        "the heads read \(heads.dimension)-dimensional embeddings, the model gives \(embedder.model.configuration.projectionDim)"
+                )
+            }
+            self.settings = settings
+        } catch {
+            throw EngineError(wrapping: error, file: path)
         }
-        self.heads = heads
-        headsPath = path
-        var hash = ContentHash()
-        try hash.update(contentsOf: path)
-        headsSHA256 = hash.hexDigest()
-        guard heads.modelSHA256 == bundle.sha256 else {
-            throw EngineError(
-                .model, file: path,
-                message:
-                    "the heads were trained on model \(heads.modelSHA256.prefix(12)), not on \(bundle.folder) (\(bundle.sha256.prefix(12)))"
-            )
-        }
-        embedder = try ImageEmbedder(model: bundle, compute: settings.compute)
-        guard embedder.model.configuration.projectionDim == heads.dimension else {
-            throw EngineError(
-                .model, file: path,
-                message:
-                    "the heads read \(heads.dimension)-dimensional embeddings, the model gives \(embedder.model.configuration.projectionDim)"
-            )
-        }
-        self.settings = settings
     }
 
-    public func scan(_ source: MediaSource, progress: (Int) -> Void = { _ in }) throws -> ScanReport {
-        var best = Array(repeating: -1.0, count: heads.categories.count)
-        var flagged: [[FrameInfo]] = Array(repeating: [], count: heads.categories.count)
-        var done = 0
-        let walk = try walkFrames(
-            source, sampling: settings.sampling, batch: settings.batch, shortestSide: embedder.preprocessor.shortestEdge
-        ) { frames, images, _ in
-            for (frame, embedding) in zip(frames, try embedder.embeddings(of: images, file: source.path)) {
-                for (k, p) in heads.probabilities(embedding).enumerated() {
-                    best[k] = max(best[k], p)
-                    if p >= heads.threshold(k) { flagged[k].append(frame) }
+    public func scan(_ source: MediaSource, progress: (Int) -> Void = { _ in }) throws(EngineError) -> ScanReport {
+        do {
+            var best = Array(repeating: -1.0, count: heads.categories.count)
+            var flagged: [[FrameInfo]] = Array(repeating: [], count: heads.categories.count)
+            var done = 0
+            let walk = try walkFrames(
+                source, sampling: settings.sampling, batch: settings.batch,
+                shortestSide: embedder.preprocessor.shortestEdge
+            ) { frames, images, _ in
+                for (frame, embedding) in zip(frames, try embedder.embeddings(of: images, file: source.path)) {
+                    for (k, p) in heads.probabilities(embedding).enumerated() {
+                        best[k] = max(best[k], p)
+                        if p >= heads.threshold(k) { flagged[k].append(frame) }
+                    }
                 }
+                done += frames.count
+                progress(done)
+                return false
             }
-            done += frames.count
-            progress(done)
-            return false
+            let policies = heads.categories.enumerated().map { k, category in
+                let verdict = flagged[k].count >= settings.scoring.minFlaggedFrames
+                return PolicyVerdict(
+                    id: category, name: category, verdict: verdict, score: Float(best[k]),
+                    threshold: Float(heads.threshold(k)), calibrated: heads.thresholds[k] != nil,
+                    flaggedFrames: flagged[k].count,
+                    segments: VideoAggregator.mergeSegments(flagged[k].map { $0.interval[0]...$0.interval[1] }).map {
+                        [$0.lowerBound, $0.upperBound]
+                    },
+                    evidence: [], overrides: [],
+                    explanation: verdict
+                        ? String(
+                            format: "%@ flagged by its linear head (probability %.3f ≥ %.3f)", category, best[k],
+                            heads.threshold(k))
+                        : nil)
+            }
+            return ScanReport(
+                path: source.path,
+                engine: EngineInfo(
+                    version: engineVersion, classifier: "linear-heads", model: bundle.folder,
+                    modelSHA256: bundle.sha256,
+                    policySet: (headsPath as NSString).lastPathComponent, policyVersion: "heads",
+                    policySHA256: headsSHA256, kernel: settings.compute.kernel.rawValue,
+                    settings: engineSettings(settings, variant: "none", scoring: false)),
+                media: walk.section(path: source.path), policies: policies, pruning: PruningReport())
+        } catch {
+            throw EngineError(wrapping: error, file: source.path)
         }
-        let policies = heads.categories.enumerated().map { k, category in
-            let verdict = flagged[k].count >= settings.scoring.minFlaggedFrames
-            return PolicyVerdict(
-                id: category, name: category, verdict: verdict, score: Float(best[k]),
-                threshold: Float(heads.threshold(k)), calibrated: heads.thresholds[k] != nil,
-                flaggedFrames: flagged[k].count,
-                segments: VideoAggregator.mergeSegments(flagged[k].map { $0.interval[0]...$0.interval[1] }).map {
-                    [$0.lowerBound, $0.upperBound]
-                },
-                evidence: [], overrides: [],
-                explanation: verdict
-                    ? String(
-                        format: "%@ flagged by its linear head (probability %.3f ≥ %.3f)", category, best[k],
-                        heads.threshold(k))
-                    : nil)
-        }
-        return ScanReport(
-            path: source.path,
-            engine: EngineInfo(
-                version: engineVersion, classifier: "linear-heads", model: bundle.folder, modelSHA256: bundle.sha256,
-                policySet: (headsPath as NSString).lastPathComponent, policyVersion: "heads",
-                policySHA256: headsSHA256, kernel: settings.compute.kernel.rawValue,
-                settings: engineSettings(settings, variant: "none", scoring: false)),
-            media: walk.section(path: source.path), policies: policies, pruning: PruningReport())
     }
 }

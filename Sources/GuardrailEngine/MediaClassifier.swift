@@ -10,7 +10,7 @@ public protocol MediaClassifier: Sendable {
     /// Every knob of a scan, including the media limits files are opened with.
     var settings: ScanSettings { get }
     /// Classifies one opened file; `progress` gets the frames done so far.
-    func scan(_ source: MediaSource, progress: (Int) -> Void) throws -> ScanReport
+    func scan(_ source: MediaSource, progress: (Int) -> Void) throws(EngineError) -> ScanReport
 }
 
 /// One file's outcome in a batch: its place in the input, its path, and the report or the error.
@@ -23,11 +23,16 @@ public struct ScanOutcome: Sendable {
 extension MediaClassifier {
     /// Opens (once) and classifies one file; every failure comes back as an ``EngineError``.
     public func scan(path: String, progress: (Int) -> Void = { _ in }) -> Result<ScanReport, EngineError> {
-        do {
-            let source = try MediaSource(path: path, limits: settings.limits)
+        do throws(EngineError) {
+            let source: MediaSource
+            do {
+                source = try MediaSource(path: path, limits: settings.limits)
+            } catch {
+                throw EngineError(error)
+            }
             return .success(try scan(source, progress: progress))
         } catch {
-            return .failure(EngineError(wrapping: error, file: path))
+            return .failure(error)
         }
     }
 

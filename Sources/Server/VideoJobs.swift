@@ -137,8 +137,9 @@ final class VideoJobs: Service, Sendable {
                 let engine = EngineError(wrapping: error, file: job.filename)
                 let message = engine.message.replacingOccurrences(of: path, with: job.filename)
                 let reason = JobDocument.error(type: engine.kind.rawValue, message: message)
-                if engine.kind == .io {
-                    // The file system, not the upload: worth another attempt (a shared volume's hiccup).
+                if engine.isRetryable {
+                    // The file could not be read (a shared volume's hiccup, an upload not there yet):
+                    // worth another attempt. Damaged media, model and policy errors are final.
                     let delay = configuration.retryDelay * pow(2, Double(job.attempts - 1))
                     if let left = try await store.retry(
                         job.id, attempt: job.attempts, error: reason, delay: delay,

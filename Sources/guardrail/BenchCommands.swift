@@ -39,6 +39,11 @@ struct EvaluationArguments: ParsableArguments {
 
     @OptionGroup var limitOptions: LimitOptions
 
+    func validate() throws {
+        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
+        try OptionBounds.check(maxFrames, "--max-frames", 1...1_000_000)
+    }
+
     func settings() throws -> ScanSettings {
         var settings = ScanSettings()
         let (strategy, _) = try sampling.strategy()

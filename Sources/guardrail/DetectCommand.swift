@@ -53,6 +53,11 @@ struct DetectCommand: ParsableCommand {
 
     @OptionGroup var limitOptions: LimitOptions
 
+    func validate() throws {
+        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
+        try OptionBounds.check(maxFrames, "--max-frames", 1...1_000_000)
+    }
+
     func run() throws {
         let model = detectorModel ?? NudeNetDetector.defaultModelPath()
         guard FileManager.default.fileExists(atPath: model) else {

@@ -41,10 +41,10 @@ struct FramesCommand: ParsableCommand {
     @OptionGroup var limitOptions: LimitOptions
 
     func validate() throws {
-        guard max > 0 else { throw ValidationError("--max must be positive") }
-        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        try OptionBounds.check(max, "--max", 1...1_000_000)
+        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
         if let size { _ = try Self.parseSize(size) }
-        if let maxDuration, maxDuration <= 0 { throw ValidationError("--max-duration must be positive") }
+        try OptionBounds.check(maxDuration, "--max-duration", OptionBounds.seconds)
     }
 
     static func parseSize(_ text: String) throws -> FrameSize {

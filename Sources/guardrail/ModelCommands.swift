@@ -21,7 +21,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     func validate() throws {
-        guard (threads ?? 1) > 0 else { throw ValidationError("--threads must be positive") }
+        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
     }
 
     var compute: ComputeConfiguration { ComputeConfiguration(threads: threads) }

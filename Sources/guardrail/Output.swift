@@ -52,9 +52,9 @@ struct LimitOptions: ParsableArguments {
     var timeout: Double = MediaLimits.default.decodeTimeoutSeconds
 
     func validate() throws {
-        guard maxPixels > 0, maxFileBytes > 0, timeout > 0 else {
-            throw ValidationError("--max-pixels, --max-file-bytes and --timeout must be positive")
-        }
+        try OptionBounds.check(maxPixels, "--max-pixels", 1...Int(Int32.max))
+        try OptionBounds.check(maxFileBytes, "--max-file-bytes", 1...(Int64(1) << 50))
+        try OptionBounds.check(timeout, "--timeout", OptionBounds.seconds)
     }
 
     var limits: MediaLimits {

@@ -67,7 +67,7 @@ struct SanitizeCommand: ParsableCommand {
 
     func validate() throws {
         guard !prompts.isEmpty || promptFile != nil else { throw ValidationError("give prompts or --prompt-file") }
-        guard alpha >= 0, alpha.isFinite else { throw ValidationError("--alpha must be a non-negative number") }
+        try OptionBounds.check(alpha, "--alpha", 0...1_000_000)
         guard (threads ?? 1) > 0 else { throw ValidationError("--threads must be positive") }
     }
 

@@ -117,8 +117,10 @@ struct ScanCommand: ParsableCommand {
         if heads != nil && (classifier != "clip-policy" || policy != nil) {
             throw ValidationError("--heads replaces the policies: leave out --policy and --classifier")
         }
-        guard maxFrames > 0, minFlaggedFrames > 0, batch > 0, (threads ?? 1) > 0, jobs > 0 else {
-            throw ValidationError("--max-frames, --min-flagged-frames, --batch, --threads and --jobs must be positive")
+        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
+        try OptionBounds.check(jobs, "--jobs", OptionBounds.workers)
+        guard maxFrames > 0, minFlaggedFrames > 0, batch > 0 else {
+            throw ValidationError("--max-frames, --min-flagged-frames and --batch must be positive")
         }
         _ = try parsedThresholds()
     }

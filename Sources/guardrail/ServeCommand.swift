@@ -78,11 +78,11 @@ struct ServeCommand: AsyncParsableCommand {
     var shutdownGrace = 30.0
 
     func validate() throws {
-        guard workers > 0, maxQueue >= 0, requestTimeout > 0, shutdownGrace >= 0, (videoWorkers ?? 0) >= 0 else {
-            throw ValidationError(
-                "--workers and --request-timeout must be positive; --max-queue, --video-workers and --shutdown-grace not negative"
-            )
-        }
+        try OptionBounds.check(workers, "--workers", OptionBounds.workers)
+        try OptionBounds.check(videoWorkers, "--video-workers", 0...OptionBounds.workers.upperBound)
+        try OptionBounds.check(maxQueue, "--max-queue", 0...1_000_000)
+        try OptionBounds.check(requestTimeout, "--request-timeout", OptionBounds.seconds)
+        try OptionBounds.check(shutdownGrace, "--shutdown-grace", OptionBounds.secondsOrNone)
         guard (0...65535).contains(port) else { throw ValidationError("--port is 0 to 65535") }
         guard parseByteSize(maxBody).map({ $0 > 0 }) == true else {
             throw ValidationError("--max-body takes a size such as 200MB, not '\(maxBody)'")
@@ -176,8 +176,9 @@ struct ScanModelOptions: ParsableArguments {
     @OptionGroup var limitOptions: LimitOptions
 
     func validate() throws {
-        guard maxFrames > 0, (threads ?? 1) > 0 else {
-            throw ValidationError("--max-frames and --threads must be positive")
+        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
+        guard maxFrames > 0 else {
+            throw ValidationError("--max-frames must be positive")
         }
     }
 
@@ -220,7 +221,8 @@ struct JobQueueOptions: ParsableArguments {
     var maxAttempts = 3
 
     func validate() throws {
-        guard lease > 0, maxAttempts > 0 else { throw ValidationError("--lease and --max-attempts must be positive") }
+        try OptionBounds.check(lease, "--lease", OptionBounds.seconds)
+        try OptionBounds.check(maxAttempts, "--max-attempts", 1...1000)
     }
 
     func apply(to configuration: inout ServerConfiguration) {

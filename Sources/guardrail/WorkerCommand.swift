@@ -38,9 +38,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard queue.jobsDb != nil else { throw ValidationError("a worker needs --jobs-db postgres://…") }
-        guard workers > 0, shutdownGrace >= 0 else {
-            throw ValidationError("--workers must be positive and --shutdown-grace not negative")
-        }
+        try OptionBounds.check(workers, "--workers", OptionBounds.workers)
+        try OptionBounds.check(shutdownGrace, "--shutdown-grace", OptionBounds.secondsOrNone)
         guard (0...65535).contains(port) else { throw ValidationError("--port is 0 to 65535") }
     }
 

@@ -74,6 +74,40 @@ import Testing
         #expect(names != nil && names != categories, "\(overridden.stdout)")
     }
 
+    /// Every duration option of every command refuses what is not a finite number in its range with
+    /// a usage error naming it (`--timeout 1e13` once trapped converting to microseconds); the rest
+    /// of each command line is valid, so the bound is what refuses it.
+    @Test func numericOptionsAreBounded() throws {
+        let image = Fixtures.path("images/rgb8.png")
+        let manifest = Fixtures.path("bench/set/manifest.csv")
+        let commands: [(base: [String], flags: [String])] = [
+            (Self.scan + [image], ["--timeout"]),
+            (["detect", image], ["--timeout"]),
+            (["probe", image], ["--timeout"]),
+            (["frames", image], ["--timeout", "--max-duration"]),
+            (["bench", "--dataset", manifest, "--model", Self.model], ["--timeout"]),
+            (["calibrate", "--dataset", manifest, "--model", Self.model], ["--timeout"]),
+            (["train-heads", "--dataset", manifest, "--model", Self.model, "--out", "h"], ["--timeout"]),
+            (["serve", "--model", Self.model], ["--timeout", "--request-timeout", "--shutdown-grace", "--lease"]),
+            (
+                ["worker", "--model", Self.model, "--jobs-db", "postgres://127.0.0.1:1/x"],
+                ["--timeout", "--shutdown-grace", "--lease"]
+            ),
+        ]
+        for (base, flags) in commands {
+            for flag in flags {
+                for value in ["inf", "1e13", "-1", "nan"] {
+                    let run = try Self.run(base + [flag + "=" + value])
+                    #expect(run.status == 64 && run.stderr.contains("\(flag) takes"), "\(base[0]) \(flag) \(value)")
+                }
+            }
+        }
+        for command in [["detect", image], ["bench", "--dataset", manifest, "--model", Self.model]] {
+            let run = try Self.run(command + ["--threads", "0"])
+            #expect(run.status == 64 && run.stderr.contains("--threads takes"), "\(command[0]) --threads 0")
+        }
+    }
+
     @Test func emptyFolderScansNothing() throws {
         let folder = try temporaryFolder("cli-empty")
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -184,6 +184,35 @@ func temporaryFolder(_ label: String) throws -> String {
         #expect(kind(model: folder) == .model)
     }
 
+    /// Errors keep the layer's own error, and only those that may pass on another attempt are
+    /// retryable: a file that is not there (yet), not a damaged one, a model or a policy.
+    @Test func errorsCarryTheirCauseAndRetryability() throws {
+        let engine = try Self.engine()
+        guard case .failure(let vanished) = engine.scan(path: NSTemporaryDirectory() + "guardrail-\(UUID()).mp4"),
+            case .failure(let damaged) = engine.scan(path: Fixtures.path("corrupt/truncated.mp4"))
+        else {
+            Issue.record("a missing or damaged file scanned")
+            return
+        }
+        #expect(vanished.media?.kind == .io && vanished.isRetryable)
+        #expect(damaged.media?.kind == .corrupt && !damaged.isRetryable)
+        do {
+            _ = try GuardrailEngine(
+                model: Fixtures.path("images"), policies: Self.policies, settings: ScanSettings(), cache: nil)
+            Issue.record("a folder without a model loaded")
+        } catch {
+            guard case .model(.incompleteModel(let part, _)) = error.cause else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(part == "config" && !error.isRetryable)
+        }
+        struct Unknown: Error {}
+        let unexpected = EngineError(wrapping: Unknown(), file: "x")
+        #expect(unexpected.kind == .internal && !unexpected.isRetryable)
+        #expect(EngineError(.io, file: "x", message: "gone").isRetryable)
+    }
+
     /// Whether a cache is used changes no byte of a report: the model hash is always computed, so a
     /// threshold calibrated for this model applies either way.
     @Test func cacheNeverChangesAVerdict() throws {
@@ -217,17 +246,7 @@ func temporaryFolder(_ label: String) throws -> String {
     @Test func overflowingModelFailsFiles() throws {
         let folder = try temporaryFolder("overflow")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let source = Fixtures.path("models/clip-b32-tiny")
-        for file in ["config.json", "vocab.json", "merges.txt", "preprocessor_config.json", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(atPath: source + "/" + file, toPath: folder + "/" + file)
-        }
-        var entries = try SafeTensors.read(path: source + "/model.safetensors").mapValues {
-            SafeTensorsWriter.Entry($0)
-        }
-        // Finite weights (so loading accepts them) whose products overflow Float.
-        entries["visual_projection.weight"] = .init(
-            Tensor(shape: [16, 32], scalars: [Float](repeating: 3e38, count: 16 * 32)))
-        try SafeTensorsWriter.write(entries, to: folder + "/model.safetensors")
+        try OverflowingModel.write(to: folder)
         var settings = ScanSettings()
         settings.thresholdOverrides = ["A": 0.5, "B": 0.5, "C": 0.5]
         let engine = try GuardrailEngine(
@@ -238,6 +257,7 @@ func temporaryFolder(_ label: String) throws -> String {
                 continue
             }
             #expect(error.kind == .model && error.message.contains("not finite"), "\(error)")
+            #expect(!error.isRetryable)
         }
         let run = try CLITests.run([
             "scan", "--model", folder, "--policy", Fixtures.path("policies/test-policies.json"), "--threshold", "A=0.5",

@@ -186,6 +186,37 @@ import Vision
         }
     }
 
+    /// A job that fails with a model error (a model whose embeddings overflow) fails at once: it is
+    /// not retried, unlike a missing upload.
+    @Test func modelErrorsAreNotRetried() async throws {
+        let folder = NSTemporaryDirectory() + "guardrail-overflow-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let engine = try GuardrailEngine(
+            model: try OverflowingModel.write(to: folder), policies: ServerHarness.policies, settings: ScanSettings(),
+            cache: nil)
+        let harness = try await ServerHarness(ready: false) {
+            $0.maxAttempts = 3
+            $0.retryDelay = 0
+        }
+        harness.server.ready(Moderator(classifier: engine, sanitizer: nil, modelName: "overflowing"))
+        let video = try ServerHarness.fixture("video/h264_bframes.mp4")
+        try await harness.test { client in
+            let created = try await client.send(.post, "/v1/videos?filename=clip.mp4", body: video)
+            let id = try #require((created.json as? [String: Any])?["id"] as? String)
+            var document: [String: Any] = [:]
+            for _ in 0..<400 {
+                document = try #require(
+                    try await client.send(.get, "/v1/videos/\(id)", route: "/v1/videos/{id}").json as? [String: Any])
+                if ["failed", "dead", "succeeded"].contains(document["status"] as? String) { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(document["status"] as? String == "failed")
+            #expect(document["attempts"] as? Int == 1)
+            #expect((document["error"] as? [String: Any])?["type"] as? String == "model")
+        }
+    }
+
     @Test func videoJobLifecycle() async throws {
         let harness = try await ServerHarness()
         let video = try ServerHarness.fixture("video/h264_bframes.mp4")

@@ -139,7 +139,7 @@ let package = Package(
             name: "guardrail-bench",
             dependencies: [
                 "Media", "Vision", "Policy", "GuardrailEngine", "Sanitizer", "Evaluation", "Detector", "Server",
-                "TestSupport",
+                "RepositoryFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -151,11 +151,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "TestSupport",
+            name: "RepositoryFiles",
             dependencies: [
-                "GuardrailCore", "Media", "Compute", "Vision", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "GuardrailCore", "Compute", "Vision", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["GuardrailCore", "Media", "Compute", "Vision", "RepositoryFiles"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

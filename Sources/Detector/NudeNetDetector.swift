@@ -4,7 +4,7 @@ import GuardrailCore
 
 /// NudeNet's detector run as the `nudenet` package runs it (its input, its graph on the engine's
 /// ONNX runtime, its decoding and suppression), from its `320n.onnx` or another export of it.
-public final class NudeNetDetector: @unchecked Sendable {
+public final class NudeNetDetector: Sendable {
     public let graph: ONNXGraph
     public let path: String
     /// The square input side the model takes (320 for `320n.onnx`).

@@ -1,6 +1,7 @@
 import Compute
 import Foundation
 import GuardrailCore
+import Synchronization
 
 /// An ONNX graph ready to run: checked and planned at load (``ONNXPlan``: an unknown operator, an
 /// unsupported attribute, a missing input or output or a cycle is an ``ONNXError`` naming the
@@ -8,7 +9,7 @@ import GuardrailCore
 /// from a table (``ONNXOperators``). Each value is dropped after its last reader, and the shape
 /// arithmetic (`Shape` and what depends only on shapes and constants) is evaluated once per input
 /// size and reused.
-public final class ONNXGraph: @unchecked Sendable {
+public final class ONNXGraph: Sendable {
     public let model: ONNXModel
     public let compute: ComputeConfiguration
     /// Operators the runtime implements (YOLOv8's export, opset 11–17).
@@ -17,10 +18,9 @@ public final class ONNXGraph: @unchecked Sendable {
     let plan: ONNXPlan
     /// Winograd weight transforms by Conv index and tile side, made on first use (the tile
     /// depends on the map size).
-    private var winogradWeights: [[Int]: [Float]] = [:]
+    private let winogradWeights = Mutex<[[Int]: [Float]]>([:])
     /// The shape arithmetic's values (slot and value) by input shapes.
-    private var folded: [[Int]: [(Int, Value)]] = [:]
-    private let lock = NSLock()
+    private let folded = Mutex<[[Int]: [(Int, Value)]]>([:])
 
     /// Plans `model` with `fusions` (all by default; leaving one out changes no output bit, only
     /// the time).
@@ -54,7 +54,7 @@ public final class ONNXGraph: @unchecked Sendable {
             values[plan.slots[input.name, default: 0]] = value
             key += value.shape
         }
-        let cached = lock.withLock { folded[key] }
+        let cached = folded.withLock { $0[key] }
         for (slot, value) in cached ?? [] { values[slot] = value }
         var fresh: [(Int, Value)] = []
         for (index, step) in plan.steps.enumerated() {
@@ -77,7 +77,7 @@ public final class ONNXGraph: @unchecked Sendable {
                 if step.shapeOnly { fresh.append((slot, value)) }
             }
         }
-        if cached == nil { lock.withLock { folded[key] = fresh } }
+        if cached == nil { folded.withLock { $0[key] = fresh } }
         var out: [String: Value] = [:]
         for output in model.outputs { out[output.name] = plan.slots[output.name].flatMap { values[$0] } }
         return out
@@ -101,10 +101,10 @@ public final class ONNXGraph: @unchecked Sendable {
 
     /// The Winograd transform of Conv `index`'s weight for `tile`, made by `make` the first time.
     func winogradWeights(index: Int, tile: Int, make: () -> [Float]) -> [Float] {
-        lock.withLock {
-            if let known = winogradWeights[[index, tile]] { return known }
+        winogradWeights.withLock { weights in
+            if let known = weights[[index, tile]] { return known }
             let made = make()
-            winogradWeights[[index, tile]] = made
+            weights[[index, tile]] = made
             return made
         }
     }

@@ -4,6 +4,7 @@ import GuardrailCore
 import GuardrailEngine
 import Media
 import Policy
+import Synchronization
 import Vision
 
 /// A classifier the bench runs on decoded items: the engine's policy scoring, linear heads, the
@@ -28,16 +29,16 @@ public protocol BenchClassifier: AnyObject, Sendable {
 
 /// Image embeddings of a batch's frames (one perturbation), by model hash and the items they are
 /// of: computed by the first classifier that needs them, reused by others of the same model.
-public final class SharedEncodings: @unchecked Sendable {
-    private var embeddings: [String: (items: [Int], rows: [[Float]])] = [:]
+public final class SharedEncodings: Sendable {
+    private let embeddings = Mutex<[String: (items: [Int], rows: [[Float]])]>([:])
 
     public init() {}
 
     func embeddings(model: String, items: [Int]) -> [[Float]]? {
-        embeddings[model].flatMap { $0.items == items ? $0.rows : nil }
+        embeddings.withLock { $0[model].flatMap { $0.items == items ? $0.rows : nil } }
     }
 
-    func store(_ rows: [[Float]], model: String, items: [Int]) { embeddings[model] = (items, rows) }
+    func store(_ rows: [[Float]], model: String, items: [Int]) { embeddings.withLock { $0[model] = (items, rows) } }
 }
 
 /// The identity entries of every classifier the engine runs: what it is, its model, its
@@ -114,7 +115,7 @@ public struct BenchBatch: Sendable {
 
 /// The engine's policy scoring (SafeWatch mechanisms in CLIP space) with any policy pack: one
 /// output per policy, keyed by its name and its id, the decision at its calibrated threshold.
-public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
+public final class ZeroShotClassifier: BenchClassifier, Sendable {
     public let engine: GuardrailEngine
     public let name: String
     /// The score of an item whose every frame an allowed rule exempted (the policy reports none):
@@ -182,7 +183,7 @@ public final class ZeroShotClassifier: BenchClassifier, @unchecked Sendable {
 
 /// Linear heads (`train-heads`) on the model's unit image embeddings; a frame decides unsafe at
 /// the head's threshold, an item when any frame does; the score is the highest probability.
-public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
+public final class HeadsClassifier: BenchClassifier, Sendable {
     public let scanner: HeadsScanner
     public let name: String
 
@@ -245,7 +246,7 @@ public final class HeadsClassifier: BenchClassifier, @unchecked Sendable {
 
 /// The Stable Diffusion safety checker (UnsafeBench's SD_Filter), covering `Sexual`: the score is
 /// the highest adjusted concept score over frames (unsafe above 0, as diffusers decides).
-public final class SafetyCheckerClassifier: BenchClassifier, @unchecked Sendable {
+public final class SafetyCheckerClassifier: BenchClassifier, Sendable {
     public let scanner: SafetyCheckerScanner
     public let name: String
 

@@ -39,7 +39,7 @@ public struct TextEmbedding: Sendable, Encodable {
 }
 
 /// CLIP embeddings of files and texts: the same decode → preprocess → encode path as a scan.
-public final class Embedder: @unchecked Sendable {
+public final class Embedder: Sendable {
     public let bundle: ModelBundle
     public let model: CLIPModel
     public let limits: MediaLimits

@@ -45,7 +45,7 @@ public struct ScanTimings: Sendable {
 /// Policy-following moderation with a CLIP model (SafeWatch mechanisms A and B, spec §3, §5–§7):
 /// policies encoded once (and cached), frames sampled, encoded in batches, scored per policy,
 /// aggregated into verdicts with evidence.
-public final class GuardrailEngine: MediaClassifier, @unchecked Sendable {
+public final class GuardrailEngine: MediaClassifier, Sendable {
     public let bundle: ModelBundle
     public let model: CLIPModel
     public let preprocessor: ImagePreprocessor

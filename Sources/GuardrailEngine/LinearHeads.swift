@@ -124,7 +124,7 @@ public struct LinearHeads: Sendable, Hashable {
 
 /// Unit image embeddings (`get_image_features`, L2-normalised) of decoded pictures: what linear
 /// heads read, at training and at scan time alike.
-public final class ImageEmbedder: @unchecked Sendable {
+public final class ImageEmbedder: Sendable {
     public let bundle: ModelBundle
     public let model: CLIPModel
     public let preprocessor: ImagePreprocessor
@@ -161,7 +161,7 @@ public final class ImageEmbedder: @unchecked Sendable {
 
 /// `scan --heads`: the heads of a ``LinearHeads`` file on every sampled frame's embedding, one
 /// policy verdict per category (score: the highest probability over frames).
-public final class HeadsScanner: MediaClassifier, @unchecked Sendable {
+public final class HeadsScanner: MediaClassifier, Sendable {
     public let embedder: ImageEmbedder
     public let heads: LinearHeads
     public let headsPath: String

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import GuardrailCore
 import Media
+import Synchronization
 
 /// Something that turns an opened image or video into a report: the policy engine, the safety
 /// checker. The batch API below runs any of them over files.
@@ -71,19 +72,18 @@ extension MediaClassifier {
 }
 
 /// Hands outcomes on in input order, whatever order the workers finish in.
-private final class InOrderDelivery: @unchecked Sendable {
+private final class InOrderDelivery: Sendable {
     private let deliver: @Sendable (ScanOutcome) -> Void
-    private let lock = NSLock()
-    private var pending: [Int: ScanOutcome] = [:]
-    private var next = 0
+    /// Outcomes waiting for an earlier one, and the index delivered next.
+    private let state = Mutex<(pending: [Int: ScanOutcome], next: Int)>(([:], 0))
 
     init(_ deliver: @escaping @Sendable (ScanOutcome) -> Void) { self.deliver = deliver }
 
     func finish(_ outcome: ScanOutcome) {
-        lock.withLock {
-            pending[outcome.index] = outcome
-            while let ready = pending.removeValue(forKey: next) {
-                next += 1
+        state.withLock { state in
+            state.pending[outcome.index] = outcome
+            while let ready = state.pending.removeValue(forKey: state.next) {
+                state.next += 1
                 deliver(ready)
             }
         }
@@ -91,12 +91,11 @@ private final class InOrderDelivery: @unchecked Sendable {
 }
 
 /// The next file index for `jobs` workers taking files one at a time.
-private final class NextIndex: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
+private final class NextIndex: Sendable {
+    private let value = Mutex(0)
 
     func take(below count: Int) -> Int? {
-        lock.withLock {
+        value.withLock { value in
             guard value < count else { return nil }
             defer { value += 1 }
             return value

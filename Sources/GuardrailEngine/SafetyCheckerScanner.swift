@@ -7,7 +7,7 @@ import Vision
 /// The second classifier path: diffusers' Stable Diffusion safety checker on every sampled frame,
 /// reported as a `Sexual` policy (UnsafeBench's "SD_Filter") so it can be compared with the
 /// policy engine on the same media.
-public final class SafetyCheckerScanner: MediaClassifier, @unchecked Sendable {
+public final class SafetyCheckerScanner: MediaClassifier, Sendable {
     public let bundle: ModelBundle
     public let checker: StableDiffusionSafetyChecker
     public let settings: ScanSettings

@@ -24,7 +24,7 @@ public struct SanitizedPrompt: Sendable {
 /// SAFREE for a text-to-image pipeline (spec `safree.md`): the concept subspace is built once per
 /// model and concept set (and cached), each prompt is encoded, re-encoded with each content token
 /// masked, and its trigger rows projected away from the subspace.
-public final class PromptSanitizer: @unchecked Sendable {
+public final class PromptSanitizer: Sendable {
     public let folder: String
     public let model: CLIPModel
     public let tokenizer: CLIPTokenizer

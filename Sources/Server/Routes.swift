@@ -57,9 +57,18 @@ enum Routes {
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return jsonResponse(data, status: status, headers: headers)
+    }
+
+    /// `value` as JSON, encoded as reports are (sorted keys), without a detour through `Any`.
+    static func json<T: Encodable>(encoding value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        jsonResponse(try JSONText.compactData(value), status: status, headers: [:])
+    }
+
+    private static func jsonResponse(_ data: Data, status: HTTPResponse.Status, headers: HTTPFields) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -134,7 +143,7 @@ enum Routes {
         let body = try await collect(request, limit: state.configuration.maxBody)
         let items = try ModerationInput.parse(body, contentType: request.headers[.contentType])
         let deadline = Duration.seconds(state.configuration.requestTimeout)
-        var results: [Any] = []
+        var results: [ModerationResult] = []
         for (index, item) in items.enumerated() {
             let path = state.configuration.temporary + "/" + UUID().uuidString
             do {
@@ -146,20 +155,17 @@ enum Routes {
                     try moderator.scan(path: path, name: item.name)
                 }
                 state.metrics.scanned(report)
-                results.append(try JSONSerialization.jsonObject(with: JSONText.compactData(report)))
+                results.append(.report(report))
             } catch {
                 let failure = clientError(error, path: path, name: item.name)
                 // One image: the request failed. Several: that item did, the others still count.
                 guard items.count > 1, failure.type == "unsupported_media" else { throw failure }
-                results.append([
-                    "index": index, "path": item.name,
-                    "error": ["type": failure.type, "message": failure.message],
-                ])
+                results.append(.failure(index: index, path: item.name, type: failure.type, message: failure.message))
             }
         }
-        return try json([
-            "id": "modr-" + UUID().uuidString.lowercased(), "model": moderator.modelName, "results": results,
-        ])
+        return try json(
+            encoding: ModerationResponse(
+                id: "modr-" + UUID().uuidString.lowercased(), model: moderator.modelName, results: results))
     }
 
     static func upload(_ request: Request, _ state: ServerState) async throws -> Response {
@@ -245,5 +251,33 @@ enum Routes {
             return report
         }
         return try json(["results": reports])
+    }
+}
+
+/// The body of `POST /v1/moderations`: one result per item, in order.
+struct ModerationResponse: Encodable {
+    var id: String
+    var model: String
+    var results: [ModerationResult]
+}
+
+/// One item's result: its report, or (among several items) why it could not be scanned.
+enum ModerationResult: Encodable {
+    case report(ScanReport)
+    case failure(index: Int, path: String, type: String, message: String)
+
+    private enum Keys: String, CodingKey { case index, path, error, type, message }
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .report(let report): try report.encode(to: encoder)
+        case .failure(let index, let path, let type, let message):
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(index, forKey: .index)
+            try container.encode(path, forKey: .path)
+            var error = container.nestedContainer(keyedBy: Keys.self, forKey: .error)
+            try error.encode(type, forKey: .type)
+            try error.encode(message, forKey: .message)
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The bounded worker pool: at most `capacity` scans run at once (each on its own thread, off the
 /// event loops), at most `maxWaiting` more wait for a turn in arrival order; past that a request
@@ -79,31 +80,33 @@ public actor ScanSlots {
 
 /// A result handed to a continuation once, whichever comes first: the work's, or a cancellation
 /// (which may come before the continuation is there).
-private final class Outcome<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, any Error>?
-    private var result: Result<T, any Error>?
-    private var delivered = false
+private final class Outcome<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var result: Result<T, any Error>?
+        var delivered = false
+    }
+    private let state = Mutex(State())
 
     func wait(_ continuation: CheckedContinuation<T, any Error>) {
-        let ready: Result<T, any Error>? = lock.withLock {
-            if let result {
-                delivered = true
+        let ready: Result<T, any Error>? = state.withLock { state in
+            if let result = state.result {
+                state.delivered = true
                 return result
             }
-            self.continuation = continuation
+            state.continuation = continuation
             return nil
         }
         if let ready { continuation.resume(with: ready) }
     }
 
     func resolve(_ outcome: Result<T, any Error>) {
-        let waiting: CheckedContinuation<T, any Error>? = lock.withLock {
-            guard !delivered, result == nil else { return nil }
-            result = outcome
-            guard let continuation else { return nil }
-            delivered = true
-            self.continuation = nil
+        let waiting: CheckedContinuation<T, any Error>? = state.withLock { state in
+            guard !state.delivered, state.result == nil else { return nil }
+            state.result = outcome
+            guard let continuation = state.continuation else { return nil }
+            state.delivered = true
+            state.continuation = nil
             return continuation
         }
         waiting?.resume(with: outcome)

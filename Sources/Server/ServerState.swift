@@ -1,18 +1,18 @@
 import Foundation
 import Logging
+import Synchronization
 import Yams
 
 /// The loaded models, filled once loading finishes (requests that need them get `503` until then).
-final class LoadedModels: @unchecked Sendable {
-    private let lock = NSLock()
-    private var loaded: Moderator?
-    private var failed: String?
+final class LoadedModels: Sendable {
+    private let loaded = Mutex<Moderator?>(nil)
+    private let failed = Mutex<String?>(nil)
 
-    var moderator: Moderator? { lock.withLock { loaded } }
-    var failure: String? { lock.withLock { failed } }
+    var moderator: Moderator? { loaded.withLock { $0 } }
+    var failure: String? { failed.withLock { $0 } }
 
-    func set(_ moderator: Moderator) { lock.withLock { loaded = moderator } }
-    func fail(_ reason: String) { lock.withLock { failed = reason } }
+    func set(_ moderator: Moderator) { loaded.withLock { $0 = moderator } }
+    func fail(_ reason: String) { failed.withLock { $0 = reason } }
 
     /// The moderator, or the `503` that says why there is none yet.
     func ready() throws(APIError) -> Moderator {

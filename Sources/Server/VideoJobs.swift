@@ -3,6 +3,7 @@ import GuardrailCore
 import GuardrailEngine
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The video job workers and the reaper of expired leases, and on API nodes the callback sender
 /// and the retention sweep, as one service. On graceful shutdown no new job is taken; running ones
@@ -180,12 +181,11 @@ final class VideoJobs: Service, Sendable {
 }
 
 /// The latest frame count of a running scan, written by its thread and read by the reporter.
-final class FrameCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var frames = 0
+final class FrameCounter: Sendable {
+    private let frames = Mutex(0)
 
     var value: Int {
-        get { lock.withLock { frames } }
-        set { lock.withLock { frames = newValue } }
+        get { frames.withLock { $0 } }
+        set { frames.withLock { $0 = newValue } }
     }
 }

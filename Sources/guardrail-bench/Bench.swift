@@ -2,7 +2,7 @@ import ArgumentParser
 import Compute
 import Foundation
 import Media
-import TestSupport
+import RepositoryFiles
 import Vision
 
 /// Makes the process-wide compute settings, then runs the command line.

@@ -4,7 +4,7 @@ import Detector
 import Foundation
 import GuardrailCore
 import Media
-import TestSupport
+import RepositoryFiles
 import Vision
 
 struct DetectorBench: ParsableCommand {

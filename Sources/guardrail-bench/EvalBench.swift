@@ -5,7 +5,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Media
-import TestSupport
+import RepositoryFiles
 import Vision
 
 struct EvalBench: ParsableCommand {

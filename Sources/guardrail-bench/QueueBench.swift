@@ -6,8 +6,8 @@ import GuardrailEngine
 import Logging
 import NIOCore
 import PostgresNIO
+import RepositoryFiles
 import Server
-import TestSupport
 import Vision
 
 struct QueueBench: AsyncParsableCommand {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Compute
 import Foundation
+import RepositoryFiles
 import Sanitizer
-import TestSupport
 import Vision
 
 struct SanitizeBench: ParsableCommand {

@@ -3,7 +3,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Media
-import TestSupport
+import RepositoryFiles
 import Vision
 
 struct ScanBench: ParsableCommand {

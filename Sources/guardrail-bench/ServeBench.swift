@@ -5,7 +5,7 @@ import Foundation
 import GuardrailEngine
 import Media
 import NIOCore
-import TestSupport
+import RepositoryFiles
 import Vision
 
 struct ServeBench: AsyncParsableCommand {

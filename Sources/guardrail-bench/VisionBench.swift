@@ -1,7 +1,7 @@
 import ArgumentParser
 import Compute
 import Foundation
-import TestSupport
+import RepositoryFiles
 import Vision
 
 struct VisionBench: ParsableCommand {

@@ -74,7 +74,7 @@ struct EvaluationArguments: ParsableArguments {
 }
 
 /// A progress line on stderr while a bench runs, only when stderr is a terminal.
-final class BenchProgressLine: @unchecked Sendable {
+final class BenchProgressLine: Sendable {
     private let enabled = isatty(STDERR_FILENO) != 0
     private let start = Date()
 

@@ -213,7 +213,7 @@ struct ScanCommand: ParsableCommand {
 }
 
 /// A one-line progress display on stderr, only when stderr is a terminal.
-final class Progress: @unchecked Sendable {
+final class Progress: Sendable {
     private let total: Int
     private let enabled = isatty(STDERR_FILENO) != 0
     private let start = Date()

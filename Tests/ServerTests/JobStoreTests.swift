@@ -7,8 +7,8 @@ import TestSupport
 import Testing
 
 /// The two job stores, one suite: one taker per job, one result per attempt, leases, retries and
-/// dead letters, nothing lost at restart, migrations. PostgreSQL runs when `GUARDRAIL_TEST_POSTGRES`
-/// names a server (`.ci/run` starts one); under CI its absence is a failure, not a skip.
+/// dead letters, nothing lost at restart, migrations. Here on SQLite; ``PostgresJobStoreTests`` runs
+/// the same tests on PostgreSQL.
 @Suite struct JobStoreTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
         case sqlite, postgres
@@ -58,7 +58,7 @@ import Testing
             createdAt: Date(timeIntervalSince1970: seconds))
     }
 
-    @Test(arguments: Kind.allCases) func claimFinishAndRestart(_ kind: Kind) async throws {
+    @Test(arguments: [Kind.sqlite]) func claimFinishAndRestart(_ kind: Kind) async throws {
         guard let fresh = try await Self.fresh(kind) else { return }
         let store = fresh.store
         try await store.insert(Self.job("b", at: 2))
@@ -103,7 +103,7 @@ import Testing
         #expect(try await reopened.counts() == [.succeeded: 1, .running: 1])
     }
 
-    @Test(arguments: Kind.allCases) func cancellationAndRetention(_ kind: Kind) async throws {
+    @Test(arguments: [Kind.sqlite]) func cancellationAndRetention(_ kind: Kind) async throws {
         guard let store = try await Self.fresh(kind)?.store else { return }
         try await store.insert(Self.job("q", at: 1, callback: "http://127.0.0.1/hook"))
         try await store.insert(Self.job("r", at: 2))
@@ -128,7 +128,7 @@ import Testing
 
     /// A worker that stops renewing its lease loses the job to the next claim; at the cap the job is
     /// dead with the reason, and its callback is due.
-    @Test(arguments: Kind.allCases) func expiredLeasesAndDeadLetters(_ kind: Kind) async throws {
+    @Test(arguments: [Kind.sqlite]) func expiredLeasesAndDeadLetters(_ kind: Kind) async throws {
         guard let store = try await Self.fresh(kind)?.store else { return }
         try await store.insert(Self.job("j", at: 1, callback: "http://127.0.0.1/hook"))
         try await store.insert(Self.job("alive", at: 2))
@@ -160,7 +160,7 @@ import Testing
 
     /// Transient failures queue the job again after its back-off, until the cap. (No test waits
     /// for a clock: a loaded machine would make it flaky.)
-    @Test(arguments: Kind.allCases) func retriesWithACap(_ kind: Kind) async throws {
+    @Test(arguments: [Kind.sqlite]) func retriesWithACap(_ kind: Kind) async throws {
         guard let store = try await Self.fresh(kind)?.store else { return }
         let reason = #"{"type":"io","message":"read failed"}"#
         // Backing off: queued, but not taken before its time.
@@ -187,7 +187,7 @@ import Testing
     /// An idle worker waiting for work wakes when a job is queued (PostgreSQL: through NOTIFY, from
     /// another connection), not when its wait runs out. (Other suites' scans can keep this process's
     /// tasks from running for many seconds, so no bound here is tighter than the wait's own.)
-    @Test(arguments: Kind.allCases) func insertsWakeWaitingWorkers(_ kind: Kind) async throws {
+    @Test(arguments: [Kind.sqlite]) func insertsWakeWaitingWorkers(_ kind: Kind) async throws {
         guard let fresh = try await Self.fresh(kind) else { return }
         let (writer, waiter) = (fresh.store, kind == .sqlite ? fresh.store : try await fresh.reopen())
         let wait = 600.0
@@ -212,7 +212,7 @@ import Testing
     }
 
     /// 8 workers racing for 500 jobs: each job is taken once and finished once.
-    @Test(arguments: Kind.allCases) func concurrentClaimsNeverShareAJob(_ kind: Kind) async throws {
+    @Test(arguments: [Kind.sqlite]) func concurrentClaimsNeverShareAJob(_ kind: Kind) async throws {
         guard let fresh = try await Self.fresh(kind) else { return }
         let count = 500
         for i in 0..<count { try await fresh.store.insert(Self.job(String(format: "job-%03d", i), at: Double(i))) }
@@ -243,7 +243,7 @@ import Testing
 
     /// A store written by the previous schema opens, migrates and keeps its jobs; an empty one gets
     /// every version.
-    @Test(arguments: Kind.allCases) func migrations(_ kind: Kind) async throws {
+    @Test(arguments: [Kind.sqlite]) func migrations(_ kind: Kind) async throws {
         let v1 = """
             INSERT INTO %@ (id, state, upload, filename, created_at, updated_at, attempts, frames_done, callback_state)
             VALUES ('old', 'queued', '/srv/data/uploads/old', 'old.mp4', 1, 1, 0, 0, 'none')
@@ -284,4 +284,32 @@ import Testing
         #expect(job.upload == "/srv/data/uploads/old" && job.state == .queued && job.worker == nil)
         #expect(try await store.claim(worker: "w", lease: 60)?.id == "old")
     }
+}
+
+/// ``JobStoreTests`` on PostgreSQL, when `GUARDRAIL_TEST_POSTGRES` names a server (`.ci/run` starts
+/// one); reported as skipped without one, and under CI its absence is a failure.
+@Suite(
+    .enabled(
+        if: JobStoreTests.postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil,
+        "GUARDRAIL_TEST_POSTGRES names no PostgreSQL server"))
+struct PostgresJobStoreTests {
+    @Test func claimFinishAndRestart() async throws { try await JobStoreTests().claimFinishAndRestart(.postgres) }
+
+    @Test func cancellationAndRetention() async throws { try await JobStoreTests().cancellationAndRetention(.postgres) }
+
+    @Test func expiredLeasesAndDeadLetters() async throws {
+        try await JobStoreTests().expiredLeasesAndDeadLetters(.postgres)
+    }
+
+    @Test func retriesWithACap() async throws { try await JobStoreTests().retriesWithACap(.postgres) }
+
+    @Test func insertsWakeWaitingWorkers() async throws {
+        try await JobStoreTests().insertsWakeWaitingWorkers(.postgres)
+    }
+
+    @Test func concurrentClaimsNeverShareAJob() async throws {
+        try await JobStoreTests().concurrentClaimsNeverShareAJob(.postgres)
+    }
+
+    @Test func migrations() async throws { try await JobStoreTests().migrations(.postgres) }
 }

@@ -30,7 +30,7 @@ public struct TextEncoding: Sendable {
 /// A Hugging Face CLIP checkpoint: `CLIPModel` (both towers and projections), or a bare
 /// `CLIPVisionModel`, `CLIPTextModel` or `CLIPTextModelWithProjection` (a Stable Diffusion
 /// `text_encoder/`). Loaded strictly from `config.json` + `model.safetensors` (or shards).
-public final class CLIPModel: @unchecked Sendable {
+public final class CLIPModel: Sendable {
     public let configuration: CLIPConfiguration
     /// The folder the model was loaded from.
     public let folder: String

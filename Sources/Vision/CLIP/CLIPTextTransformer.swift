@@ -2,7 +2,7 @@ import Compute
 
 /// `text_model`: token and position embeddings, the causal encoder, `final_layer_norm`, and
 /// pooling at the end-of-text position.
-public final class CLIPTextTransformer: @unchecked Sendable {
+public final class CLIPTextTransformer: Sendable {
     public let config: CLIPTextConfiguration
     let tokenEmbedding: Tensor
     let positionEmbedding: Tensor

@@ -10,7 +10,7 @@ public enum PatchEmbeddingVariant: String, Sendable, CaseIterable {
 
 /// `vision_model`: patch embedding, class and position embeddings, `pre_layrnorm`, the encoder,
 /// and `post_layernorm` on the class token. Pixels are `[batch, 3, image_size, image_size]`.
-public final class CLIPVisionTransformer: @unchecked Sendable {
+public final class CLIPVisionTransformer: Sendable {
     public let config: CLIPVisionConfiguration
     let classEmbedding: Tensor
     /// `embeddings.patch_embedding` (a stride-p convolution without bias) as a linear layer over

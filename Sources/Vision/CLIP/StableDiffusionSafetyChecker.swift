@@ -18,7 +18,7 @@ public struct SafetyCheckerResult: Sendable, Hashable {
 
 /// diffusers' `StableDiffusionSafetyChecker` (UnsafeBench's "SD_Filter"): a CLIP vision tower and
 /// `visual_projection`, compared by cosine with fixed concept embeddings and per-concept thresholds.
-public final class StableDiffusionSafetyChecker: @unchecked Sendable {
+public final class StableDiffusionSafetyChecker: Sendable {
     public let vision: CLIPVisionTransformer
     let visualProjection: Linear
     let conceptEmbeds: Tensor

@@ -4,7 +4,7 @@ import Foundation
 /// One `.safetensors` file: an 8-byte little-endian header length, a JSON header naming each
 /// tensor's dtype, shape and byte range, then the data. Mapped read-only; every header field is
 /// validated against the file before any tensor is touched.
-final class SafeTensorsFile: @unchecked Sendable {
+final class SafeTensorsFile: Sendable {
     /// Element types; only the float ones load.
     enum DType: String {
         case f64 = "F64"

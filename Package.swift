@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "GuardrailCore", "Media", "GuardrailEngine", "Sanitizer", "Vision",
+                "GuardrailCore", "Media", "Compute", "GuardrailEngine", "Policy", "Sanitizer", "Vision",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

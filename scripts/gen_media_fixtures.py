@@ -24,6 +24,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -347,26 +348,8 @@ def main():
 
 
 def write_manifest(goldens):
-    """fixtures/manifest.json: per file, what it is, where its pixels come from, its licence and tolerance."""
-    photos = "skimage/data photos (astronaut: NASA, public domain; chelsea, coffee, camera: CC0)"
-    lavfi = "FFmpeg lavfi test sources (generated)"
-    entries = {}
-    for folder, source in (("images", photos), ("video", lavfi), ("corrupt", "derived from the fixtures above")):
-        for name in sorted(os.listdir(os.path.join(FIX, folder))):
-            entry = {"generator": "scripts/gen_media_fixtures.py", "source": source, "licence": "CC0 / public domain"}
-            if folder == "images":
-                g = goldens["images"][name]
-                entry["golden"] = f"goldens/images/{name}.rgb (Pillow {goldens['generator']['pillow']})"
-                entry["tolerance"] = {"max_abs_diff": g["max_abs_diff"], "mean_abs_diff": g["mean_abs_diff"]}
-            elif folder == "video" and goldens["video"][name]["has_video"]:
-                entry["golden"] = f"goldens/video/{name}.rgb (ffmpeg CLI first frame) and ffprobe frame times"
-                entry["tolerance"] = "timestamps exact; first frame max abs diff 2 (8 when rotated)"
-            else:
-                entry["expect"] = "a MediaError, never a crash"
-            entries[f"{folder}/{name}"] = entry
-    with open(os.path.join(FIX, "manifest.json"), "w") as f:
-        json.dump(entries, f, indent=1, sort_keys=True)
-        f.write("\n")
+    """fixtures/manifest.json, for every fixture (scripts/gen_manifest.py reads goldens/media.json)."""
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_manifest.py")], check=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #include "CGuardrailShims.h"
 
+#include <jconfig.h>
 #include <libswscale/swscale.h>
 #include <png.h>
 #include <webp/demux.h>
@@ -12,6 +13,7 @@ unsigned gr_library_version(int library) {
     case GR_LIBRARY_SWSCALE: return swscale_version();
     case GR_LIBRARY_PNG: return (unsigned) png_access_version_number();
     case GR_LIBRARY_WEBP_DEMUX: return (unsigned) WebPGetDemuxVersion();
+    case GR_LIBRARY_TURBOJPEG: return LIBJPEG_TURBO_VERSION_NUMBER;
     default: return 0;
     }
 }

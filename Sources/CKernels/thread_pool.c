@@ -1,6 +1,7 @@
 #include "CKernels.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <stdatomic.h>
 
@@ -33,6 +34,12 @@ struct team {
 static struct team teams[MAX_TEAMS];
 static pthread_once_t teams_once = PTHREAD_ONCE_INIT;
 static _Atomic long narrowed;
+/* Teams serving a call right now. Spinning pays only while one team runs: with several, the
+ * threads outnumber the cores and a spinning thread takes the core a working one needs, so
+ * threads then sleep at once and waiting callers yield. */
+static _Atomic long busy_teams;
+
+static int alone(void) { return atomic_load_explicit(&busy_teams, memory_order_relaxed) <= 1; }
 /* Set while this thread runs a part: a nested call runs inline instead of taking a team. */
 static _Thread_local int in_part;
 
@@ -51,7 +58,7 @@ static void *worker(void *argument) {
         unsigned long now;
         int spins = 0;
         while ((now = atomic_load_explicit(&team->generation, memory_order_acquire)) == seen) {
-            if (++spins < SPINS) {
+            if (++spins < SPINS && alone()) {
                 PAUSE();
                 continue;
             }
@@ -82,6 +89,7 @@ static void init_team(struct team *team) {
  * Each process's pool is correct on its own; a forking parent keeps its threads. */
 static void reset_in_child(void) {
     for (long t = 0; t < MAX_TEAMS; t++) init_team(&teams[t]);
+    atomic_store(&busy_teams, 0);
 }
 
 static void init_teams(void) {
@@ -132,6 +140,7 @@ void gr_parallel(long parts, void (*fn)(void *context, long part), void *context
         run_inline(parts, fn, context);
         return;
     }
+    atomic_fetch_add(&busy_teams, 1);
     long wanted = parts - 1 < MAX_WORKERS ? parts - 1 : MAX_WORKERS;
     grow(team, wanted);
     /* Parts beyond the team's threads (more parts than MAX_WORKERS + 1, or threads that could not
@@ -151,7 +160,14 @@ void gr_parallel(long parts, void (*fn)(void *context, long part), void *context
     fn(context, 0);
     for (long part = helpers + 1; part < parts; part++) fn(context, part);
     in_part = 0;
-    while (atomic_load_explicit(&team->pending, memory_order_acquire) > 0) PAUSE();
+    while (atomic_load_explicit(&team->pending, memory_order_acquire) > 0) {
+        if (alone()) {
+            PAUSE();
+        } else {
+            sched_yield();
+        }
+    }
+    atomic_fetch_sub(&busy_teams, 1);
     pthread_mutex_unlock(&team->caller);
 }
 

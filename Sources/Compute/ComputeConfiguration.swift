@@ -130,6 +130,10 @@ public enum ComputeProcess {
         heapKeptMapped
     }
 
+    /// OpenBLAS's build, as it describes itself ("OpenBLAS 0.3.21 DYNAMIC_ARCH … Haswell …"): its
+    /// version and the kernel it chose for this CPU.
+    public static var blasConfiguration: String { String(cString: openblas_get_config()) }
+
     package static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
     private static let heapKeptMapped: Void = gr_keep_heap(32 << 20, 256 << 20)
 }

@@ -201,7 +201,8 @@ public final class GuardrailEngine: MediaClassifier, Sendable {
             explainAll: settings.explainAll, detectorActive: detector != nil)
         var done = 0
         let walk = try walkFrames(
-            source, sampling: settings.sampling, batch: settings.batch, shortestSide: preprocessor.shortestEdge
+            source, sampling: settings.sampling, batch: settings.batch,
+            shortestSide: Self.preScaleSide(preprocessor, detector: detector)
         ) { frames, images, displayed in
             spent.decode += lap()
             if let found = try detections(in: images, displayed: Array(repeating: displayed, count: images.count)) {
@@ -304,6 +305,14 @@ public final class GuardrailEngine: MediaClassifier, Sendable {
         } catch {
             throw EngineError(error)
         }
+    }
+
+    /// The side large video frames are pre-scaled for while decoding (to twice it on their short
+    /// side): the largest input among the models that read the frames, CLIP's resize and the
+    /// detector's square, so that a scan with detector rules and `guardrail detect` feed the
+    /// detector the same pixels.
+    static func preScaleSide(_ preprocessor: ImagePreprocessor?, detector: NudeNetDetector?) -> Int {
+        max(preprocessor?.shortestEdge ?? 0, detector?.inputSize ?? 0)
     }
 
     func engineInfo() -> EngineInfo {

@@ -1,5 +1,5 @@
 /// The eleven UnsafeBench categories, spelled exactly as the benchmark labels them so that
-/// labels map one to one (`../shared/specs/unsafebench.md`).
+/// labels map one to one (`docs/algorithms.md`, UnsafeBench §1).
 public enum UnsafeCategory: String, CaseIterable, Sendable, Codable {
     case hate = "Hate"
     case harassment = "Harassment"

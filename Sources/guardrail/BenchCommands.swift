@@ -21,13 +21,7 @@ struct EvaluationArguments: ParsableArguments {
     @Option(help: "Policy file or folder for the zero-shot classifier (default: the shipped UnsafeBench pack).")
     var policy: String?
 
-    @OptionGroup var sampling: SamplingArguments
-
-    @Option(help: "At most this many frames per video (thinned evenly).")
-    var maxFrames = 64
-
-    @Option(help: "Compute threads per forward pass (default: the number of cores).")
-    var threads: Int?
+    @OptionGroup var scanning: ScanSettingsOptions
 
     @Option(
         help: "Cache folder for model hashes, encoded policies and per-item bench outputs (default ~/.cache/guardrail)."
@@ -37,21 +31,7 @@ struct EvaluationArguments: ParsableArguments {
     @Flag(help: "Do not read or write any cache (an interrupted run then starts over).")
     var noCache = false
 
-    @OptionGroup var limitOptions: LimitOptions
-
-    func validate() throws {
-        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
-        try OptionBounds.check(maxFrames, "--max-frames", 1...1_000_000)
-    }
-
-    func settings() throws -> ScanSettings {
-        var settings = ScanSettings()
-        let (strategy, _) = try sampling.strategy()
-        settings.sampling = SamplingOptions(strategy: strategy, maxFrames: maxFrames)
-        settings.limits = limitOptions.limits
-        settings.compute = ComputeConfiguration(threads: threads)
-        return settings
-    }
+    func settings() throws -> ScanSettings { try scanning.settings() }
 
     var artifacts: ArtifactCache? { noCache ? nil : ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder()) }
 
@@ -94,46 +74,23 @@ final class BenchProgressLine: Sendable {
     }
 }
 
-/// Loads the classifiers named by `--classifier` values.
+/// Loads the classifiers named by `--classifier` values, printing their warnings; a bad name is a
+/// usage error (status 64), a model or policy that does not load status 2.
 func loadBenchClassifiers(
     _ names: [String], arguments: EvaluationArguments, settings: ScanSettings, safetyChecker: String?
-)
-    throws -> [any BenchClassifier]
-{
-    let artifacts = arguments.artifacts
-    var out: [any BenchClassifier] = []
+) throws -> [any BenchClassifier] {
     do {
-        for name in names {
-            if name == "zero-shot" {
-                let engine = try GuardrailEngine(
-                    model: arguments.model, policies: arguments.policy ?? PolicyPacks.unsafeBench, settings: settings,
-                    cache: artifacts)
-                engine.thresholdWarnings.forEach(Output.error)
-                out.append(ZeroShotClassifier(engine: engine))
-            } else if name.hasPrefix("heads:") {
-                let file = String(name.dropFirst("heads:".count))
-                let scanner = try HeadsScanner(
-                    model: ModelBundle(arguments.model, hashCache: artifacts), heads: file, settings: settings)
-                scanner.thresholdWarnings.forEach(Output.error)
-                out.append(HeadsClassifier(scanner: scanner, name: "heads:" + (file as NSString).lastPathComponent))
-            } else if name == "sd-safety-checker" {
-                guard let safetyChecker else {
-                    throw ValidationError("--classifier sd-safety-checker needs --safety-checker PATH_OR_ID")
-                }
-                out.append(
-                    SafetyCheckerClassifier(
-                        scanner: try SafetyCheckerScanner(model: safetyChecker, settings: settings, cache: artifacts)))
-            } else {
-                throw ValidationError("--classifier is zero-shot, heads:FILE or sd-safety-checker, not '\(name)'")
-            }
-        }
-    } catch let error as ValidationError {
-        throw error
+        let (classifiers, warnings) = try BenchClassifiers.load(
+            names, model: arguments.model, policy: arguments.policy, safetyChecker: safetyChecker, settings: settings,
+            cache: arguments.artifacts)
+        warnings.forEach(Output.error)
+        return classifiers
+    } catch  where error.kind == .input {
+        throw ValidationError(error.message)
     } catch {
-        Output.error("\(error)")
+        Output.error(error.description)
         throw ExitCode(2)
     }
-    return out
 }
 
 struct BenchCommand: ParsableCommand {
@@ -316,80 +273,35 @@ struct CalibrateCommand: ParsableCommand {
         let classifier = try loadBenchClassifiers([name], arguments: arguments, settings: settings, safetyChecker: nil)[
             0]
         let runner = BenchRunner(dataset: dataset, classifiers: [classifier], options: arguments.benchOptions(settings))
-        let uncalibrated = try runWithProgress(runner)
-        let outputs = runner.outputs[0]
         let goal = try CalibrationTarget(parsing: target)
-        var fitted: [CalibratedThreshold] = []
-        var seen = Set<String>()
-        for category in classifier.covers where !seen.contains(category) {
-            let train = dataset.items.indices.filter {
-                dataset.items[$0].split == .train && dataset.items[$0].category == category
-            }
-            // An item every frame of which an allowed rule exempts is never flagged, at any threshold.
-            let scored = train.compactMap { i in
-                outputs.outputs[i]?[category]?.score.map {
-                    (dataset.items[i].unsafe, $0 <= Double(ZeroShotClassifier.exemptedScore) ? -Double.infinity : $0)
-                }
-            }
-            guard !train.isEmpty else { continue }
-            seen.insert(category)
-            fitted.append(
-                CalibratedThreshold(category: category, labels: scored.map(\.0), scores: scored.map(\.1), target: goal))
-        }
-        let thresholds = Dictionary(fitted.compactMap { f in f.threshold.map { (f.category, $0) } }) { a, _ in a }
+        let calibration = CalibrationRun(
+            runner: runner, uncalibrated: try runWithProgress(runner), target: goal, destination: out)
         do {
             if let heads {
                 try CalibrationWriter.writeHeads(
-                    try LinearHeads(contentsOf: heads), to: out, thresholds: thresholds,
+                    try LinearHeads(contentsOf: heads), to: out, thresholds: calibration.thresholds,
                     settings: ThresholdSettings.of(settings).filter {
                         ["sampling", "min_flagged_frames"].contains($0.key)
                     })
-            } else {
-                let engine = (classifier as! ZeroShotClassifier).engine
+            } else if let engine = (classifier as? ZeroShotClassifier)?.engine {
                 try CalibrationWriter.writePolicies(
-                    from: engine.policySet.path, to: out, thresholds: thresholds, modelSHA256: engine.modelSHA256,
-                    settings: ThresholdSettings.of(settings))
+                    from: engine.policySet.path, to: out, thresholds: calibration.thresholds,
+                    modelSHA256: engine.modelSHA256, settings: ThresholdSettings.of(settings))
             }
         } catch {
             Output.error("cannot write \(out): \(error)")
             throw ExitCode(2)
         }
-        for f in fitted {
+        for f in calibration.fitted {
             let value = f.threshold.map { String(format: "%.4f", $0) } ?? "not reachable"
             Output.write(
                 "\(f.category): θ \(value) (\(goal), \(f.trainItems) train items"
                     + (f.trainF1.map { String(format: ", train F1 %.3f", $0) } ?? "") + ")\n")
         }
-        // The test split at the chosen thresholds: decisions from the scores already computed.
-        var decided = outputs
-        for (index, byCategory) in outputs.outputs {
-            decided.outputs[index] = Dictionary(
-                uniqueKeysWithValues: byCategory.map { category, output in
-                    (
-                        category,
-                        CategoryOutput(
-                            score: output.score,
-                            unsafe: output.score.flatMap { score in thresholds[category].map { score >= $0 } })
-                    )
-                })
-        }
-        let unreadable = Set(uncalibrated.dataset.unreadable.map(\.row))
-        let test = dataset.items.indices.filter { dataset.items[$0].split == .test }
-        let readableTest = test.filter { !unreadable.contains(dataset.items[$0].row) }
-        guard !test.isEmpty else {
+        guard let report = calibration.testReport else {
             Output.write("\nno test split: nothing to evaluate at the chosen thresholds\n")
             return
         }
-        var report = uncalibrated
-        report.dataset = DatasetSummary(
-            dataset, indices: test, split: .test, unreadable: uncalibrated.dataset.unreadable)
-        report.classifiers[0].effectiveness = EffectivenessReport(
-            decided, dataset: dataset, indices: readableTest, mode: .categoryConditioned)
-        report.dataset.unreadable = uncalibrated.dataset.unreadable.filter { item in
-            test.contains { dataset.items[$0].row == item.row }
-        }
-        report.classifiers[0].thresholds = thresholds.mapValues { Optional($0) }
-        report.classifiers[0].thresholdProvenance = "calibrated on the train split (\(goal)), written to \(out)"
         Output.write("\n" + report.markdown())
     }
 }
@@ -440,56 +352,32 @@ struct TrainHeadsCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let progress = BenchProgressLine()
-        var rows: [Int: [Float]] = [:]
-        for (done, index) in train.enumerated() {
-            progress.update(BenchProgress(stage: "embedding", done: done, total: train.count))
-            let item = dataset.items[index]
-            do {
-                let source = try MediaSource(path: item.file, limits: settings.limits)
-                let media = try DecodedMedia(
-                    source, sampling: settings.sampling, shortestSide: embedder.preprocessor.shortestEdge)
-                let vectors = try embedder.embeddings(of: media.images, file: item.file)
-                rows[index] = Vectors.normalized(
-                    (0..<vectors[0].count).map { j in vectors.reduce(0) { $0 + $1[j] } / Float(vectors.count) })
-            } catch {
-                Output.error("row \(item.row): \(EngineError(wrapping: error, file: item.file).description) (left out)")
-            }
+        let training = HeadTraining(dataset: dataset, embedder: embedder, settings: settings, folds: folds, seed: seed)
+        {
+            progress.update(BenchProgress(stage: "embedding", done: $0, total: $1))
         }
         progress.finish()
-        let categories = Array(Set(train.map { dataset.items[$0].category })).sorted()
-        var trained: [(String, LogisticRegression, CrossValidatedC)] = []
-        for category in categories {
-            let members = train.filter { dataset.items[$0].category == category && rows[$0] != nil }
-            let labels = members.map { dataset.items[$0].unsafe }
-            guard labels.contains(true), labels.contains(false) else {
-                Output.error("\(category): the train split needs both safe and unsafe items; no head trained")
-                continue
-            }
-            let dimension = rows[members[0]]!.count
-            let x = members.flatMap { rows[$0]!.map(Double.init) }
-            let cv = CrossValidatedC(x: x, dimension: dimension, labels: labels, folds: folds, seed: seed)
-            let model = LogisticRegression(x: x, dimension: dimension, labels: labels, c: cv.c)
-            trained.append((category, model, cv))
-            let accuracy = zip(model.probabilities(x), labels).filter { ($0 >= 0.5) == $1 }.count
+        for (row, reason) in training.leftOut { Output.error("row \(row): \(reason) (left out)") }
+        for category in training.untrainable {
+            Output.error("\(category): the train split needs both safe and unsafe items; no head trained")
+        }
+        for head in training.heads {
             Output.write(
                 String(
-                    format: "%@: %d items (%d unsafe), C %g (cv log loss %.4f), train accuracy %.3f\n", category,
-                    labels.count, labels.filter { $0 }.count, cv.c, cv.losses.min() ?? .nan,
-                    Double(accuracy) / Double(labels.count)))
+                    format: "%@: %d items (%d unsafe), C %g (cv log loss %.4f), train accuracy %.3f\n", head.category,
+                    head.items, head.unsafeItems, head.crossValidation.c, head.crossValidation.losses.min() ?? .nan,
+                    head.trainAccuracy))
         }
-        guard !trained.isEmpty else {
+        guard let heads = training.linearHeads(embedder: embedder, dataset: dataset) else {
             Output.error("no head could be trained")
             throw ExitCode(2)
         }
-        let heads = LinearHeads(
-            categories: trained.map(\.0), weight: trained.map(\.1.weight), bias: trained.map(\.1.bias),
-            modelSHA256: embedder.bundle.sha256, trainingSetSHA256: dataset.sha256, c: trained.map(\.2.c))
         do {
             try heads.write(to: out)
         } catch {
             Output.error("cannot write \(out): \(error)")
             throw ExitCode(2)
         }
-        Output.write("wrote \(trained.count) heads to \(out)\n")
+        Output.write("wrote \(heads.categories.count) heads to \(out)\n")
     }
 }

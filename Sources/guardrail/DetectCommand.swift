@@ -7,20 +7,6 @@ import GuardrailEngine
 import Media
 import Vision
 
-/// One frame's detections, as `guardrail detect --json` prints them.
-struct FrameDetections: Encodable {
-    var index: Int
-    var timestampS: Double
-    @NullEncodable var source: String?
-    var candidates: Int
-    var detections: [Detection]
-
-    enum CodingKeys: String, CodingKey {
-        case index, source, candidates, detections
-        case timestampS = "timestamp_s"
-    }
-}
-
 struct DetectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detect",
@@ -29,8 +15,8 @@ struct DetectCommand: ParsableCommand {
             The detector is NudeNet's YOLOv8 (the nudenet 3.4.2 wheel's 320n.onnx, which scripts/setup.sh \
             fetches and checks), run by the engine as the nudenet package runs it: the picture padded to a \
             square, OpenCV's bilinear resize to 320, candidates at 0.2, cv2.dnn.NMSBoxes at 0.25 / 0.45. \
-            Boxes are [x, y, width, height] in the displayed picture's pixels. Videos are sampled as scan \
-            samples them.
+            Boxes are [x, y, width, height] in the displayed picture's pixels. Videos are sampled and large \
+            frames pre-scaled as scan samples and pre-scales them, so the detections equal a scan's.
             """
     )
 
@@ -74,43 +60,27 @@ struct DetectCommand: ParsableCommand {
             Output.error("\(error)")
             throw ExitCode(2)
         }
-        let (strategy, _) = try sampling.strategy()
-        let options = SamplingOptions(strategy: strategy, maxFrames: maxFrames)
+        var settings = ScanSettings()
+        settings.sampling = SamplingOptions(strategy: try sampling.strategy().0, maxFrames: maxFrames)
+        settings.limits = limitOptions.limits
+        let scanner = DetectionScanner(detector: detector, settings: settings)
         var failed = false
         for file in files {
-            do {
-                let media = try DecodedMedia(
-                    MediaSource(path: file, limits: limitOptions.limits), sampling: options,
-                    shortestSide: detector.inputSize)
-                var frames: [FrameDetections] = []
-                for (i, (frame, image)) in zip(media.frames, media.images).enumerated() {
-                    let (candidates, detections) = try detector.detect(
-                        image, displayed: media.displayed[i].map { ($0.width, $0.height) })
-                    frames.append(
-                        FrameDetections(
-                            index: frame.index, timestampS: frame.timestamp, source: frame.source,
-                            candidates: candidates, detections: detections))
-                }
-                if json {
-                    try Output.jsonLine(DetectReport(path: file, model: model, frames: frames))
-                } else {
-                    for frame in frames {
-                        let found = frame.detections.map {
-                            "\($0.label) \(String(format: "%.3f", $0.score)) [\($0.box.map(String.init).joined(separator: ", "))]"
-                        }
-                        Output.write(
-                            "\(file) \(String(format: "%.3f", frame.timestampS)) s: "
-                                + (found.isEmpty ? "nothing detected" : found.joined(separator: "; ")) + "\n")
+            switch Result(catching: { () throws(EngineError) in try scanner.detect(path: file) }) {
+            case .success(let report) where json:
+                try Output.jsonLine(report)
+            case .success(let report):
+                for frame in report.frames {
+                    let found = frame.detections.map {
+                        "\($0.label) \(String(format: "%.3f", $0.score)) [\($0.box.map(String.init).joined(separator: ", "))]"
                     }
+                    Output.write(
+                        "\(file) \(String(format: "%.3f", frame.timestampS)) s: "
+                            + (found.isEmpty ? "nothing detected" : found.joined(separator: "; ")) + "\n")
                 }
-            } catch {
+            case .failure(let error):
                 failed = true
-                let report = ErrorReport(EngineError(wrapping: error, file: file))
-                if json {
-                    try Output.jsonLine(report)
-                } else {
-                    Output.error(EngineError(wrapping: error, file: file).description)
-                }
+                if json { try Output.jsonLine(ErrorReport(error)) } else { Output.error(error.description) }
             }
         }
         if failed { throw ExitCode(2) }

@@ -5,6 +5,7 @@ import GuardrailCore
 import GuardrailEngine
 import Policy
 import Sanitizer
+import Server
 import Vision
 
 struct SanitizeCommand: ParsableCommand {
@@ -85,7 +86,7 @@ struct SanitizeCommand: ParsableCommand {
         }
         let artifacts = noCache ? nil : ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder())
         let sanitizer = try loadOrExit(textEncoder) {
-            try Self.loadSanitizer(
+            try PromptSanitizer.load(
                 textEncoder: textEncoder, concepts: concepts, policy: policy, alpha: alpha, projectEOS: projectEOS,
                 compute: ComputeConfiguration(threads: threads), cache: artifacts)
         }
@@ -111,22 +112,6 @@ struct SanitizeCommand: ParsableCommand {
     }
 
     /// A BPE token as text: byte-level characters decoded loosely, `</w>` shown as a space.
-    /// The sanitizer for a text encoder and a concept set (a name or file; else the policy pack's,
-    /// else nudity), shared with `serve`.
-    static func loadSanitizer(
-        textEncoder: String, concepts: String?, policy: String?, alpha: Double, projectEOS: Bool,
-        compute: ComputeConfiguration, cache: ArtifactCache?
-    ) throws -> PromptSanitizer {
-        let packConcepts = try policy.map { try PolicySet.load($0).concepts } ?? nil
-        let set = try ConceptSet.load(concepts ?? packConcepts ?? "nudity", folder: PolicyPacks.concepts)
-        var settings = SAFREESettings(conceptSet: set.name)
-        settings.alpha = alpha
-        settings.projectEOSAndPadding = projectEOS
-        return try PromptSanitizer(
-            bundle: ModelBundle(textEncoder, hashCache: cache), concepts: set, settings: settings, compute: compute,
-            cache: cache)
-    }
-
     func displayToken(_ token: String) -> String {
         token.replacingOccurrences(of: "</w>", with: "")
     }

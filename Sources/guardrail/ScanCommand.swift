@@ -42,22 +42,12 @@ struct ScanCommand: ParsableCommand {
     var safetyChecker: String?
 
     @Option(
-        help: "NudeNet's ONNX file for policies with detector rules (default: where scripts/setup.sh puts it).")
-    var detectorModel: String?
-
-    @Flag(help: "Do not run the detector: policies with detector rules use their CLIP rules alone.")
-    var noDetector = false
-
-    @Option(
         help:
             "Linear heads (a train-heads file) to classify with instead of the policies; they need --model they were trained on."
     )
     var heads: String?
 
-    @OptionGroup var sampling: SamplingArguments
-
-    @Option(help: "At most this many frames per video (thinned evenly).")
-    var maxFrames = 64
+    @OptionGroup var scanning: ScanSettingsOptions
 
     @Option(help: "Frames that must be flagged for a policy's verdict.")
     var minFlaggedFrames = 1
@@ -83,12 +73,6 @@ struct ScanCommand: ParsableCommand {
     var batch = 8
 
     @Option(
-        help:
-            "Compute threads per forward pass (the engine's workers, or OpenBLAS's on CPUs without AVX2); default: the number of cores, 1 when --jobs is above 1."
-    )
-    var threads: Int?
-
-    @Option(
         help: "Files scanned at once. Above 1, each file's forward passes run on one thread (one owner of parallelism)."
     )
     var jobs = 1
@@ -98,8 +82,6 @@ struct ScanCommand: ParsableCommand {
 
     @Flag(help: "Do not read or write the cache.")
     var noCache = false
-
-    @OptionGroup var limitOptions: LimitOptions
 
     func validate() throws {
         guard ["flagged", "all", "none"].contains(explain) else {
@@ -117,10 +99,9 @@ struct ScanCommand: ParsableCommand {
         if heads != nil && (classifier != "clip-policy" || policy != nil) {
             throw ValidationError("--heads replaces the policies: leave out --policy and --classifier")
         }
-        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
         try OptionBounds.check(jobs, "--jobs", OptionBounds.workers)
-        guard maxFrames > 0, minFlaggedFrames > 0, batch > 0 else {
-            throw ValidationError("--max-frames, --min-flagged-frames and --batch must be positive")
+        guard minFlaggedFrames > 0, batch > 0 else {
+            throw ValidationError("--min-flagged-frames and --batch must be positive")
         }
         _ = try parsedThresholds()
     }
@@ -138,18 +119,13 @@ struct ScanCommand: ParsableCommand {
     }
 
     func run() throws {
-        var settings = ScanSettings()
-        let (strategy, _) = try sampling.strategy()
-        settings.sampling = SamplingOptions(strategy: strategy, maxFrames: maxFrames)
-        settings.limits = limitOptions.limits
+        var settings = try scanning.settings(concurrentScans: jobs)
         settings.scoring.minFlaggedFrames = minFlaggedFrames
         settings.explainAll = explain == "all"
         if explain == "none" { settings.scoring.evidenceFrames = 0 }
         settings.earlyExit = earlyExit
         settings.batch = batch
         settings.thresholdOverrides = try parsedThresholds()
-        settings.compute = ComputeConfiguration(threads: threads ?? (jobs > 1 ? 1 : nil))
-        settings.detectorModel = noDetector ? nil : (detectorModel ?? NudeNetDetector.defaultModelPath())
         let artifacts = noCache ? nil : ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder())
         let scanner: any MediaClassifier
         let files: [String]

@@ -5,6 +5,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Media
+import Sanitizer
 import Server
 import Vision
 
@@ -108,29 +109,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.requestTimeout = requestTimeout
         configuration.shutdownGrace = shutdownGrace
         configuration.callbackAllow = callbackAllow
-        do {
-            if let authTokenFile {
-                configuration.authTokens = try String(contentsOfFile: authTokenFile, encoding: .utf8)
-                    .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-                    .filter { !$0.isEmpty }
-                guard !configuration.authTokens.isEmpty else {
-                    Output.error("\(authTokenFile): no tokens in the file")
-                    throw ExitCode(2)
-                }
-            }
-            if let callbackSecretFile {
-                configuration.callbackSecret = Array(
-                    try String(contentsOfFile: callbackSecretFile, encoding: .utf8)
-                        .trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-                guard configuration.callbackSecret.count >= 16 else {
-                    Output.error("\(callbackSecretFile): the callback secret must be at least 16 characters")
-                    throw ExitCode(2)
-                }
-            }
-        } catch let exit as ExitCode {
-            throw exit
+        do throws(CoreError) {
+            if let authTokenFile { try configuration.readAuthTokens(from: authTokenFile) }
+            if let callbackSecretFile { try configuration.readCallbackSecret(from: callbackSecretFile) }
         } catch {
-            Output.error("cannot read a secret file: \(error.localizedDescription)")
+            Output.error(error.description)
             throw ExitCode(2)
         }
         let (scan, textEncoder, concepts) = (scan, textEncoder ?? scan.model, concepts)
@@ -140,7 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
             let sanitizer =
                 textEncoder == "none"
                 ? nil
-                : try SanitizeCommand.loadSanitizer(
+                : try PromptSanitizer.load(
                     textEncoder: textEncoder, concepts: concepts, policy: scan.policy, alpha: 0.01,
                     projectEOS: false, compute: settings.compute, cache: scan.artifacts)
             return Moderator(classifier: engine, sanitizer: sanitizer, modelName: scan.modelName)
@@ -156,44 +139,16 @@ struct ScanModelOptions: ParsableArguments {
     @Option(help: "Policy file or folder (default: the shipped UnsafeBench pack).")
     var policy: String?
 
-    @Option(help: "Compute threads per scan (default: all cores for one worker, else 1).")
-    var threads: Int?
-
-    @OptionGroup var sampling: SamplingArguments
-
-    @Option(help: "At most this many frames per video (thinned evenly).")
-    var maxFrames = 64
-
-    @Option(help: "NudeNet's ONNX file for policies with detector rules (default: where scripts/setup.sh puts it).")
-    var detectorModel: String?
-
-    @Flag(help: "Do not run the detector.")
-    var noDetector = false
+    @OptionGroup var scanning: ScanSettingsOptions
 
     @Option(help: "Cache folder for model hashes and encoded policies (default ~/.cache/guardrail).")
     var cache: String?
-
-    @OptionGroup var limitOptions: LimitOptions
-
-    func validate() throws {
-        try OptionBounds.check(threads, "--threads", OptionBounds.workers)
-        guard maxFrames > 0 else {
-            throw ValidationError("--max-frames must be positive")
-        }
-    }
 
     var artifacts: ArtifactCache { ArtifactCache(folder: cache ?? ArtifactCache.defaultFolder()) }
     var modelName: String { URL(fileURLWithPath: model).lastPathComponent }
 
     /// The scan settings for `workers` scans at once (one thread each unless --threads says).
-    func settings(workers: Int) throws -> ScanSettings {
-        var settings = ScanSettings()
-        settings.sampling = SamplingOptions(strategy: try sampling.strategy().0, maxFrames: maxFrames)
-        settings.limits = limitOptions.limits
-        settings.compute = ComputeConfiguration(threads: threads ?? (workers > 1 ? 1 : nil))
-        settings.detectorModel = noDetector ? nil : (detectorModel ?? NudeNetDetector.defaultModelPath())
-        return settings
-    }
+    func settings(workers: Int) throws -> ScanSettings { try scanning.settings(concurrentScans: workers) }
 
     /// Loads the engine, printing its warnings.
     func engine(_ settings: ScanSettings) throws -> GuardrailEngine {

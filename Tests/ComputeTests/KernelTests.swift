@@ -281,3 +281,11 @@ struct PortableKernelTests {
         #expect(ComputeConfiguration.default.kernel == .openblas)
     }
 }
+
+/// The OpenBLAS the engine is written against (Debian 12's 0.3.21): an upgrade shows up here as a
+/// visible test change, as the media libraries' do in `VersionTests`.
+@Suite struct BLASVersionTests {
+    @Test func openBLASIs0_3_21() {
+        #expect(ComputeProcess.blasConfiguration.hasPrefix("OpenBLAS 0.3.21"), "\(ComputeProcess.blasConfiguration)")
+    }
+}

@@ -39,6 +39,43 @@ import Testing
         #expect(report.unsafe == true)
     }
 
+    /// `detect` and `scan --explain all` see the same pixels of a 1080p video (both pre-scale its
+    /// frames for the detector) and report the same detections: the scan's evidence is the best
+    /// of `detect`'s per-frame detections at the policy's `min_score`, frame, label, score and box.
+    @Test func detectAndScanReportTheSameDetections() throws {
+        let (video, detector) = (Fixtures.path("hd/hd1080.mp4"), Fixtures.path("detector/tiny-yolo.onnx"))
+        let detect = try CLITests.run(["detect", "--json", "--every", "0.5s", "--detector-model", detector, video])
+        let scan = try CLITests.run([
+            "scan", "--model", Self.model, "--policy", Self.policies, "--detector-model", detector, "--explain", "all",
+            "--every", "0.5s", video,
+        ])
+        #expect(detect.status == 0 && scan.status == 0, "\(detect.stderr) \(scan.stderr)")
+        struct Found: Equatable {
+            var frame: Int, label: String, score: Double, box: [Int]
+        }
+        let frames = try #require(detect.objects.first?["frames"] as? [[String: Any]])
+        #expect(frames.count > 1)
+        var expected: [Found] = []
+        for frame in frames {
+            for d in frame["detections"] as? [[String: Any]] ?? [] where (d["score"] as? Double ?? 0) >= 0.3 {
+                let found = Found(
+                    frame: frame["index"] as? Int ?? -1, label: d["label"] as? String ?? "",
+                    score: d["score"] as? Double ?? 0, box: d["box"] as? [Int] ?? [])
+                // As the scan ranks them: by score, earlier frames first among equal ones.
+                expected.insert(found, at: expected.firstIndex { found.score > $0.score } ?? expected.count)
+            }
+        }
+        let policies = try #require(scan.objects.first?["policies"] as? [[String: Any]])
+        let sexual = try #require(policies.first { $0["id"] as? String == "sexual" })
+        let reported = (sexual["detections"] as? [[String: Any]] ?? []).map {
+            Found(
+                frame: $0["frame_index"] as? Int ?? -1, label: $0["label"] as? String ?? "",
+                score: $0["score"] as? Double ?? 0, box: $0["box"] as? [Int] ?? [])
+        }
+        #expect(!reported.isEmpty)
+        #expect(reported == Array(expected.prefix(reported.count)))
+    }
+
     /// Detections below `min_score` give a verdict of false, never null.
     @Test func aHighMinimumScoreGivesFalse() throws {
         let strict = NSTemporaryDirectory() + "guardrail-detect-strict-\(UInt32.random(in: 0...UInt32.max)).json"

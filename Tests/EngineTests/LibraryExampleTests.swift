@@ -8,7 +8,7 @@ import TestSupport
 import Testing
 import Vision
 
-/// The README's "Using the library" example, run on the fixtures.
+/// The "Using the library" example of docs/architecture.md, run on the fixtures.
 @Suite struct LibraryExampleTests {
     @Test func readmeExampleRuns() throws {
         let folder = try temporaryFolder("example")
@@ -17,6 +17,7 @@ import Vision
             try FileManager.default.copyItem(
                 atPath: Fixtures.path(file), toPath: folder + "/" + (file as NSString).lastPathComponent)
         }
+        ComputeProcess.start()
         var settings = ScanSettings()
         settings.sampling = SamplingOptions(strategy: .keyframes, maxFrames: 64)
         settings.compute = ComputeConfiguration(threads: 1)
@@ -30,6 +31,8 @@ import Vision
         let outcomes = collected.outcomes
         #expect(outcomes.map { ($0.path as NSString).lastPathComponent } == ["rgb8.png", "shots.mp4", "truncated.mp4"])
         #expect(outcomes.map { (try? $0.result.get()) != nil } == [true, true, false])
+        #expect(outcomes.compactMap { try? $0.result.get() }.allSatisfy { !$0.policies.isEmpty })
+        if case .failure(let error) = outcomes[2].result { #expect(error.kind == .media && !error.isRetryable) }
         let source = try MediaSource(path: folder + "/shots.mp4")
         #expect(source.info.kind == .video)
         var frames = 0

@@ -16,5 +16,6 @@ import Testing
     @Test func imageLibraries() {
         #expect(version(GR_LIBRARY_PNG) / 100 == 106)
         #expect(version(GR_LIBRARY_WEBP_DEMUX) >> 16 == 1)
+        #expect(version(GR_LIBRARY_TURBOJPEG) / 1000 == 2001)
     }
 }

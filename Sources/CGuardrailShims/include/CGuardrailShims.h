@@ -30,10 +30,12 @@ enum {
     GR_LIBRARY_AVUTIL = 2,
     GR_LIBRARY_SWSCALE = 3,
     GR_LIBRARY_PNG = 4,
-    GR_LIBRARY_WEBP_DEMUX = 5
+    GR_LIBRARY_WEBP_DEMUX = 5,
+    GR_LIBRARY_TURBOJPEG = 6
 };
 
-/* The run-time version of a library: FFmpeg's AV_VERSION_INT, libpng's 10639 form, libwebp's 0xMMmmpp. */
+/* The run-time version of a library: FFmpeg's AV_VERSION_INT, libpng's 10639 form, libwebp's 0xMMmmpp;
+ * for libjpeg-turbo, whose 2.x API has no run-time query, the headers' 2001005 form. */
 unsigned gr_library_version(int library);
 
 /* ---- FFmpeg macros and version-dependent fields (ffmpeg_shims.c) ---- */

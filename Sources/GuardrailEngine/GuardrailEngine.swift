@@ -98,29 +98,7 @@ public final class GuardrailEngine: MediaClassifier, Sendable {
             guard rows.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
                 throw EngineError(.model, file: bundle.folder, message: "the policy embeddings are not finite numbers")
             }
-            let sha = bundle.sha256
-            let current = ThresholdSettings.of(settings)
-            var warnings: [String] = []
-            thresholds = policies.policies.map { policy in
-                if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
-                    return value
-                }
-                guard let threshold = policy.threshold else { return nil }
-                if let model = threshold.modelSHA256, model != sha {
-                    warnings.append(
-                        "\(policies.path): the threshold of \(policy.id) was calibrated for model \(model.prefix(12)), not \(sha.prefix(12)): not applied"
-                    )
-                    return nil
-                }
-                let differing = ThresholdSettings.mismatches(recorded: threshold.settings ?? [:], current: current)
-                guard differing.isEmpty else {
-                    warnings.append(
-                        "\(policies.path): the threshold of \(policy.id) was calibrated with other settings (\(differing.joined(separator: ", "))): not applied"
-                    )
-                    return nil
-                }
-                return threshold.value
-            }
+            (thresholds, thresholdWarnings) = Self.thresholds(of: policies, model: bundle.sha256, settings: settings)
             let detecting = policies.policies.filter { $0.detect != nil }
             // A rule naming a label the detector does not have is a policy error, model or not.
             for policy in detecting {
@@ -143,10 +121,39 @@ public final class GuardrailEngine: MediaClassifier, Sendable {
             } else {
                 detectorWarning = nil
             }
-            thresholdWarnings = warnings
         } catch {
             throw EngineError(wrapping: error, file: bundle.folder)
         }
+    }
+
+    /// Each policy's threshold: an override from the settings, else its calibrated one when it was
+    /// calibrated for `model` with the current scoring settings (nil otherwise, with a warning).
+    private static func thresholds(of policies: PolicySet, model sha: String, settings: ScanSettings) -> (
+        [Float?], [String]
+    ) {
+        let current = ThresholdSettings.of(settings)
+        var warnings: [String] = []
+        let thresholds = policies.policies.map { policy -> Float? in
+            if let value = settings.thresholdOverrides[policy.id] ?? settings.thresholdOverrides[policy.name] {
+                return value
+            }
+            guard let threshold = policy.threshold else { return nil }
+            if let model = threshold.modelSHA256, model != sha {
+                warnings.append(
+                    "\(policies.path): the threshold of \(policy.id) was calibrated for model \(model.prefix(12)), not \(sha.prefix(12)): not applied"
+                )
+                return nil
+            }
+            let differing = ThresholdSettings.mismatches(recorded: threshold.settings ?? [:], current: current)
+            guard differing.isEmpty else {
+                warnings.append(
+                    "\(policies.path): the threshold of \(policy.id) was calibrated with other settings (\(differing.joined(separator: ", "))): not applied"
+                )
+                return nil
+            }
+            return threshold.value
+        }
+        return (thresholds, warnings)
     }
 
     /// Calibrated thresholds left unapplied because they belong to another model or other scoring

@@ -5,6 +5,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Media
+import Synchronization
 import Vision
 
 struct ScanCommand: ParsableCommand {
@@ -193,13 +194,14 @@ final class Progress: Sendable {
     private let total: Int
     private let enabled = isatty(STDERR_FILENO) != 0
     private let start = Date()
-    private let lock = NSLock()
+    /// Serialises the lines of concurrent scans.
+    private let writing = Mutex(())
 
     init(total: Int) { self.total = total }
 
     func update(file: Int, frames: Int) {
         guard enabled else { return }
-        lock.withLock {
+        writing.withLock { _ in
             let elapsed = Date().timeIntervalSince(start)
             let line = String(
                 format: "\rfile %d/%d  frames %d  %.1f frames/s ", file + 1, total, frames,
@@ -222,40 +224,44 @@ struct Document: Encodable {
 /// Prints each outcome as it arrives (the engine delivers them in input order): a JSON line, a
 /// table, or, for `json`, one document at the end. An outcome that cannot be encoded is recorded
 /// as a failure.
-final class ScanOutput: @unchecked Sendable {
+final class ScanOutput: Sendable {
     private let format: String
-    private let lock = NSLock()
-    private var reports: [ScanReport] = []
-    private var errors: [ErrorReport] = []
-    private var failed = false
+    private struct Collected {
+        var reports: [ScanReport] = []
+        var errors: [ErrorReport] = []
+        var failed = false
+    }
+    private let collected = Mutex(Collected())
 
     init(format: String) { self.format = format }
 
     func deliver(_ outcome: ScanOutcome) {
-        lock.withLock {
+        collected.withLock { collected in
             switch outcome.result {
             case .success(let report):
-                reports.append(report)
-                if format == "jsonl" { line(report) }
+                collected.reports.append(report)
+                if format == "jsonl" { line(report, &collected) }
                 if format == "table" { print(ScanCommand.table(report)) }
             case .failure(let error):
-                failed = true
-                errors.append(ErrorReport(error))
+                collected.failed = true
+                collected.errors.append(ErrorReport(error))
                 if format == "table" { Output.error(error.description) }
-                if format == "jsonl" { line(ErrorReport(error)) }
+                if format == "jsonl" { line(ErrorReport(error), &collected) }
             }
         }
     }
 
-    private func line<T: Encodable>(_ value: T) {
-        do { try Output.jsonLine(value) } catch { failed = true }
+    private func line<T: Encodable>(_ value: T, _ collected: inout Collected) {
+        do { try Output.jsonLine(value) } catch { collected.failed = true }
     }
 
     /// All reports in order, and whether any file failed; prints the json document if asked for.
     func close() throws -> ([ScanReport], Bool) {
-        try lock.withLock {
-            if format == "json" { try Output.jsonDocument(Document(results: reports, errors: errors)) }
-            return (reports, failed)
+        try collected.withLock { collected in
+            if format == "json" {
+                try Output.jsonDocument(Document(results: collected.reports, errors: collected.errors))
+            }
+            return (collected.reports, collected.failed)
         }
     }
 }

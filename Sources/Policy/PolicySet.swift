@@ -112,44 +112,11 @@ public struct PolicySet: Sendable, Hashable {
             if let duplicate = Dictionary(grouping: ruleIDs, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
                 throw PolicyError(path: path, keyPath: "policies[\(index)]", reason: "duplicate rule id \(duplicate)")
             }
-            var threshold: PolicyThreshold?
-            if let raw = node.object["threshold"], !(raw is NSNull) {
-                let t = try Node(raw, path: path, keyPath: node.keyPath + ".threshold")
-                guard let value = t.object["value"] as? NSNumber, value.doubleValue.isFinite else {
-                    throw PolicyError(path: path, keyPath: t.keyPath + ".value", reason: "a finite number is required")
-                }
-                var settings: [String: String]?
-                if let raw = t.object["settings"], !(raw is NSNull) {
-                    guard let strings = raw as? [String: String] else {
-                        throw PolicyError(
-                            path: path, keyPath: t.key("settings"),
-                            reason: "settings must be an object of strings (as calibrate writes them)")
-                    }
-                    settings = strings
-                }
-                threshold = PolicyThreshold(
-                    value: value.floatValue, modelSHA256: try t.optionalString("model_sha256"), settings: settings)
+            let threshold = try node.object["threshold"].flatMap { $0 is NSNull ? nil : $0 }.map {
+                (raw) throws(PolicyError) in try Node(raw, path: path, keyPath: node.keyPath + ".threshold").threshold()
             }
-            var detect: DetectorRule?
-            if let raw = node.object["detect"], !(raw is NSNull) {
-                let d = try Node(raw, path: path, keyPath: node.keyPath + ".detect")
-                let model = try d.string("model")
-                guard model == "nudenet" else {
-                    throw PolicyError(path: path, keyPath: d.key("model"), reason: "the detector model is nudenet")
-                }
-                guard let labels = d.object["labels"] as? [String], !labels.isEmpty else {
-                    throw PolicyError(
-                        path: path, keyPath: d.key("labels"), reason: "a non-empty list of labels is required")
-                }
-                var minScore: Float = 0.5
-                if let raw = d.object["min_score"] {
-                    guard let value = raw as? NSNumber, value.doubleValue >= 0, value.doubleValue <= 1 else {
-                        throw PolicyError(
-                            path: path, keyPath: d.key("min_score"), reason: "a number in [0, 1] is required")
-                    }
-                    minScore = value.floatValue
-                }
-                detect = DetectorRule(model: model, labels: labels, minScore: minScore)
+            let detect = try node.object["detect"].flatMap { $0 is NSNull ? nil : $0 }.map {
+                (raw) throws(PolicyError) in try Node(raw, path: path, keyPath: node.keyPath + ".detect").detectorRule()
             }
             policies.append(
                 Policy(
@@ -229,6 +196,45 @@ private struct Node {
             throw PolicyError(path: path, keyPath: key(name), reason: "a non-empty string is required")
         }
         return value
+    }
+
+    /// A policy's `threshold` object: a finite `value`, an optional `model_sha256`, and the
+    /// `settings` it was calibrated with (strings, as calibrate writes them).
+    func threshold() throws(PolicyError) -> PolicyThreshold {
+        guard let value = object["value"] as? NSNumber, value.doubleValue.isFinite else {
+            throw PolicyError(path: path, keyPath: key("value"), reason: "a finite number is required")
+        }
+        var settings: [String: String]?
+        if let raw = object["settings"], !(raw is NSNull) {
+            guard let strings = raw as? [String: String] else {
+                throw PolicyError(
+                    path: path, keyPath: key("settings"),
+                    reason: "settings must be an object of strings (as calibrate writes them)")
+            }
+            settings = strings
+        }
+        return PolicyThreshold(
+            value: value.floatValue, modelSHA256: try optionalString("model_sha256"), settings: settings)
+    }
+
+    /// A policy's `detect` rule: the `nudenet` model, a non-empty list of labels, a `min_score` in
+    /// [0, 1] (default 0.5).
+    func detectorRule() throws(PolicyError) -> DetectorRule {
+        let model = try string("model")
+        guard model == "nudenet" else {
+            throw PolicyError(path: path, keyPath: key("model"), reason: "the detector model is nudenet")
+        }
+        guard let labels = object["labels"] as? [String], !labels.isEmpty else {
+            throw PolicyError(path: path, keyPath: key("labels"), reason: "a non-empty list of labels is required")
+        }
+        var minScore: Float = 0.5
+        if let raw = object["min_score"] {
+            guard let value = raw as? NSNumber, value.doubleValue >= 0, value.doubleValue <= 1 else {
+                throw PolicyError(path: path, keyPath: key("min_score"), reason: "a number in [0, 1] is required")
+            }
+            minScore = value.floatValue
+        }
+        return DetectorRule(model: model, labels: labels, minScore: minScore)
     }
 
     func optionalString(_ name: String) throws(PolicyError) -> String? {

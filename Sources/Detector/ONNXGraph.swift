@@ -87,16 +87,13 @@ public final class ONNXGraph: Sendable {
     /// node its inputs, through the operator table.
     private func evaluate(_ index: Int, _ step: Step, _ values: [Value?]) throws(ONNXError) -> [Value] {
         let node = model.nodes[index]
-        guard let operation = ONNXOperators.table[node.opType] else {
-            throw ONNXError(file: model.path, node: node.name, reason: "unsupported operator \(node.opType)")
-        }
         let call = OperatorCall(
             node: node, index: index, args: step.inputs.map { $0.flatMap { values[$0] } }, graph: self)
         if let parts = step.concatenated {
             let (inputs, factors) = try concatenatedParts(of: node, parts, upsampler: step.upsampled, values)
             return try convolution(call, inputs, upsampled: factors)
         }
-        return try operation.evaluate(call)
+        return try step.operation.evaluate(call)
     }
 
     /// The Winograd transform of Conv `index`'s weight for `tile`, made by `make` the first time.

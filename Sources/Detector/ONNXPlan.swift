@@ -22,6 +22,8 @@ public enum GraphFusion: String, CaseIterable, Sendable {
 /// What the run loop does with one node, every value named by its slot in the run's array of
 /// values (resolved at load, so a run hashes no names).
 struct Step {
+    /// The node's operator, looked up once at load.
+    var operation: Operator
     /// The node's inputs' slots (nil for an omitted optional input), and its outputs'.
     var inputs: [Int?]
     var outputs: [Int]
@@ -100,18 +102,19 @@ struct ONNXPlan {
     }
 
     init(_ model: ONNXModel, compute: ComputeConfiguration, fusions: Set<GraphFusion>) throws(ONNXError) {
-        let uses = Uses(model, shapeOnly: try Self.check(model))
+        let (operators, shapeOnly) = try Self.check(model)
+        let uses = Uses(model, shapeOnly: shapeOnly)
         var slots: [String: Int] = [:]
         for name in model.initializers.keys.sorted() + model.inputs.map(\.name) + model.nodes.flatMap(\.outputs)
         where slots[name] == nil {
             slots[name] = slots.count
         }
         var initialValues = [Value?](repeating: nil, count: slots.count)
-        for (name, value) in model.initializers { initialValues[slots[name, default: 0]] = value }
+        for (name, value) in model.initializers { if let slot = slots[name] { initialValues[slot] = value } }
         // Every name has a slot (inputs are known names, checked above).
         steps = model.nodes.enumerated().map { index, node in
             Step(
-                inputs: node.inputs.map { $0.isEmpty ? nil : slots[$0] },
+                operation: operators[index], inputs: node.inputs.map { $0.isEmpty ? nil : slots[$0] },
                 outputs: node.outputs.compactMap { slots[$0] },
                 shapeOnly: uses.shapeOnly.contains(index))
         }
@@ -126,10 +129,11 @@ struct ONNXPlan {
         scheduleReleases(model, uses)
     }
 
-    /// Checks every node and returns the nodes whose outputs depend only on constants and input
-    /// shapes. A valid model's nodes are in topological order, so an input not seen yet is a cycle
-    /// or a missing value.
-    private static func check(_ model: ONNXModel) throws(ONNXError) -> Set<Int> {
+    /// Checks every node and returns each node's operator and the nodes whose outputs depend only
+    /// on constants and input shapes. A valid model's nodes are in topological order, so an input
+    /// not seen yet is a cycle or a missing value.
+    private static func check(_ model: ONNXModel) throws(ONNXError) -> (operators: [Operator], shapeOnly: Set<Int>) {
+        var operators: [Operator] = []
         var known = Set(model.initializers.keys).union(model.inputs.map(\.name))
         var constant = Set(model.initializers.keys)
         var shapeOnly = Set<Int>()
@@ -143,6 +147,7 @@ struct ONNXPlan {
                 throw fail("input \(input) is neither an initializer, a graph input nor an earlier node's output")
             }
             try operation.checkAttributes(node, fail)
+            operators.append(operation)
             try checkOutputs(node, known: known, fail: fail)
             if node.opType == "Shape" || node.opType == "Constant"
                 || node.inputs.allSatisfy({ $0.isEmpty || constant.contains($0) })
@@ -155,7 +160,7 @@ struct ONNXPlan {
         for output in model.outputs where !known.contains(output.name) {
             throw ONNXError(file: model.path, node: output.name, reason: "no node produces the graph output")
         }
-        return shapeOnly
+        return (operators, shapeOnly)
     }
 
     /// Split has one output per part, every other operator exactly one; each names a new value, so
